@@ -1,0 +1,40 @@
+"""Command line of the agent: ``hello``, ``serve --jobs FILE --base DIR``, ``worker``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def launch_command():
+    """How the supervisor re-runs this agent as a worker (same interpreter, same file)."""
+    return [sys.executable, os.path.abspath(sys.argv[0])]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="hwbehave-agent")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("hello")
+    serve = sub.add_parser("serve")
+    serve.add_argument("--jobs", required=True)
+    serve.add_argument("--base", default=".")
+    worker = sub.add_parser("worker")
+    worker.add_argument("--base", default=".")
+    args = parser.parse_args(argv)
+    if args.command == "hello":
+        from .supervisor import hello
+
+        print(json.dumps(hello()))
+        return 0
+    if args.command == "serve":
+        from .supervisor import serve
+
+        return serve(args.jobs, args.base, launch_command())
+    if args.command == "worker":
+        from .worker import worker_main
+
+        return worker_main(args.base)
+    parser.print_help()
+    return 2

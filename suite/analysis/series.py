@@ -1,0 +1,193 @@
+"""Slicing measurements into comparable groups: timed rows, parameter columns, axis series.
+
+A *series along an axis* holds the points of one (device, sweep, runtime, op, dtype) whose
+parameters are all equal except ``axis``; it is what a latency-vs-channels plot shows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from suite import status
+from suite.results.schema import ALL_FIXED
+
+#: Columns that identify where a measurement was taken; every comparison stays inside one.
+PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype")
+
+#: z of a two-sided 95 % interval; used only to rebuild a CI from std and n when one is missing.
+Z95 = 1.959963984540054
+#: Asymptotic efficiency of the median vs the mean for normal data: se(median) = 1.2533 * se(mean).
+MEDIAN_SE_FACTOR = 1.2533141373155001
+
+
+def param_columns(df: pd.DataFrame) -> list[str]:
+    """Names of the op-parameter columns (everything beyond the schema's fixed columns)."""
+    return [c for c in df.columns if c not in ALL_FIXED and not c.startswith("_")]
+
+
+def with_param_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with one column per op parameter, expanded from ``params_json`` when missing."""
+    if param_columns(df) or "params_json" not in df.columns or df.empty:
+        return df
+    params = pd.DataFrame([json.loads(p) if isinstance(p, str) and p else {} for p in df["params_json"]],
+                          index=df.index)
+    params = params.drop(columns=[c for c in params.columns if c in ALL_FIXED])
+    return pd.concat([df, params], axis=1)
+
+
+def ci_halfwidth_ms(df: pd.DataFrame) -> pd.Series:
+    """Half-width of each row's 95 % CI of the median, in ms.
+
+    From ``ci_low_ms``/``ci_high_ms``; where those are missing, ``1.96 * 1.2533 * std / sqrt(n)``;
+    NaN where neither is known (such rows never count as significantly different).
+    """
+    half = (df["ci_high_ms"].astype(float) - df["ci_low_ms"].astype(float)) / 2.0
+    if "std_ms" in df.columns and "n" in df.columns:
+        n = df["n"].astype(float).where(df["n"].astype(float) > 0)
+        rebuilt = Z95 * MEDIAN_SE_FACTOR * df["std_ms"].astype(float) / np.sqrt(n)
+        half = half.fillna(rebuilt)
+    return half.abs()
+
+
+def timed(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that carry a usable latency (status ok or fallback, finite positive median), with
+    ``_half_ms`` (CI half-width) added and parameter columns ensured."""
+    if df.empty:
+        out = df.copy()
+        out["_half_ms"] = pd.Series(dtype=float)
+        return out
+    mask = df["status"].isin(status.TIMED) & np.isfinite(df["median_ms"].astype(float)) & (df["median_ms"] > 0)
+    out = with_param_columns(df.loc[mask].copy())
+    out["_half_ms"] = ci_halfwidth_ms(out)
+    return out
+
+
+def significantly_greater(a: np.ndarray, ha: np.ndarray, b: np.ndarray, hb: np.ndarray) -> np.ndarray:
+    """``a > b`` beyond both CIs: ``a - ha > b + hb`` (NaN half-widths give False)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray((a - ha) > (b + hb)) & np.isfinite(ha) & np.isfinite(hb)
+
+
+def numeric_axes(df: pd.DataFrame) -> list[str]:
+    """Parameter columns holding numbers (not booleans) that vary within the frame."""
+    axes = []
+    for col in param_columns(df):
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s):
+            continue
+        values = pd.to_numeric(s, errors="coerce")
+        if values.notna().sum() == 0 or (s.notna() & values.isna()).any():
+            continue
+        if s.dropna().map(lambda v: isinstance(v, bool)).any():
+            continue
+        if values.nunique() > 1:
+            axes.append(col)
+    return axes
+
+
+@dataclass(frozen=True)
+class AxisSeries:
+    """Points of one place with every parameter fixed but ``axis``, sorted by the axis.
+
+    ``key`` holds the place columns and the fixed parameters; arrays are aligned. Repeated
+    measurements of one axis value (repeat rounds) are merged: median of medians, widest CI.
+    """
+
+    key: dict
+    axis: str
+    x: np.ndarray
+    latency_ms: np.ndarray
+    half_ms: np.ndarray
+    macs: np.ndarray
+    flops: np.ndarray
+    bytes_total: np.ndarray
+    point_ids: tuple[str, ...]
+
+    @property
+    def fixed_params(self) -> dict:
+        """The parameters held fixed (key minus place columns, nulls dropped)."""
+        return {k: v for k, v in self.key.items() if k not in PLACE_COLUMNS and _present(v)}
+
+    def describe(self, limit: int = 4) -> str:
+        """Short label: ``fp32, cin=32 kernel=3 resolution=56``."""
+        fixed = [f"{k}={_fmt(v)}" for k, v in self.fixed_params.items() if k not in ("batch", "bias", "padding")]
+        return ", ".join([self.key.get("dtype", "")] + ([" ".join(fixed[:limit])] if fixed else []))
+
+
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterator[AxisSeries]:
+    """Yield every series along ``axis`` with at least ``min_points`` distinct axis values.
+
+    ``df`` must come from :func:`timed`. Groups are formed by the place columns and every
+    other parameter column (nulls kept as their own value).
+    """
+    if axis not in df.columns or df.empty:
+        return
+    params = [c for c in param_columns(df) if c != axis]
+    keys = [c for c in PLACE_COLUMNS if c in df.columns] + params
+    sub = df[df[axis].notna()]
+    if sub.empty:
+        return
+    counts = sub.groupby(keys, dropna=False, sort=False)[axis].transform("nunique")
+    sub = sub[counts >= min_points]
+    if sub.empty:
+        return
+    for key_values, group in sub.groupby(keys, dropna=False, sort=True):
+        key = dict(zip(keys, key_values if isinstance(key_values, tuple) else (key_values,), strict=True))
+        yield _series(key, axis, group)
+
+
+def _series(key: dict, axis: str, group: pd.DataFrame) -> AxisSeries:
+    x = pd.to_numeric(group[axis]).to_numpy(dtype=float)
+    order = np.argsort(x, kind="stable")
+    g = group.iloc[order]
+    x = x[order]
+    lat = g["median_ms"].to_numpy(dtype=float)
+    half = g["_half_ms"].to_numpy(dtype=float)
+    macs = _num(g, "macs")
+    flops = _num(g, "flops")
+    nbytes = _num(g, "bytes_total")
+    pids = tuple(g["point_id"].astype(str)) if "point_id" in g.columns else tuple("" for _ in x)
+    if len(np.unique(x)) != len(x):  # repeat rounds: merge per axis value
+        frame = pd.DataFrame({"x": x, "lat": lat, "half": half, "macs": macs, "flops": flops, "bytes": nbytes,
+                              "pid": pids})
+        agg = frame.groupby("x", sort=True).agg(lat=("lat", "median"), half=("half", "max"), macs=("macs", "first"),
+                                                flops=("flops", "first"), bytes=("bytes", "first"),
+                                                pid=("pid", "first"))
+        x = agg.index.to_numpy(dtype=float)
+        lat, half = agg["lat"].to_numpy(), agg["half"].to_numpy()
+        macs, flops, nbytes = agg["macs"].to_numpy(), agg["flops"].to_numpy(), agg["bytes"].to_numpy()
+        pids = tuple(agg["pid"])
+    return AxisSeries(key=key, axis=axis, x=x, latency_ms=lat, half_ms=half, macs=macs, flops=flops,
+                      bytes_total=nbytes, point_ids=pids)
+
+
+def _num(g: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in g.columns:
+        return np.full(len(g), np.nan)
+    return pd.to_numeric(g[col], errors="coerce").to_numpy(dtype=float)
+
+
+def fmt_axis_value(v: float) -> str:
+    """An axis value as people write it (``16``, not ``16.0``)."""
+    return _fmt(float(v))
+
+
+def pct(fraction: float) -> str:
+    """``0.384`` → ``"38%"``; small values keep a decimal (``"4.2%"``)."""
+    p = 100.0 * fraction
+    return f"{p:.0f}%" if abs(p) >= 10 else f"{p:.1f}%"

@@ -1,0 +1,120 @@
+"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--resume]``: measure a sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from suite import status as st
+from suite.devices.config import resolve_device
+from suite.errors import ConfigError
+from suite.models.cache import ArtifactCache
+from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
+from suite.results.store import MEASUREMENTS
+from suite.sweep.expand import load_sweep
+
+DEFAULT_SWEEP = "sweeps/quickstart.yaml"
+DEFAULT_DEVICE = "devices/local-cpu.yaml"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="measure a sweep on a device and store the results")
+    p.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, help=f"sweep YAML (default {DEFAULT_SWEEP})")
+    p.add_argument("--device", default=DEFAULT_DEVICE, help=f"device YAML or name (default {DEFAULT_DEVICE})")
+    p.add_argument("--out", type=Path, help="run directory (rerunning into it resumes)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
+    p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
+    p.add_argument("--repeat", type=int, default=None, help="rounds, each re-shuffled (default: the sweep's, else 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the newest unfinished run of this sweep and device under --results")
+    p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep)
+    device = resolve_device(args.device)
+    if args.repeat is not None and args.repeat < 1:
+        raise ConfigError("--repeat must be at least 1", field="--repeat", value=args.repeat, expected=">= 1")
+    out = args.out
+    if out is None and args.resume:
+        out = latest_incomplete(args.results, sweep, device)
+        if out is None:
+            raise ConfigError("--resume found no unfinished run of this sweep and device", field="--resume",
+                              value=str(args.results), expected="an earlier interrupted run, or use --out")
+    if out is None:
+        out = default_out_dir(args.results, sweep, device)
+    seed = args.seed if args.seed is not None else (sweep.seed or 0)
+    console = Console(stderr=True)
+    failures = {"n": 0}
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("eta"),
+                        TimeRemainingColumn(), TextColumn("{task.fields[current]}"), console=console,
+                        disable=args.quiet or not console.is_terminal, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def observer(event: str, **data: Any) -> None:
+        if event == "plan":
+            console.print(f"run {data['run_id']} → {data['out_dir']}: {data['pending']} of {data['total']} "
+                          "measurements to take" + (" (resuming)" if data["pending"] < data["total"] else ""))
+            tasks["build"] = progress.add_task("build", total=data["pending"], failed=0, current="")
+        elif event == "build":
+            progress.update(tasks["build"], completed=data["index"], total=data["total"],
+                            current=data["point"].label()[:60])
+        elif event == "built":
+            progress.update(tasks["build"], completed=data["total"], current="")
+        elif event == "measure":
+            tasks["measure"] = progress.add_task(f"measure r{data['round']}", total=data["total"], failed=0,
+                                                 current="")
+        elif event == "measured":
+            m = data["measurement"]
+            if m.status not in st.TIMED:
+                failures["n"] += 1
+            if "measure" in tasks:
+                text = f"{m.op} {m.dtype} {m.stats.get('median_ms', float('nan')):.4f} ms" if m.stats else \
+                    f"{m.op} {m.dtype} {m.status}"
+                progress.update(tasks["measure"], advance=1, failed=failures["n"], current=text[:60])
+        elif event in ("device_lost", "device_error"):
+            console.print(f"[red]{data['error']}[/]")
+
+    with progress:
+        outcome = run_sweep(sweep, device, Path(out), seed=seed, repeat=args.repeat,
+                            cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
+                            device_path=args.device)
+    print_summary(console, Path(outcome.out_dir))
+    console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
+    if not outcome.complete:
+        console.print(f"[red]run interrupted[/]: {outcome.error}\nresume with: hwbehave run {args.sweep} "
+                      f"--device {args.device} --out {outcome.out_dir}")
+        return 3
+    print(str(outcome.out_dir), file=sys.stdout)
+    return 0
+
+
+def print_summary(console: Console, run_dir: Path) -> None:
+    """Per op/dtype: points ok and failed, and the median range."""
+    import suite.results as results
+
+    df = results.load(run_dir)
+    if df.empty:
+        console.print("no measurements")
+        return
+    table = Table(title=f"summary of {run_dir.name}")
+    for col in ("op", "dtype", "ok", "failed", "median min (ms)", "median max (ms)", "unstable"):
+        table.add_column(col, justify="right" if col not in ("op", "dtype") else "left")
+    for (op, dtype), g in df.groupby(["op", "dtype"], sort=True):
+        ok = g[g["status"].isin(list(st.TIMED))]
+        bad = g[~g["status"].isin(list(st.TIMED))]
+        table.add_row(op, dtype, str(len(ok)), str(len(bad)) + (f" ({', '.join(sorted(set(bad['status'])))})"
+                                                               if len(bad) else ""),
+                      f"{ok['median_ms'].min():.4f}" if len(ok) else "-",
+                      f"{ok['median_ms'].max():.4f}" if len(ok) else "-",
+                      str(int(ok["unstable"].fillna(False).sum())) if len(ok) else "-")
+    console.print(table)

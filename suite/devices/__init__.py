@@ -1,0 +1,1 @@
+"""Devices: definitions (pure data from ``devices/*.yaml``), transports and sessions."""

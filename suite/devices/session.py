@@ -1,0 +1,179 @@
+"""A device session: push a batch to a device, run the agent once, stream results back.
+
+Remote work is written as numbered steps with cleanup in ``finally`` (TVM runner style):
+
+1. connect (transport, within ``timeouts.connect_s``);
+2. make a fresh workdir;
+3. push one batch: the agent bundle, each distinct model file once, the job list;
+4. start the agent (``serve``) once;
+5. stream JSON lines: ``hello`` (protocol checked), ``env``, one ``result`` per job, ``bye``;
+6. clean up: stop the agent if still running, remove the workdir (unless kept), close.
+
+If the stream ends or goes silent before ``bye``, the job in flight is reported lost
+(:class:`DeviceLost`); results already streamed were handed to the caller and stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from suite.agent.protocol import PROTOCOL_VERSION
+from suite.devices.agent_bundle import agent_bundle
+from suite.devices.config import Device
+from suite.devices.transports.base import Transport, transport_for
+from suite.errors import AgentProtocolError, DeviceError
+
+#: Host-side grace on top of the per-point timeout before the device counts as lost.
+IDLE_GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One artifact to time on the device (crosses the host/agent boundary as JSON)."""
+
+    job_id: str
+    model_path: str
+    format: str
+    dtype: str
+    runtime: str
+    runtime_options: dict[str, Any]
+    protocol: dict[str, Any]
+    input_seed: int
+    model_sha256: str
+
+    def wire(self, remote_model: str) -> dict[str, Any]:
+        return {"job": self.job_id, "model": remote_model, "format": self.format, "dtype": self.dtype,
+                "runtime": self.runtime, "runtime_options": self.runtime_options, "protocol": self.protocol,
+                "input_seed": self.input_seed}
+
+
+class DeviceLost(DeviceError):
+    """The agent stream ended or went silent before the batch finished.
+
+    ``in_flight`` is the job being measured when it happened; ``pending`` every job
+    without a result (in flight first).
+    """
+
+    def __init__(self, reason: str, in_flight: str | None = None, pending: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.in_flight = in_flight
+        self.pending = list(pending or [])
+
+
+def agent_argv(python: str) -> list[str]:
+    return [python, "agent.pyz", "serve", "--jobs", "jobs.jsonl", "--base", "."]
+
+
+class DeviceSession:
+    """Runs batches of jobs on one device through its transport."""
+
+    def __init__(self, device: Device, transport: Transport | None = None) -> None:
+        self.device = device
+        self.transport = transport or transport_for(device)
+        self.hello: dict[str, Any] | None = None
+
+    def run_batch(self, jobs: list[Job], on_result: Callable[[dict[str, Any]], None],
+                  on_env: Callable[[str, dict[str, Any]], None] | None = None,
+                  on_hello: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Run ``jobs``; call ``on_result`` per result as it arrives. Raises ``DeviceLost``."""
+        if not jobs:
+            return
+        t = self.transport
+        workdir: str | None = None
+        stream = None
+        try:
+            t.connect()                                                    # 1
+            workdir = t.make_workdir()                                     # 2
+            files, wire = self._batch_files(jobs, workdir)                 # 3
+            t.push(files, workdir)
+            env = dict(self.device.env)
+            stream = t.start_agent(agent_argv(self._python()), workdir, env)  # 4
+            self._stream(stream, jobs, on_result, on_env, on_hello)        # 5
+        finally:
+            if stream is not None and stream.exit_status() is None:       # 6
+                try:
+                    stream.kill()
+                except (OSError, DeviceError):
+                    pass
+            if workdir is not None and not self.device.keep_workdir:
+                try:
+                    t.remove_workdir(workdir)
+                except (OSError, DeviceError):
+                    pass
+            t.close()
+
+    def _python(self) -> str:
+        return "{python}" if self.device.transport.kind == "local" else self.device.python
+
+    def _batch_files(self, jobs: list[Job], workdir: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        files: list[tuple[str, str]] = [(str(agent_bundle()), "agent.pyz")]
+        seen: dict[str, str] = {}
+        wire = []
+        for job in jobs:
+            remote = seen.get(job.model_sha256)
+            if remote is None:
+                remote = f"models/{job.model_sha256[:20]}{Path(job.model_path).suffix}"
+                seen[job.model_sha256] = remote
+                files.append((job.model_path, remote))
+            wire.append(job.wire(remote))
+        jobs_file = Path(self._scratch()) / "jobs.jsonl"
+        jobs_file.write_text("".join(json.dumps(w) + "\n" for w in wire))
+        files.append((str(jobs_file), "jobs.jsonl"))
+        return files, wire
+
+    def _scratch(self) -> str:
+        import tempfile
+
+        if not hasattr(self, "_scratch_dir"):
+            self._scratch_dir = tempfile.mkdtemp(prefix="hwbehave-batch-")
+        return self._scratch_dir
+
+    def _stream(self, stream: Any, jobs: list[Job], on_result: Callable[[dict[str, Any]], None],
+                on_env: Callable[[str, dict[str, Any]], None] | None,
+                on_hello: Callable[[dict[str, Any]], None] | None) -> None:
+        pending = [j.job_id for j in jobs]
+        idle = max(float(j.protocol.get("timeout_s", 120.0)) for j in jobs) + IDLE_GRACE_S
+        got_bye = False
+        try:
+            for line in stream.lines(idle):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    raise AgentProtocolError(f"agent sent a line that is not JSON: {line[:200]!r}",
+                                             device=self.device.name) from None
+                kind = msg.get("type")
+                if kind == "hello":
+                    if msg.get("protocol") != PROTOCOL_VERSION:
+                        raise AgentProtocolError(
+                            f"agent speaks protocol {msg.get('protocol')}, host expects {PROTOCOL_VERSION}; "
+                            "the pushed agent and this hwbehave are out of step", device=self.device.name)
+                    self.hello = msg
+                    if on_hello:
+                        on_hello(msg)
+                elif kind == "env":
+                    if on_env:
+                        on_env(msg.get("when", "?"), msg.get("env", {}))
+                elif kind == "result":
+                    if msg.get("job") in pending:
+                        pending.remove(msg["job"])
+                    on_result(msg)
+                elif kind == "bye":
+                    got_bye = True
+        except TimeoutError as exc:
+            stream.kill()
+            raise DeviceLost(reason=f"device {self.device.name}: {exc}", in_flight=pending[0] if pending else None,
+                             pending=pending) from None
+        if not got_bye:
+            tail = stream.stderr_tail().strip()
+            raise DeviceLost(
+                reason=f"device {self.device.name}: agent stream ended before the batch finished "
+                       f"(exit status {stream.exit_status()}); stderr tail: {tail[-800:]}",
+                in_flight=pending[0] if pending else None, pending=pending)

@@ -1,0 +1,89 @@
+"""The transport interface and its registry.
+
+A transport moves files to a device and runs the agent there, streaming its stdout
+lines back. It never builds models and never interprets results (the session does).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from suite.devices.config import Device
+from suite.registry import Registry
+
+
+class AgentStream(ABC):
+    """A running agent: its stdout lines as they arrive, and a way to stop it."""
+
+    @abstractmethod
+    def lines(self, idle_timeout_s: float) -> Iterator[str]:
+        """Yield stdout lines; raise ``TimeoutError`` after ``idle_timeout_s`` of silence.
+
+        Ends when the agent's stdout closes (check :meth:`exit_status`).
+        """
+
+    @abstractmethod
+    def stderr_tail(self) -> str:
+        """The last part of the agent's stderr."""
+
+    @abstractmethod
+    def exit_status(self) -> int | None:
+        """Exit status once ended, else ``None``."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the agent (and its worker)."""
+
+
+class Transport(ABC):
+    """One connection to one device for the duration of a batch."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the connection (``DeviceError`` within the connect timeout on failure)."""
+
+    @abstractmethod
+    def make_workdir(self) -> str:
+        """Create and return a fresh remote working directory for this batch."""
+
+    @abstractmethod
+    def push(self, files: list[tuple[str, str]], workdir: str) -> None:
+        """Copy ``(local_path, relative_remote_path)`` pairs into ``workdir``."""
+
+    @abstractmethod
+    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str]) -> AgentStream:
+        """Start ``argv`` (the agent command, already split) in ``workdir``."""
+
+    @abstractmethod
+    def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+        """Run a short command; return ``(exit status, stdout, stderr)``."""
+
+    @abstractmethod
+    def remove_workdir(self, workdir: str) -> None:
+        """Delete ``workdir`` (called in ``finally`` unless the device keeps it)."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the connection for the manifest (no secrets)."""
+        return {"kind": self.device.transport.kind}
+
+
+TRANSPORTS: Registry[type[Transport]] = Registry("transport", entry_point_group="hwbehave.transports")
+
+
+def transport_for(device: Device) -> Transport:
+    """Instantiate the registered transport of ``device.transport.kind``."""
+    from suite.devices.transports import local  # noqa: F401 - registers itself
+
+    try:
+        from suite.devices.transports import adb, ssh  # noqa: F401
+    except ImportError:  # optional extra [remote] not installed
+        pass
+    return TRANSPORTS.get(device.transport.kind, field="transport.kind")(device)

@@ -1,0 +1,107 @@
+"""Local transport: the agent runs as a child process on this machine."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from suite.devices.transports.base import TRANSPORTS, AgentStream, Transport
+
+
+class LocalAgentStream(AgentStream):
+    def __init__(self, proc: subprocess.Popen[bytes], stderr_file: Path) -> None:
+        self.proc = proc
+        self.stderr_file = stderr_file
+
+    def lines(self, idle_timeout_s: float) -> Iterator[str]:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        sel = selectors.DefaultSelector()
+        sel.register(fd, selectors.EVENT_READ)
+        buf = b""
+        try:
+            while True:
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    yield line.decode(errors="replace")
+                deadline = time.monotonic() + idle_timeout_s
+                while not sel.select(max(0.0, deadline - time.monotonic())):
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(f"agent silent for {idle_timeout_s:.0f} s")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    if buf:
+                        yield buf.decode(errors="replace")
+                    self.proc.wait()
+                    return
+                buf += chunk
+        finally:
+            sel.close()
+
+    def stderr_tail(self) -> str:
+        try:
+            return self.stderr_file.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def exit_status(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        self.proc.wait()
+
+
+@TRANSPORTS.register("local")
+class LocalTransport(Transport):
+    """Files are symlinked into a temporary workdir; the agent is a child process group."""
+
+    def connect(self) -> None:
+        pass
+
+    def make_workdir(self) -> str:
+        return tempfile.mkdtemp(prefix="hwbehave-local-")
+
+    def push(self, files: list[tuple[str, str]], workdir: str) -> None:
+        for src, rel in files:
+            dst = Path(workdir) / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists():
+                os.symlink(os.path.abspath(src), dst)
+
+    def _python(self) -> str:
+        # the device YAML's python, unless it is the generic default: then this interpreter
+        return sys.executable if self.device.python in ("python3", "python") else self.device.python
+
+    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str]) -> AgentStream:
+        stderr_file = Path(workdir) / "agent.stderr"
+        argv = [self._python() if a == "{python}" else a for a in argv]
+        with open(stderr_file, "wb") as err:
+            proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=err, env={**os.environ, **env}, start_new_session=True)
+        return LocalAgentStream(proc, stderr_file)
+
+    def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+        argv = [self._python() if a == "{python}" else a for a in argv]
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
+                               env={**os.environ, **self.device.env})
+        except subprocess.TimeoutExpired:
+            return 124, "", f"timed out after {timeout_s} s"
+        except OSError as exc:
+            return 127, "", str(exc)
+        return p.returncode, p.stdout, p.stderr
+
+    def remove_workdir(self, workdir: str) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Build stage: the operator catalogue and the builders that turn points into model files."""

@@ -1,0 +1,143 @@
+"""ONNX builder: the canonical IR. fp32 and fp16 graphs built directly, int8 by ORT QDQ.
+
+* fp32: the catalogue entry's graph with seeded weights.
+* fp16: the same graph built with float16 tensors. ONNX Runtime's CPU provider runs
+  many fp16 ops by casting back to fp32 (Cast → fp32 kernel → Cast); the artifact
+  metadata says so, because an fp16 "speedup" on a CPU may be no fp16 compute at all.
+* int8: the fp32 model quantized with ``onnxruntime.quantization.quantize_static``
+  (QDQ format, per-channel weights, int8 activations and weights) calibrated on
+  seeded random inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from suite import status as st
+from suite.models.artifact import BUILDERS, Artifact
+from suite.models.cache import ArtifactCache, cache_key, file_sha256
+from suite.models.catalogue import get_op
+from suite.models.graph import OPSET, GraphBuilder
+from suite.sweep.point import Point
+
+#: Bump when generated graphs change for the same point (invalidates cached files).
+BUILDER_VERSION = 1
+#: Seeded calibration batches for static int8 quantization.
+CALIBRATION_SAMPLES = 8
+
+FP16_NOTE = ("fp16 graph; ONNX Runtime's CPU provider may insert Casts and compute in fp32, "
+             "so CPU fp16 timings are not fp16 arithmetic")
+
+
+def build_onnx_model(point: Point, float_dtype: str | None = None) -> onnx.ModelProto:
+    """The ONNX graph of ``point`` in fp32 or fp16 (int8 points get their fp32 graph)."""
+    dtype = float_dtype or ("fp16" if point.dtype == "fp16" else "fp32")
+    op = get_op(point.op)
+    g = GraphBuilder(f"{point.op}_{point.id}", point.seed, np.float16 if dtype == "fp16" else np.float32)
+    inputs = [g.input(f"input_{i}", shape) for i, shape in enumerate(op.input_shapes(point.params))]
+    outputs = op.build(g, inputs, point.params)
+    model = g.model(outputs)
+    onnx.checker.check_model(model)
+    return model
+
+
+class _SeededReader:
+    """Calibration data for ORT: ``CALIBRATION_SAMPLES`` seeded random input batches."""
+
+    def __init__(self, model: onnx.ModelProto, seed: int) -> None:
+        rng = np.random.default_rng(seed ^ 0x5EED)
+        self.batches = []
+        for _ in range(CALIBRATION_SAMPLES):
+            feed = {}
+            for inp in model.graph.input:
+                shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
+                feed[inp.name] = rng.standard_normal(shape).astype(np.float32)
+            self.batches.append(feed)
+        self._iter = iter(self.batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = iter(self.batches)
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, seed: int, model: onnx.ModelProto) -> dict[str, object]:
+    """Static QDQ int8 quantization; returns metadata on what was quantized."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(_SeededReader, CalibrationDataReader):
+        pass
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint on every call
+    try:
+        quantize_static(str(fp32_path), str(out_path), Reader(model, seed), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+    q = onnx.load(str(out_path))
+    ops = [n.op_type for n in q.graph.node]
+    float_ops = sorted({n.op_type for n in model.graph.node} - {"Conv", "Gemm", "MatMul"})
+    return {"quantize": "onnxruntime quantize_static QDQ per-channel s8s8",
+            "quantize_linear_nodes": ops.count("QuantizeLinear"),
+            "dequantize_linear_nodes": ops.count("DequantizeLinear"),
+            "calibration_samples": CALIBRATION_SAMPLES,
+            "ops_in_graph": float_ops}
+
+
+@BUILDERS.register("onnx")
+class OnnxBuilder:
+    """Builds ``.onnx`` artifacts for points, through the content cache."""
+
+    format = "onnx"
+
+    def __init__(self, cache: ArtifactCache | None = None, device: object | None = None) -> None:
+        self.cache = cache or ArtifactCache()
+
+    def key(self, point: Point) -> str:
+        import onnxruntime
+
+        parts = {"point": point.id, "format": self.format, "dtype": point.dtype, "builder": BUILDER_VERSION,
+                 "onnx": onnx.__version__, "opset": OPSET}
+        if point.dtype == "int8":
+            parts["onnxruntime"] = onnxruntime.__version__
+        return cache_key(parts)
+
+    def build(self, point: Point) -> Artifact:
+        """Build or fetch the artifact; any failure becomes a ``build_error`` artifact."""
+        key = self.key(point)
+        hit = self.cache.lookup(key)
+        if hit is not None:
+            return Artifact(**{**hit, "metadata": {**hit.get("metadata", {}), "cache": "hit"}})
+        start = time.perf_counter()
+        try:
+            with tempfile.TemporaryDirectory(prefix="hwbehave-build-") as tmp:
+                tmp_dir = Path(tmp)
+                model = build_onnx_model(point)
+                path = tmp_dir / "model.onnx"
+                onnx.save(model, str(path))
+                metadata: dict[str, object] = {"opset": OPSET, "nodes": len(model.graph.node)}
+                if point.dtype == "fp16":
+                    metadata["note"] = FP16_NOTE
+                if point.dtype == "int8":
+                    qpath = tmp_dir / "model.int8.onnx"
+                    metadata.update(quantize_int8(path, qpath, point.seed, model))
+                    path = qpath
+                record = {"point_id": point.id, "format": self.format, "dtype": point.dtype, "status": st.OK,
+                          "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+                          "build_s": time.perf_counter() - start, "error": None, "log": "",
+                          "metadata": metadata}
+                stored = self.cache.store(key, {"model.onnx": path}, record)
+        except Exception as exc:  # noqa: BLE001 - boundary: a point that fails to build is data
+            return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=st.BUILD_ERROR,
+                            error=f"onnx-builder: {type(exc).__name__}: {exc}"[:4000],
+                            build_s=time.perf_counter() - start)
+        return Artifact(**{**stored, "metadata": {**stored["metadata"], "cache": "miss"}})

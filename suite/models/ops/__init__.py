@@ -1,0 +1,1 @@
+"""Built-in catalogue entries: layers, activations, blocks and whole small networks."""

@@ -1,0 +1,119 @@
+"""Read runs for analysis: DuckDB views over any number of run directories, or pandas.
+
+``open(paths)`` returns a DuckDB connection with two views:
+
+* ``measurements`` — every row of every run's ``measurements.parquet`` (columns unioned
+  by name, so runs of different sweeps combine); a run still in progress contributes
+  the rows of its journal;
+* ``runs`` — one row per run from its manifest (run_id, sweep, device, device_class,
+  status, created_at, suite_version, git_commit, seed, manifest_json).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from suite.errors import ResultsError
+from suite.results.schema import check_version, migrate
+from suite.results.store import JOURNAL, MANIFEST, MEASUREMENTS, read_journal, read_manifest, write_parquet
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories under ``paths`` (each path is a run directory or a folder of them)."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if (p / MANIFEST).exists():
+            found.append(p)
+            continue
+        if not p.exists():
+            raise ResultsError(f"{p}: no such file or directory")
+        subs = sorted(m.parent for m in p.rglob(MANIFEST))
+        if not subs:
+            raise ResultsError(f"{p}: no run directories (no {MANIFEST} found)")
+        found.extend(subs)
+    unique: dict[Path, None] = {}
+    for r in found:
+        unique.setdefault(r.resolve(), None)
+    return list(unique)
+
+
+def _run_parquet(run: Path, scratch: Path) -> Path | None:
+    """The parquet file holding a run's rows (built from the journal if not finalised)."""
+    journal = run / JOURNAL
+    final = run / MEASUREMENTS
+    if final.exists() and (not journal.exists() or final.stat().st_mtime >= journal.stat().st_mtime):
+        return final
+    rows = list(read_journal(journal).measurements.values())
+    if not rows:
+        return final if final.exists() else None
+    out = scratch / f"{abs(hash(str(run)))}.parquet"
+    write_parquet(out, rows)
+    return out
+
+
+def _runs_table(runs: list[Path]) -> pa.Table:
+    records = []
+    for r in runs:
+        m = read_manifest(r)
+        records.append({
+            "run_id": m.get("run_id"), "run_dir": str(r), "sweep": m.get("sweep", {}).get("name"),
+            "device": m.get("device_name"), "device_class": m.get("device", {}).get("class"),
+            "status": m.get("status"), "created_at": m.get("created_at"), "finished_at": m.get("finished_at"),
+            "suite_version": m.get("suite_version"), "git_commit": m.get("git_commit"), "seed": m.get("seed"),
+            "schema_version": m.get("schema_version"), "manifest_json": json.dumps(m, sort_keys=True),
+        })
+    return pa.Table.from_pylist(records)
+
+
+def open(paths: Iterable[str | Path] | str | Path) -> duckdb.DuckDBPyConnection:  # noqa: A001
+    """A DuckDB connection with ``runs`` and ``measurements`` views over ``paths``."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    runs = find_runs(paths)
+    con = duckdb.connect()
+    scratch = Path(tempfile.mkdtemp(prefix="hwbehave-q-"))
+    files = []
+    for r in runs:
+        f = _run_parquet(r, scratch)
+        if f is not None:
+            files.append(str(f))
+    con.register("_runs_arrow", _runs_table(runs))
+    con.execute("CREATE VIEW runs AS SELECT * FROM _runs_arrow")
+    if files:
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(f"CREATE VIEW measurements AS SELECT * FROM read_parquet([{listing}], union_by_name=true)")
+    else:
+        con.execute("CREATE VIEW measurements AS SELECT NULL::VARCHAR AS run_id WHERE false")
+    return con
+
+
+def load(paths: Iterable[str | Path] | str | Path, where: str | None = None) -> pd.DataFrame:
+    """All measurements of ``paths`` as a pandas DataFrame (migrated to the current schema)."""
+    con = open(paths)
+    query = "SELECT * FROM measurements" + (f" WHERE {where}" if where else "")
+    df = con.sql(query).df()
+    if "schema_version" in df.columns and len(df):
+        versions = builtins.set(int(v) for v in df["schema_version"].dropna().unique())
+        for v in versions:
+            check_version(v, "measurements")
+        if versions and min(versions) < max(versions | {0}):
+            df = migrate(df, min(versions))
+    return df
+
+
+def manifests(paths: Iterable[str | Path] | str | Path) -> list[dict[str, Any]]:
+    """Manifests of every run under ``paths``."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return [read_manifest(r) for r in find_runs(paths)]

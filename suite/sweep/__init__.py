@@ -1,0 +1,1 @@
+"""Plan stage: sweep YAML files expanded into frozen, content-identified points."""

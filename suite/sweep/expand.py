@@ -1,0 +1,260 @@
+"""Load a sweep file and expand it into points (the plan stage; pure apart from reading YAML)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from suite.errors import ConfigError
+from suite.models.catalogue import DTYPES, OpSpec, ParamError, get_op
+from suite.results.schema import RESERVED
+from suite.sweep.point import Point, config_id, config_text
+from suite.sweep.schema import PartSpec, RangeSpec, SweepSpec
+from suite.sweep.where import WhereError, compile_where
+from suite.yamlfile import YamlDocument, load_yaml
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated, expanded sweep: its points in file order, duplicates removed."""
+
+    name: str
+    description: str
+    file: str
+    sha256: str
+    text: str
+    points: tuple[Point, ...]
+    measure: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1
+    seed: int | None = None
+
+    @property
+    def total_macs(self) -> int:
+        return sum(p.macs for p in self.points)
+
+    def param_names(self) -> list[str]:
+        """Every parameter name used by any point, in first-seen order."""
+        seen: dict[str, None] = {}
+        for p in self.points:
+            for k in p.params:
+                seen.setdefault(k, None)
+        return list(seen)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (to list its valid keys)."""
+    current: Any = model
+    for key in loc[:-1]:
+        if isinstance(key, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        if key not in current.model_fields:
+            return None
+        current = _unwrap(current.model_fields[key].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in (annotation, *get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        for inner in get_args(arg):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return annotation
+
+
+def _validation_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
+    errors = exc.errors()
+    # An axis value fails every union member; report the range-object error when the
+    # user wrote a mapping, since that is what they meant.
+    err = errors[0]
+    for e in errors:
+        if "RangeSpec" in str(e["loc"]) and isinstance(e.get("input"), dict):
+            err = e
+            break
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x in (
+        "list[union[RangeSpec,bool,int,float,str]]", "RangeSpec", "bool", "int", "float", "str"))))
+    field_name = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(SweepSpec, loc)
+        allowed = ", ".join(sorted(owner.model_fields)) if owner else None
+        return doc.error("unknown key", loc, field=field_name, value=loc[-1],
+                         expected=f"one of {allowed}" if allowed else None)
+    if kind == "missing":
+        return doc.error("missing required key", loc[:-1], field=field_name, expected=f"a value for {loc[-1]}")
+    value = err.get("input")
+    expected = {"int_parsing": "an integer", "int_from_float": "an integer", "float_parsing": "a number",
+                "string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
+                "greater_than_equal": ">= 0", "bool_parsing": "true or false"}.get(kind)
+    return doc.error(err["msg"], loc, field=field_name, value=value if not isinstance(value, dict) else None,
+                     expected=expected)
+
+
+def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
+    """Read, validate and expand a sweep file; every problem is a located ``ConfigError``."""
+    doc = load_yaml(path, text=text)
+    raw_text = text if text is not None else Path(path).read_text(encoding="utf-8")
+    try:
+        spec = SweepSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _validation_error(doc, exc) from None
+    points = expand(spec, doc)
+    measure = {k: v for k, v in (spec.measure.model_dump() if spec.measure else {}).items() if v is not None}
+    repeat = int(measure.pop("repeat", 1))
+    return Sweep(name=spec.name, description=spec.description, file=str(path),
+                 sha256=hashlib.sha256(raw_text.encode()).hexdigest(), text=raw_text,
+                 points=tuple(points), measure=measure, repeat=repeat, seed=spec.seed)
+
+
+def _axis_values(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> list[Any]:
+    items = [value] if isinstance(value, RangeSpec) else list(value)
+    out: list[Any] = []
+    for i, item in enumerate(items):
+        if isinstance(item, RangeSpec):
+            try:
+                vals = item.values()
+            except ValueError as exc:
+                raise doc.error(str(exc), path + ((i,) if not isinstance(value, RangeSpec) else ()),
+                                field=".".join(map(str, path)), value=item.model_dump(exclude_none=True)) from None
+            out.extend(vals)
+        else:
+            out.append(item)
+    seen: dict[Any, None] = {}
+    for v in out:
+        seen.setdefault((type(v), v), None)
+    vals = [v for _, v in seen]
+    if not vals:
+        raise doc.error("axis has no values", path, field=".".join(map(str, path)), expected="at least one value")
+    return vals
+
+
+def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
+    """Cartesian product of each part's axes (zip groups co-vary), filtered, deduplicated."""
+    parts: list[tuple[PartSpec, tuple[Any, ...]]]
+    if spec.parts:
+        parts = [(p, ("parts", i)) for i, p in enumerate(spec.parts)]
+    else:
+        parts = [(spec, ())]
+    points: dict[str, Point] = {}
+    for part, base in parts:
+        for point in _expand_part(spec, part, base, doc):
+            points.setdefault(point.id, point)
+    if not points:
+        raise doc.error("empty expansion: the axes and where filters leave no point", ("where",) if spec.where else (),
+                        field="where", value=spec.where or None, expected="at least one point")
+    return list(points.values())
+
+
+def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: YamlDocument) -> list[Point]:
+    is_sub = part is not spec
+    # op(s)
+    op_value = part.op if part.op is not None else (spec.op if is_sub else None)
+    op_path = base + ("op",) if part.op is not None else ("op",)
+    if op_value is None:
+        raise doc.error("missing required key", base, field=".".join(map(str, base + ("op",))),
+                        expected="an operator name or a list of them")
+    op_names = [op_value] if isinstance(op_value, str) else list(op_value)
+    ops: list[OpSpec] = []
+    for i, name in enumerate(op_names):
+        try:
+            ops.append(get_op(name))
+        except ConfigError as exc:
+            raise exc.located(doc.file, doc.line_of(op_path + ((i,) if not isinstance(op_value, str) else ()))) from None
+    # dtypes
+    dtypes = part.dtypes or (spec.dtypes if is_sub else None) or ["fp32"]
+    dt_path = base + ("dtypes",) if part.dtypes else ("dtypes",)
+    for i, dt in enumerate(dtypes):
+        if dt not in DTYPES:
+            raise doc.error("unknown dtype", dt_path + (i,), field="dtypes", value=dt,
+                            expected="one of " + ", ".join(DTYPES))
+    # fixed params and axes
+    fixed_paths: dict[str, tuple[Any, ...]] = {}
+    fixed: dict[str, Any] = {}
+    if is_sub:
+        for k, v in spec.fixed.items():
+            fixed[k], fixed_paths[k] = v, ("fixed", k)
+    for k, v in part.fixed.items():
+        fixed[k], fixed_paths[k] = v, base + ("fixed", k)
+    axes = {name: _axis_values(doc, base + ("axes", name), value) for name, value in part.axes.items()}
+    axis_paths = {name: base + ("axes", name) for name in axes}
+    for name, path in {**fixed_paths, **axis_paths}.items():
+        if name in RESERVED:
+            raise doc.error("parameter name is reserved for a result column", path, field=name, value=name,
+                            expected="a parameter name of the op")
+    # zip groups
+    grouped: set[str] = set()
+    groups: list[list[str]] = []
+    for gi, group in enumerate(part.zip):
+        gpath = base + ("zip", gi)
+        for name in group:
+            if name not in axes:
+                raise doc.error("zip names an axis that does not exist", gpath, field="zip", value=name,
+                                expected="one of " + ", ".join(axes))
+            if name in grouped:
+                raise doc.error("axis appears in two zip groups", gpath, field="zip", value=name,
+                                expected="each axis in at most one group")
+        lengths = {len(axes[n]) for n in group}
+        if len(lengths) > 1:
+            raise doc.error("zipped axes have different lengths", gpath, field="zip",
+                            value={n: len(axes[n]) for n in group}, expected="axes of equal length")
+        grouped.update(group)
+        groups.append(group)
+    for name in axes:
+        if name not in grouped:
+            groups.append([name])
+    dims = [list(zip(*(axes[n] for n in group))) for group in groups]
+    # where filters
+    wheres_src = []
+    for src, path in ((spec.where, ("where",)), (part.where if is_sub else [], base + ("where",))):
+        items = [src] if isinstance(src, str) else list(src)
+        wheres_src.extend((w, path + ((i,) if not isinstance(src, str) else ())) for i, w in enumerate(items))
+    known_names = set(fixed) | set(axes) | {p.name for op in ops for p in op.params} | {"op", "dtype"}
+    wheres = []
+    for expr, path in wheres_src:
+        try:
+            pred, names = compile_where(expr)
+        except WhereError as exc:
+            raise doc.error(f"invalid where filter: {exc}", path, field="where", value=expr,
+                            expected="a comparison such as 'cin == cout'") from None
+        unknown = names - known_names
+        if unknown:
+            raise doc.error("where filter reads an unknown name", path, field="where", value=", ".join(sorted(unknown)),
+                            expected="one of " + ", ".join(sorted(known_names)))
+        wheres.append((pred, expr, path))
+
+    out: list[Point] = []
+    defaults = {op.name: {p.name: p.default for p in op.params if not p.required} for op in ops}
+    for combo in itertools.product(*dims) if dims else [()]:
+        given = dict(fixed)
+        for group, values in zip(groups, combo):
+            given.update(zip(group, values))
+        for op in ops:
+            scope = {**defaults[op.name], **given, "op": op.name}
+            if wheres:
+                try:
+                    keep = all(pred(scope) for pred, _, _ in wheres)
+                except Exception as exc:  # noqa: BLE001 - a filter that fails is a config error
+                    expr, path = wheres[0][1], wheres[0][2]
+                    raise doc.error(f"where filter failed: {type(exc).__name__}: {exc}", path, field="where",
+                                    value=expr, expected="an expression valid for every point") from None
+                if not keep:
+                    continue
+            try:
+                params = op.normalize(given)
+            except ParamError as exc:
+                path = axis_paths.get(exc.field or "") or fixed_paths.get(exc.field or "") or op_path
+                combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
+                raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
+                                  "use a where filter to drop such points", file=doc.file, line=doc.line_of(path),
+                                  field=exc.field, value=exc.value, expected=exc.expected) from None
+            text = config_text(op.name, params)
+            cid = config_id(op.name, params, text)
+            for dt in dtypes:
+                out.append(Point.make(op.name, params, dt, op.cost(params, dt), text=text, cid=cid))
+    return out

@@ -1,0 +1,102 @@
+"""The ``Point`` record: one configuration to measure, with a stable content id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from suite.models.catalogue import DTYPE_BYTES, Cost
+
+#: Bump when the meaning of a point's canonical content changes (ids change with it).
+POINT_ID_VERSION = 1
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces; the input of every content hash."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def config_text(op: str, params: dict[str, Any]) -> str:
+    """Canonical text of a configuration (op and every parameter, defaults included)."""
+    return canonical_json({"v": POINT_ID_VERSION, "op": op, "params": params})
+
+
+def point_id(op: str, params: dict[str, Any], dtype: str, text: str | None = None) -> str:
+    """Stable id of a configuration at a dtype: the same content gives the same id anywhere."""
+    text = text or config_text(op, params)
+    return hashlib.sha256(f"{text}|{dtype}".encode()).hexdigest()[:16]
+
+
+def config_id(op: str, params: dict[str, Any], text: str | None = None) -> str:
+    """Id of the configuration without its dtype: joins fp32/fp16/int8 variants of one point."""
+    text = text or config_text(op, params)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration of one op at one dtype, with its analytic cost.
+
+    ``params`` holds every parameter of the op, defaults filled in; the id hashes them,
+    so ``stride: 1`` written out or left to its default gives the same id.
+    """
+
+    id: str
+    config_id: str
+    op: str
+    dtype: str
+    params: dict[str, Any]
+    macs: int
+    flops: int
+    param_count: int
+    bytes_in: int
+    bytes_out: int
+    bytes_weights: int
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_BYTES:
+            raise ValueError(f"Point.dtype {self.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
+        if self.macs < 0 or self.flops < 0:
+            raise ValueError(f"Point {self.id}: negative cost (macs={self.macs}, flops={self.flops})")
+
+    @property
+    def bytes_total(self) -> int:
+        return self.bytes_in + self.bytes_out + self.bytes_weights
+
+    @property
+    def seed(self) -> int:
+        """Seed of this point's weights and inputs (from its config id: all dtypes share it)."""
+        return int(self.config_id, 16) & 0x7FFF_FFFF_FFFF_FFFF
+
+    @property
+    def params_json(self) -> str:
+        return canonical_json(self.params)
+
+    def label(self) -> str:
+        """Short human label, e.g. ``conv2d cin=32 cout=64 fp32`` (parameters left at defaults hidden)."""
+        from suite.models.catalogue import get_op
+
+        defaults = {p.name: p.default for p in get_op(self.op).params}
+        shown = " ".join(f"{k}={v}" for k, v in self.params.items() if defaults.get(k) != v)
+        return f"{self.op} {shown} {self.dtype}"
+
+    @classmethod
+    def make(cls, op: str, params: dict[str, Any], dtype: str, cost: Cost, text: str | None = None,
+             cid: str | None = None) -> Point:
+        """Build a point from normalised params and its cost (``text``/``cid`` reuse work)."""
+        text = text or config_text(op, params)
+        return cls(
+            id=point_id(op, params, dtype, text),
+            config_id=cid or config_id(op, params, text),
+            op=op,
+            dtype=dtype,
+            params=params,
+            macs=cost.macs,
+            flops=cost.flops,
+            param_count=cost.param_count,
+            bytes_in=cost.bytes_in,
+            bytes_out=cost.bytes_out,
+            bytes_weights=cost.bytes_weights,
+        )
