@@ -77,10 +77,11 @@ def git_commit() -> str | None:
 
 
 def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
-    """Protocol defaults, overridden by the sweep's ``measure:`` and the device's point timeout."""
-    settings = {**ProtocolSettings().to_dict(), **sweep.measure}
+    """Protocol defaults < the device's ``timeouts.point_s`` < the sweep's ``measure:`` block."""
+    settings = ProtocolSettings().to_dict()
     if device.timeouts.point_s:
         settings["timeout_s"] = device.timeouts.point_s
+    settings.update(sweep.measure)
     return ProtocolSettings.from_dict(settings)
 
 
@@ -124,8 +125,12 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
 
 def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, repeat: int | None = None,
               cache: ArtifactCache | None = None, observer: Observer = _noop,
-              device_path: str | None = None) -> RunOutcome:
-    """Measure every point of ``sweep`` on ``device`` into ``out_dir`` (resuming if it exists)."""
+              device_path: str | None = None, drift: Any = None) -> RunOutcome:
+    """Measure every point of ``sweep`` on ``device`` into ``out_dir`` (resuming if it exists).
+
+    ``drift`` (optional, a :class:`suite.farm.drift.DriftControl`) wraps the device session so a
+    sentinel point is re-measured every N jobs; its log goes into the manifest under ``drift``.
+    """
     repeat = repeat or sweep.repeat
     protocol = protocol_for(sweep, device)
     fmt = format_for(device)
@@ -148,13 +153,13 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
     writer = RunWriter(out_dir, manifest)
     run_id = writer.manifest["run_id"]
     try:
-        return _run(sweep, device, writer, builder, protocol, fmt, seed, repeat, observer)
+        return _run(sweep, device, writer, builder, protocol, fmt, seed, repeat, observer, drift)
     finally:
         writer.close()
 
 
 def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol: ProtocolSettings, fmt: str,
-         seed: int, repeat: int, observer: Observer) -> RunOutcome:
+         seed: int, repeat: int, observer: Observer, drift: Any = None) -> RunOutcome:
     run_id = writer.manifest["run_id"]
     order = execution_order(list(sweep.points), seed, repeat)
     done = writer.done_keys()
@@ -203,7 +208,9 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
                         protocol=protocol.to_dict(), input_seed=point.seed, model_sha256=str(art.sha256)))
         job_round.append(r)
 
-    session = DeviceSession(device)
+    session: Any = DeviceSession(device)
+    if drift is not None:  # farm drift control: sentinel-checked chunks (suite/farm/drift.py)
+        session = drift.wrap(session, record=lambda log: writer.update_manifest(drift=log))
     env_log: dict[str, Any] = writer.manifest.setdefault("environment", {})
     outcome_error = None
     complete = True

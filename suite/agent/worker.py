@@ -181,6 +181,30 @@ def _prefixed(component, exc):
     return text if text.startswith(component + ":") else "%s: %s" % (component, text)
 
 
+#: TEST-ONLY fault injection: ``kind[:job-id-prefix]`` entries, comma-separated, kind ``segv``
+#: (the worker kills itself with SIGSEGV) or ``hang`` (it sleeps forever). A bare kind hits
+#: every job. Used by tests/devices to check ``crashed``/``timeout``; never set it for real runs.
+TEST_FAULT_ENV = "HWBEHAVE_AGENT_TEST_FAULT"
+
+
+def _inject_test_fault(job_id):
+    spec = os.environ.get(TEST_FAULT_ENV)
+    if not spec:
+        return
+    for entry in spec.split(","):
+        kind, _, prefix = entry.strip().partition(":")
+        if prefix and not job_id.startswith(prefix):
+            continue
+        if kind == "segv":
+            import signal
+
+            sys.stderr.write("test fault: SIGSEGV for job %s\n" % job_id)
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif kind == "hang":
+            time.sleep(3600)
+
+
 def worker_main(base_dir):
     """Read job lines from stdin, write one result line per job to stdout.
 
@@ -195,6 +219,7 @@ def worker_main(base_dir):
         if not line:
             continue
         job = json.loads(line)
+        _inject_test_fault(job.get("job", ""))
         result = execute_job(job, base_dir)
         out.write(json.dumps(result) + "\n")
         out.flush()

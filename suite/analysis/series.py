@@ -57,6 +57,8 @@ def ci_halfwidth_ms(df: pd.DataFrame) -> pd.Series:
 def timed(df: pd.DataFrame) -> pd.DataFrame:
     """Rows that carry a usable latency (status ok or fallback, finite positive median), with
     ``_half_ms`` (CI half-width) added and parameter columns ensured."""
+    if "_half_ms" in df.columns:  # already prepared (detect_all prepares once for every detector)
+        return df
     if df.empty:
         out = df.copy()
         out["_half_ms"] = pd.Series(dtype=float)
@@ -133,7 +135,8 @@ def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterat
     """Yield every series along ``axis`` with at least ``min_points`` distinct axis values.
 
     ``df`` must come from :func:`timed`. Groups are formed by the place columns and every
-    other parameter column (nulls kept as their own value).
+    other parameter column (nulls kept as their own value). Works on numpy arrays after one
+    ``groupby().ngroup()``, so it stays fast with tens of thousands of series.
     """
     if axis not in df.columns or df.empty:
         return
@@ -142,44 +145,70 @@ def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterat
     sub = df[df[axis].notna()]
     if sub.empty:
         return
-    counts = sub.groupby(keys, dropna=False, sort=False)[axis].transform("nunique")
-    sub = sub[counts >= min_points]
-    if sub.empty:
+    gid = sub.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    x = pd.to_numeric(sub[axis]).to_numpy(dtype=float)
+    order = np.lexsort((x, gid))
+    gid, x = gid[order], x[order]
+    new_group = np.r_[True, gid[1:] != gid[:-1]]
+    new_value = new_group | np.r_[True, x[1:] != x[:-1]]
+    distinct = np.bincount(gid, weights=new_value)
+    starts = np.flatnonzero(new_group)
+    ends = np.r_[starts[1:], len(gid)]
+    wanted = distinct[gid[starts]] >= min_points
+    if not wanted.any():
         return
-    for key_values, group in sub.groupby(keys, dropna=False, sort=True):
-        key = dict(zip(keys, key_values if isinstance(key_values, tuple) else (key_values,), strict=True))
-        yield _series(key, axis, group)
+    cols = {"lat": sub["median_ms"].to_numpy(float)[order], "half": sub["_half_ms"].to_numpy(float)[order],
+            "macs": _num(sub, "macs")[order], "flops": _num(sub, "flops")[order],
+            "bytes": _num(sub, "bytes_total")[order]}
+    pids = (sub["point_id"].astype(str).to_numpy()[order] if "point_id" in sub.columns
+            else np.full(len(sub), "", dtype=object))
+    key_rows = sub[keys].to_numpy(dtype=object)[order]
+    for a, b in zip(starts[wanted], ends[wanted], strict=True):
+        key = {k: _plain_value(v) for k, v in zip(keys, key_rows[a], strict=True)}
+        sl = slice(a, b)
+        xs = x[sl]
+        arrays = {name: arr[sl] for name, arr in cols.items()}
+        ids = pids[sl]
+        if (b - a) != distinct[gid[a]]:  # repeat rounds: merge per axis value
+            arrays, ids, xs = _merge_repeats(xs, arrays, ids)
+        yield AxisSeries(key=key, axis=axis, x=xs, latency_ms=arrays["lat"], half_ms=arrays["half"],
+                         macs=arrays["macs"], flops=arrays["flops"], bytes_total=arrays["bytes"],
+                         point_ids=tuple(ids))
 
 
-def _series(key: dict, axis: str, group: pd.DataFrame) -> AxisSeries:
-    x = pd.to_numeric(group[axis]).to_numpy(dtype=float)
-    order = np.argsort(x, kind="stable")
-    g = group.iloc[order]
-    x = x[order]
-    lat = g["median_ms"].to_numpy(dtype=float)
-    half = g["_half_ms"].to_numpy(dtype=float)
-    macs = _num(g, "macs")
-    flops = _num(g, "flops")
-    nbytes = _num(g, "bytes_total")
-    pids = tuple(g["point_id"].astype(str)) if "point_id" in g.columns else tuple("" for _ in x)
-    if len(np.unique(x)) != len(x):  # repeat rounds: merge per axis value
-        frame = pd.DataFrame({"x": x, "lat": lat, "half": half, "macs": macs, "flops": flops, "bytes": nbytes,
-                              "pid": pids})
-        agg = frame.groupby("x", sort=True).agg(lat=("lat", "median"), half=("half", "max"), macs=("macs", "first"),
-                                                flops=("flops", "first"), bytes=("bytes", "first"),
-                                                pid=("pid", "first"))
-        x = agg.index.to_numpy(dtype=float)
-        lat, half = agg["lat"].to_numpy(), agg["half"].to_numpy()
-        macs, flops, nbytes = agg["macs"].to_numpy(), agg["flops"].to_numpy(), agg["bytes"].to_numpy()
-        pids = tuple(agg["pid"])
-    return AxisSeries(key=key, axis=axis, x=x, latency_ms=lat, half_ms=half, macs=macs, flops=flops,
-                      bytes_total=nbytes, point_ids=pids)
+def _plain_value(v):
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        return v.item()
+    return v
+
+
+def _merge_repeats(x: np.ndarray, arrays: dict, ids: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Median latency and widest CI per axis value; cost columns and id from the first row."""
+    values, first = np.unique(x, return_index=True)
+    inverse = np.searchsorted(values, x)
+    merged = {name: arr[first].copy() for name, arr in arrays.items()}
+    for k in range(len(values)):
+        rows = inverse == k
+        merged["lat"][k] = np.median(arrays["lat"][rows])
+        merged["half"][k] = np.max(arrays["half"][rows])
+    return merged, ids[first], values
 
 
 def _num(g: pd.DataFrame, col: str) -> np.ndarray:
     if col not in g.columns:
         return np.full(len(g), np.nan)
     return pd.to_numeric(g[col], errors="coerce").to_numpy(dtype=float)
+
+
+#: How a message names an axis ("steps of 16 output channels"); other axes keep their name.
+AXIS_WORDS: dict[str, str] = {"cout": "output channels", "cin": "input channels", "channels": "channels",
+                              "resolution": "pixels of resolution", "kernel": "kernel size", "width": "width",
+                              "batch": "batch size"}
+
+
+def axis_words(axis: str) -> str:
+    """The axis as words for a message."""
+    return AXIS_WORDS.get(axis, axis)
 
 
 def fmt_axis_value(v: float) -> str:

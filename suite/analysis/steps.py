@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from suite.analysis.records import Anomaly, evidence_json
-from suite.analysis.series import AxisSeries, fmt_axis_value, iter_axis_series, numeric_axes, pct, timed
+from suite.analysis.series import AxisSeries, axis_words, fmt_axis_value, iter_axis_series, numeric_axes, pct, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.
@@ -130,6 +130,10 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
     n = len(x)
     if n < thresholds.min_series_points:
         return None
+    # every accepted step is a significant rise between neighbours: without one, skip the fit
+    rise = y[1:] - y[:-1]
+    if not np.any((rise > h[1:] + h[:-1]) & (rise >= thresholds.step_min_rel * y[:-1])):
+        return None
     h_floor = np.maximum(h, 1e-3 * np.abs(y)) + 1e-12
     ends = solve_potts_l1(y, 1.0 / h_floor, thresholds.step_penalty * math.log(n))
     # 1. keep only significant upward boundaries
@@ -237,7 +241,7 @@ def find_staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
         where = f"{op} ({rep.series.describe()})"
         if rep.period is not None:
             p = fmt_axis_value(rep.period)
-            head = f"On {device}, {where} latency rises in steps of {p} {axis}"
+            head = f"On {device}, {where} latency rises in steps of {p} {axis_words(axis)}"
             tail = (f" Rounding {axis} down to a multiple of {p} saves up to {pct(max(s.saving for s in rep.steps))}"
                     f" of the latency.")
         else:

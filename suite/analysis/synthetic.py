@@ -61,12 +61,15 @@ def output_digest(values: np.ndarray) -> str:
     values = np.asarray(values, dtype=float).ravel()
     idx = np.unique(np.linspace(0, len(values) - 1, min(256, len(values))).round().astype(int))
     finite = values[np.isfinite(values)]
+    picked = values[idx]
+    sample = picked.tolist() if finite.size == values.size else [float(v) if np.isfinite(v) else None
+                                                                for v in picked]
     return json.dumps({"size": int(values.size), "sha256": hashlib.sha256(values.tobytes()).hexdigest(),
                        "mean": float(finite.mean()) if finite.size else None,
                        "std": float(finite.std()) if finite.size else None,
                        "absmax": float(np.abs(finite).max()) if finite.size else None,
                        "nonfinite": int(values.size - finite.size),
-                       "sample": [float(v) if np.isfinite(v) else None for v in values[idx]]})
+                       "sample": sample})
 
 
 class FrameBuilder:
@@ -92,7 +95,7 @@ class FrameBuilder:
         cost = cost or conv_cost({**params, "op_kind": op}, dtype)
         row = {
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "sweep": sweep, "device": device,
-            "device_class": device_class or device.split("-")[-1], "runtime": runtime, "format": "onnx",
+            "device_class": device_class or device, "runtime": runtime, "format": "onnx",
             "point_id": point_id(op, params, dtype), "op": op, "dtype": dtype,
             "params_json": canonical_json(params), "status": status, "error": error,
             "config_id": config_id(op, params), "provider": runtime,
@@ -163,82 +166,99 @@ STUDY_DEVICES: dict[str, str] = {
     "cpu-a76": "latency proportional to MACs plus a fixed overhead; int8 2.5x faster; no anomalies planted",
     "rk3588-npu": "staircase period 16 along cout (+38% per step); hard_swish +60%; SE block +150%; "
                   "int8 output error 20%; gelu/mish unsupported in int8, swish falls back",
-    "mali-gpu": "staircase period 8 along cout (+20% per step); int8 30% slower than fp32; kernel 7 costs "
-                "like kernel 3",
+    "mali-gpu": "staircase period 8 along cout; int8 30% slower than fp32; kernel size nearly free (kernel 7 "
+                "costs 1.6x kernel 1 for 49x the MACs)",
 }
 
 
 def study_frame(n_points: int = 2000, seed: int = 0, *, noise_rel: float = 0.02, n_samples: int = 15) -> pd.DataFrame:
-    """A frame of three devices (:data:`STUDY_DEVICES`) with the study's effects planted.
+    """A frame of the devices of :data:`STUDY_DEVICES` with the study's effects planted.
 
     Sweeps: ``conv_channels`` (conv2d, cout 4..64 step 4, several cin), ``conv_kernel``
     (kernel 1,3,5,7), ``activations`` (conv2d with each activation), ``blocks`` (``mbconv``
-    with ``se`` off/on), each at fp32 and int8. ``n_points`` scales the number of ``cin``
-    values so the frame has roughly that many rows.
+    with ``se`` off/on), each at fp32 and int8. Up to 2,000 rows the frame grows by ``cin``
+    values (8, 16, … up to 10 of them); beyond, by replicas of the three devices (``-r001``…),
+    like a farm of identical boards, so series keep realistic lengths.
     """
     b = FrameBuilder(seed, n_samples=n_samples, noise_rel=noise_rel)
     rng = np.random.default_rng(seed + 1)
     couts = list(range(4, 68, 4))
     acts = ["none", "relu", "hard_swish", "swish", "gelu", "mish"]
-    per_cin = len(couts) + 4 * 2 + len(acts) + 2  # rows per device, dtype and cin
-    n_cin = max(1, round(n_points / (3 * 2 * per_cin)))
+    per_cin = 2 * (len(couts) + 4 * 2 + len(acts) + 2)  # rows per device and cin (two dtypes)
+    n_cin = int(min(10, max(1, round(n_points / (len(STUDY_DEVICES) * per_cin)))))
+    replicas = max(1, round(n_points / (len(STUDY_DEVICES) * per_cin * n_cin)))
     cins = [8 * (i + 1) for i in range(n_cin)]
     ns_per_mac = {"cpu-a76": 2e-6, "rk3588-npu": 3e-7, "mali-gpu": 6e-7}
     fixed_ms = {"cpu-a76": 0.05, "rk3588-npu": 0.3, "mali-gpu": 0.2}
-    for device in STUDY_DEVICES:
-        for dtype in ("fp32", "int8"):
-            speed = {"cpu-a76": 2.5, "rk3588-npu": 3.0, "mali-gpu": 1 / 1.3}[device] if dtype == "int8" else 1.0
-            quant_err = {"cpu-a76": 0.02, "rk3588-npu": 0.20, "mali-gpu": 0.03}[device]
+    references: dict[str, np.ndarray] = {}
+    for replica in range(replicas):
+        for base_device in STUDY_DEVICES:
+            device = base_device if replicas == 1 else f"{base_device}-r{replica:03d}"
+            _study_device(b, rng, device, base_device, cins, couts, acts, ns_per_mac, fixed_ms, references)
+    frame = b.frame()
+    frame["device_class"] = frame["device"].map(lambda d: next(k for k in STUDY_DEVICES if d.startswith(k)))
+    return frame
 
-            def lat(macs: float, *, device=device, speed=speed) -> float:
-                return (fixed_ms[device] + ns_per_mac[device] * macs) / speed
 
-            def out(params: dict, op: str, *, dtype=dtype, quant_err=quant_err) -> np.ndarray:
-                ref = np.random.default_rng(int(config_id(op, params), 16) % 2**32).standard_normal(1024)
-                if dtype == "fp32":
-                    return ref
-                return ref + quant_err * rng.standard_normal(ref.size)
+def _study_device(b: FrameBuilder, rng: np.random.Generator, device: str, base_device: str, cins: list[int],
+                  couts: list[int], acts: list[str], ns_per_mac: dict, fixed_ms: dict,
+                  references: dict[str, np.ndarray]) -> None:
+    """Add every row of one device of :func:`study_frame` (``base_device`` picks what is planted)."""
+    for dtype in ("fp32", "int8"):
+        speed = {"cpu-a76": 2.5, "rk3588-npu": 3.0, "mali-gpu": 1 / 1.3}[base_device] if dtype == "int8" else 1.0
+        quant_err = {"cpu-a76": 0.02, "rk3588-npu": 0.20, "mali-gpu": 0.03}[base_device]
 
-            for cin in cins:
-                for cout in couts:
-                    p = {"cin": cin, "cout": cout, "kernel": 3, "resolution": 28}
+        def lat(macs: float, *, speed=speed) -> float:
+            return (fixed_ms[base_device] + ns_per_mac[base_device] * macs) / speed
+
+        def out(params: dict, op: str, *, dtype=dtype, quant_err=quant_err) -> np.ndarray:
+            cid = config_id(op, params)
+            if cid not in references:
+                references[cid] = np.random.default_rng(int(cid, 16) % 2**32).standard_normal(64)
+            ref = references[cid]
+            if dtype == "fp32":
+                return ref
+            return ref + quant_err * rng.standard_normal(ref.size)
+
+        for cin in cins:
+            for cout in couts:
+                p = {"cin": cin, "cout": cout, "kernel": 3, "resolution": 28}
+                macs = conv_cost(p, dtype)["macs"]
+                if base_device == "rk3588-npu":
+                    t = lat(conv_cost({**p, "cout": 16 * math.ceil(cout / 16)}, dtype)["macs"])
+                elif base_device == "mali-gpu":
+                    t = lat(conv_cost({**p, "cout": 8 * math.ceil(cout / 8)}, dtype)["macs"])
+                else:
+                    t = lat(macs)
+                b.add(device, "conv_channels", "conv2d", p, dtype, t, output=out(p, "conv2d"))
+            for cout in (32, 64):
+                for k in (1, 3, 5, 7):
+                    p = {"cin": cin, "cout": cout, "kernel": k, "resolution": 28}
                     macs = conv_cost(p, dtype)["macs"]
-                    if device == "rk3588-npu":
-                        t = lat(conv_cost({**p, "cout": 16 * math.ceil(cout / 16)}, dtype)["macs"])
-                    elif device == "mali-gpu":
-                        t = lat(conv_cost({**p, "cout": 8 * math.ceil(cout / 8)}, dtype)["macs"])
-                    else:
-                        t = lat(macs)
-                    b.add(device, "conv_channels", "conv2d", p, dtype, t, output=out(p, "conv2d"))
-                for cout in (32, 64):
-                    for k in (1, 3, 5, 7):
-                        p = {"cin": cin, "cout": cout, "kernel": k, "resolution": 28}
-                        macs = conv_cost(p, dtype)["macs"]
-                        if device == "mali-gpu":
-                            macs = conv_cost({**p, "kernel": min(k, 3)}, dtype)["macs"]
-                        b.add(device, "conv_kernel", "conv2d", p, dtype, lat(macs), output=out(p, "conv2d"))
-                base = {"cin": cin, "cout": 32, "kernel": 3, "resolution": 28}
-                t0 = lat(conv_cost(base, dtype)["macs"])
-                for act in acts:
-                    p = {**base, "activation": act}
-                    extra = {"none": 0.0, "relu": 0.01, "hard_swish": 0.05, "swish": 0.06, "gelu": 0.08,
-                             "mish": 0.08}[act]
-                    if device == "rk3588-npu" and act == "hard_swish":
-                        extra = 0.60
-                    st, info = "ok", {}
-                    if device == "rk3588-npu" and dtype == "int8" and act in ("gelu", "mish"):
-                        st, info = "unsupported", {"reason": f"{act} has no int8 kernel"}
-                    elif device == "rk3588-npu" and act == "swish":
-                        st, info, extra = "fallback", {"fallback_ops": ["Sigmoid", "Mul"]}, 0.9
-                    b.add(device, "activations", "conv2d", p, dtype, t0 * (1 + extra), status=st, info=info,
-                          output=out(p, "conv2d") if st != "unsupported" else None,
-                          error="rknn: unsupported op" if st == "unsupported" else "")
-                for se in (False, True):
-                    p = {"cin": cin, "cout": 32, "kernel": 3, "resolution": 28, "expand": 4, "se": se}
-                    cost = conv_cost({**p, "cin": cin * 4}, dtype)
-                    t = lat(cost["macs"]) * (1 + (1.5 if (se and device == "rk3588-npu") else 0.03 * se))
-                    b.add(device, "blocks", "mbconv", p, dtype, t, cost=cost, output=out(p, "mbconv"))
-    return b.frame()
+                    if base_device == "mali-gpu":  # the kernel size is nearly free: F4
+                        macs = conv_cost({**p, "kernel": 1}, dtype)["macs"] * (1 + 0.1 * (k - 1))
+                    b.add(device, "conv_kernel", "conv2d", p, dtype, lat(macs), output=out(p, "conv2d"))
+            base = {"cin": cin, "cout": 32, "kernel": 3, "resolution": 28}
+            t0 = lat(conv_cost(base, dtype)["macs"])
+            for act in acts:
+                p = {**base, "activation": act}
+                extra = {"none": 0.0, "relu": 0.01, "hard_swish": 0.05, "swish": 0.06, "gelu": 0.08,
+                         "mish": 0.08}[act]
+                if base_device == "rk3588-npu" and act == "hard_swish":
+                    extra = 0.60
+                st, info = "ok", {}
+                if base_device == "rk3588-npu" and dtype == "int8" and act in ("gelu", "mish"):
+                    st, info = "unsupported", {"reason": f"{act} has no int8 kernel"}
+                elif base_device == "rk3588-npu" and act == "swish":
+                    st, info, extra = "fallback", {"fallback_ops": ["Sigmoid", "Mul"]}, 0.9
+                b.add(device, "activations", "conv2d", p, dtype, t0 * (1 + extra), status=st, info=info,
+                      output=out(p, "conv2d") if st != "unsupported" else None,
+                      error="rknn: unsupported op" if st == "unsupported" else "")
+            for se in (False, True):
+                p = {"cin": cin, "cout": 32, "kernel": 3, "resolution": 28, "expand": 4, "se": se}
+                cost = conv_cost({**p, "cin": cin * 4}, dtype)
+                t = lat(cost["macs"]) * (1 + (1.5 if (se and base_device == "rk3588-npu") else 0.03 * se))
+                b.add(device, "blocks", "mbconv", p, dtype, t, cost=cost, output=out(p, "mbconv"))
 
 
 def noise_frame(n_series: int, n_points: int = 16, seed: int = 0, *, noise_rel: float = 0.03,

@@ -63,6 +63,9 @@ class Param:
     def coerce(self, value: Any) -> Any:
         """Check and normalise one value (``ParamError`` on a wrong type, choice or range)."""
         kind = self.kind
+        if type(value) is kind:  # fast path: the common, already-right type
+            if self.choices is None and (self.minimum is None or value >= self.minimum):
+                return value
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():
@@ -127,21 +130,29 @@ class OpSpec:
 
     def normalize(self, given: dict[str, Any]) -> dict[str, Any]:
         """Fill defaults, coerce types and check constraints; ``ParamError`` names the field."""
-        known = {p.name: p for p in self.params}
+        known = self._known()
         for key in given:
             if key not in known:
                 raise ParamError(key, given[key], f"a parameter of {self.name}: " + ", ".join(known),
                                  f"unknown parameter for op {self.name}")
         out: dict[str, Any] = {}
         for p in self.params:
-            if p.name in given:
-                out[p.name] = p.coerce(given[p.name])
-            elif p.required:
-                raise ParamError(p.name, None, f"a value for {p.name} (op {self.name})", "missing parameter")
+            name = p.name
+            if name in given:
+                out[name] = p.coerce(given[name])
+            elif p.default is None:
+                raise ParamError(name, None, f"a value for {name} (op {self.name})", "missing parameter")
             else:
-                out[p.name] = p.default
+                out[name] = p.default
         self.check(out)
         return out
+
+    def _known(self) -> dict[str, Param]:
+        known = self.__dict__.get("_known_cache")
+        if known is None:
+            known = {p.name: p for p in self.params}
+            self.__dict__["_known_cache"] = known
+        return known
 
     def check(self, p: dict[str, Any]) -> None:
         """Cross-parameter constraints (e.g. kernel fits the input). Raise ``ParamError``."""

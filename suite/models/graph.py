@@ -158,7 +158,13 @@ class GraphBuilder:
 
     # -- finish -----------------------------------------------------------------------
     def model(self, outputs: list[str]) -> onnx.ModelProto:
-        """Build the ``ModelProto`` with ``outputs`` as graph outputs and infer shapes."""
+        """Build the ``ModelProto`` with ``outputs`` as graph outputs and infer shapes.
+
+        An output that is a graph input (an identity op, e.g. activation ``none``) is
+        passed through an ``Identity`` node: ONNX requires outputs to be produced by nodes.
+        """
+        input_names = {i.name for i in self.inputs}
+        outputs = [self.node("Identity", [o]) if o in input_names else o for o in outputs]
         if not self.outputs:
             for out in outputs:
                 self.output(out)

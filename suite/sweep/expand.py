@@ -74,7 +74,7 @@ def _validation_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
     # user wrote a mapping, since that is what they meant.
     err = errors[0]
     for e in errors:
-        if "RangeSpec" in str(e["loc"]) and isinstance(e.get("input"), dict):
+        if any(isinstance(x, str) and "RangeSpec" in x and not x.startswith("list[") for x in e["loc"]):
             err = e
             break
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x in (
@@ -235,8 +235,8 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         for group, values in zip(groups, combo):
             given.update(zip(group, values))
         for op in ops:
-            scope = {**defaults[op.name], **given, "op": op.name}
             if wheres:
+                scope = {**defaults[op.name], **given, "op": op.name}
                 try:
                     keep = all(pred(scope) for pred, _, _ in wheres)
                 except Exception as exc:  # noqa: BLE001 - a filter that fails is a config error

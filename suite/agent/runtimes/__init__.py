@@ -40,13 +40,19 @@ def get_runtime(name):
         raise KeyError("unknown runtime %r; expected one of %s" % (name, ", ".join(sorted(RUNTIMES)))) from None
 
 
-def _load_builtin():
-    from . import onnxruntime  # noqa: F401
+#: Built-in adapter modules (each imports its runtime lazily, so importing them is cheap).
+BUILTIN = ("onnxruntime", "litert", "benchmark_model", "openvino", "rknnlite", "nncase")
 
-    try:  # adapters added by later work register themselves when their module exists
-        from . import extra  # noqa: F401
-    except ImportError:
-        pass
+
+def _load_builtin():
+    import importlib
+
+    for module in BUILTIN:
+        try:
+            importlib.import_module("." + module, __name__)
+        except ImportError as exc:
+            if module not in str(exc):  # a real import error inside an existing adapter
+                raise
 
 
 class RuntimeAdapter(object):

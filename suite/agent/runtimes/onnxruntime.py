@@ -1,4 +1,17 @@
-"""ONNX Runtime adapter: session options from the device YAML, inputs bound by IOBinding."""
+"""ONNX Runtime adapter: session options from the device YAML, inputs bound by IOBinding.
+
+Execution providers come from the device YAML (``providers: [[name, {options}], ...]``):
+CUDA, TensorRT, OpenVINO, QNN (Hexagon HTP/DSP), XNNPACK, NNAPI, CoreML, ... Short
+names are accepted (``tensorrt`` → ``TensorrtExecutionProvider``, see ``PROVIDER_ALIASES``).
+
+* A provider missing from this ORT build, or one ORT dropped while creating the session
+  (missing CUDA libraries, no HTP), makes the point ``unsupported``.
+* When the first provider is not the CPU one, the adapter finds where each node ran: after
+  the timed runs it opens a second session with profiling on, runs once, and reads
+  ``args.provider`` of every node event in the profile JSON. Nodes left on
+  ``CPUExecutionProvider`` become ``info()['fallback_ops']`` (status ``fallback``).
+  Timings come from the first session, which never profiles.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +26,85 @@ _UNSUPPORTED_MARKERS = (
 )
 
 
+#: Short provider names accepted in device YAMLs.
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider", "qnn": "QNNExecutionProvider", "xnnpack": "XnnpackExecutionProvider",
+    "nnapi": "NnapiExecutionProvider", "coreml": "CoreMLExecutionProvider", "dml": "DmlExecutionProvider",
+    "rocm": "ROCMExecutionProvider", "migraphx": "MIGraphXExecutionProvider", "acl": "ACLExecutionProvider",
+    "armnn": "ArmNNExecutionProvider", "webgpu": "WebGpuExecutionProvider",
+}
+CPU_PROVIDER = "CPUExecutionProvider"
+#: Nodes ORT adds to move tensors between devices: not model work that fell back.
+_COPY_OPS = ("MemcpyToHost", "MemcpyFromHost")
+
+
+def provider_list(entries):
+    """``(names, options)`` from device-YAML entries (names or ``[name, {options}]``)."""
+    providers = []
+    provider_options = []
+    for entry in entries or [CPU_PROVIDER]:
+        if isinstance(entry, (list, tuple)):
+            name, opts = entry[0], (dict(entry[1]) if len(entry) > 1 else {})
+        else:
+            name, opts = entry, {}
+        name = PROVIDER_ALIASES.get(str(name).lower(), name)
+        providers.append(name)
+        provider_options.append({str(k): _option_text(v) for k, v in opts.items()})
+    return providers, provider_options
+
+
+def _option_text(value):
+    """ORT provider options are strings; YAML booleans become ``"1"``/``"0"``."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def placement_from_profile(events):
+    """Provider → list of ``"OpType (node name)"`` from ORT profile events (the JSON list).
+
+    Node events are the ``cat == "Node"`` entries whose ``args`` carry ``provider``
+    (the ``*_kernel_time`` events); a fused subgraph (TensorRT, OpenVINO, QNN) is one node.
+    """
+    out = {}
+    seen = set()
+    for ev in events:
+        if ev.get("cat") != "Node":
+            continue
+        args = ev.get("args") or {}
+        provider = args.get("provider")
+        if not provider:
+            continue
+        name = ev.get("name", "")
+        for suffix in ("_kernel_time", "_fence_before", "_fence_after"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        label = "%s (%s)" % (args.get("op_name", "?"), name)  # noqa: UP031 - agent runs on Python 3.7
+        if (provider, label) in seen:
+            continue
+        seen.add((provider, label))
+        out.setdefault(provider, []).append(label)
+    return out
+
+
+def fallback_nodes(placement, preferred):
+    """Nodes placed on the CPU provider when ``preferred`` (the first provider) is another one."""
+    if preferred == CPU_PROVIDER:
+        return []
+    return [n for n in placement.get(CPU_PROVIDER, []) if not n.startswith(_COPY_OPS)]
+
+
 @register_runtime("onnxruntime")
 class OnnxRuntimeAdapter(RuntimeAdapter):
     """Runs ``.onnx`` artifacts with ``onnxruntime.InferenceSession``.
 
     Options: ``threads`` (intra-op), ``inter_threads``, ``providers`` (list of names or
     ``[name, {options}]``), ``graph_optimization`` (all | extended | basic | disable),
-    ``profile`` (bool, keeps ORT's per-node profile in ``info()``).
+    ``session_config`` (``add_session_config_entry`` pairs, e.g.
+    ``session.disable_cpu_ep_fallback: "1"``), ``placement`` (find node placement; default
+    on when the first provider is not the CPU), ``profile`` (keep ORT's per-node profile
+    of the timed session in ``info()``).
     """
 
     modules = ("onnxruntime",)
@@ -32,7 +117,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             return None
         return ort.__version__
 
-    def load(self, path):
+    def _session_options(self, profile_prefix=None):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -49,31 +134,43 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         }[level]
         so.log_severity_level = 3
-        if self.options.get("profile"):
+        for key, value in (self.options.get("session_config") or {}).items():
+            so.add_session_config_entry(str(key), str(value))
+        if profile_prefix:
             so.enable_profiling = True
-        providers = []
-        provider_options = []
-        for entry in self.options.get("providers") or ["CPUExecutionProvider"]:
-            if isinstance(entry, (list, tuple)):
-                providers.append(entry[0])
-                provider_options.append(dict(entry[1]) if len(entry) > 1 else {})
-            else:
-                providers.append(entry)
-                provider_options.append({})
-        available = ort.get_available_providers()
-        missing = [p for p in providers if p not in available]
-        if missing:
-            raise Unsupported("onnxruntime: execution provider %s not available in this build (available: %s)"
-                              % (", ".join(missing), ", ".join(available)))
+            so.profile_file_prefix = profile_prefix
+        elif self.options.get("profile"):
+            so.enable_profiling = True
+        return so
+
+    def _session(self, so):
+        import onnxruntime as ort
+
         try:
-            self.session = ort.InferenceSession(path, sess_options=so, providers=providers,
-                                                provider_options=provider_options)
+            return ort.InferenceSession(self.path, sess_options=so, providers=self.requested,
+                                        provider_options=self.requested_options)
         except Exception as exc:  # noqa: BLE001 - ORT raises many types; classify by text
             text = str(exc)
             if any(m in text for m in _UNSUPPORTED_MARKERS):
                 raise Unsupported("onnxruntime: " + text) from None
             raise
+
+    def load(self, path):
+        import onnxruntime as ort
+
+        self.path = path
+        self.requested, self.requested_options = provider_list(self.options.get("providers"))
+        available = ort.get_available_providers()
+        missing = [p for p in self.requested if p not in available]
+        if missing:
+            raise Unsupported("onnxruntime: execution provider %s not available in this build (available: %s)"  # noqa: UP031
+                              % (", ".join(missing), ", ".join(available)))
+        self.session = self._session(self._session_options())
         self.providers = self.session.get_providers()
+        dropped = [p for p in self.requested if p not in self.providers]
+        if dropped:  # ORT logs and falls back when a provider fails to initialise
+            raise Unsupported("onnxruntime: execution provider %s could not be created (session runs on %s)"  # noqa: UP031
+                              % (", ".join(dropped), ", ".join(self.providers)))
 
     def input_specs(self):
         type_map = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
@@ -87,6 +184,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
     def bind(self, inputs):
         import onnxruntime as ort
 
+        self.inputs = inputs
         self.binding = self.session.io_binding()
         self._keep = []
         for name, arr in inputs.items():
@@ -106,10 +204,32 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
     def outputs(self):
         return [v.numpy() for v in self.binding.get_outputs()]
 
+    def placement(self):
+        """Provider → nodes, from one profiled run of a second session (never the timed one)."""
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="hwbehave-ort-profile-")
+        try:
+            session = self._session(self._session_options(os.path.join(folder, "placement")))
+            session.run(None, self.inputs)
+            with open(session.end_profiling()) as f:
+                return placement_from_profile(json.load(f))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def info(self):
         out = {"provider": self.providers[0] if self.providers else None, "providers": self.providers}
         if self.options.get("profile"):
             out["profile_file"] = self.session.end_profiling()
+        preferred = self.requested[0] if self.requested else CPU_PROVIDER
+        if self.options.get("placement", preferred != CPU_PROVIDER) and getattr(self, "inputs", None):
+            placement = self.placement()
+            out["placement"] = {p: nodes[:200] for p, nodes in placement.items()}
+            out["placement_counts"] = {p: len(nodes) for p, nodes in placement.items()}
+            out["fallback_ops"] = fallback_nodes(placement, preferred)
         return out
 
     def close(self):

@@ -24,7 +24,6 @@ from suite.models.ops.layers import (
     ELEMENTWISE_FLOPS,
     NORM_EPSILON,
     channel_shuffle,
-    check_window,
     conv_cost,
     conv_out,
     fc_cost,
@@ -351,7 +350,6 @@ def _block_params(cin: int, cout: int, resolution: int) -> tuple[Param, ...]:
 def _check_odd_kernel(p: dict[str, Any]) -> None:
     if p["kernel"] % 2 == 0:
         raise ParamError("kernel", p["kernel"], "an odd integer (blocks use 'same' padding)", "even kernel")
-    check_window(p, p["kernel"], 1, (p["kernel"] - 1) // 2)
 
 
 class _ImageBlock(TracedOp):

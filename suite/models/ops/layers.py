@@ -1,4 +1,16 @@
-"""Single layers: convolutions, fully connected, pooling, elementwise, norms, resize, pad."""
+"""Single layers: convolutions, fully connected, pooling, elementwise, norms, resize, pad.
+
+Cost conventions of the whole catalogue (blocks and networks reuse these functions):
+
+* ``macs``: multiply-accumulates of Conv, Gemm and MatMul only.
+* ``flops = 2 * macs + extra``; ``extra`` is the per-element work in
+  :data:`ELEMENTWISE_FLOPS` and :data:`~suite.models.catalogue.ACTIVATION_FLOPS`.
+* ``param_count``: elements of the learned tensors (``GraphBuilder.weight``: conv/FC
+  weights and biases, norm scales/shifts, BN mean and variance, PReLU slopes). Constants
+  (int64 shapes and pads, float32 resize scales, scalar activation constants) are not
+  parameters (:meth:`suite.models.graph.GraphBuilder.param_count`).
+* output elements: of the op's graph outputs, batch included.
+"""
 
 from __future__ import annotations
 
@@ -39,11 +51,15 @@ def resolve_padding(padding: str, kernel: int, dilation: int) -> int:
 
 
 def check_window(p: dict[str, Any], kernel: int, dilation: int = 1, pad: int = 0) -> None:
-    """Reject windows larger than the (padded) input, the classic sweep mistake."""
+    """Reject windows larger than the input, the classic sweep mistake.
+
+    The (dilated) window must fit the unpadded input: padding can make a larger window
+    computable, but such a point measures mostly padding, not the layer.
+    """
     extent = dilation * (kernel - 1) + 1
-    if extent > p["resolution"] + 2 * pad:
-        raise ParamError("kernel", kernel, f"<= input size {p['resolution']} (+ padding {2 * pad})",
-                         "kernel larger than input")
+    if extent > p["resolution"]:
+        raise ParamError("kernel", kernel, f"a window (dilation*(kernel-1)+1 = {extent}) <= input size "
+                         f"{p['resolution']}", "kernel larger than input")
 
 
 PADDING_DOC = "same | valid | a non-negative integer (pixels on each side)"

@@ -1,0 +1,45 @@
+# Two commands for a fresh machine (see README):
+#   make run   - create .venv, install hwbehave, measure the quickstart sweep on this CPU
+#   make test  - install system packages and every extra, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SWEEP  ?= sweeps/quickstart.yaml
+DEVICE ?= devices/local-cpu.yaml
+PYTEST_ARGS ?=
+
+.PHONY: run test venv dev system-deps lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# core install: enough for `make run`
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# everything the tests exercise: extras for remote devices, reports, notebooks, TFLite, OpenVINO, labgrid
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev,tflite,openvino,labgrid]"
+	touch $@ $(VENV)/.core
+
+venv: $(VENV)/.core
+
+run: $(VENV)/.core
+	$(BIN)/hwbehave run $(SWEEP) --device $(DEVICE)
+
+system-deps:
+	bash .ci/system-deps
+
+test: system-deps $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check suite tests benchmarks
+
+bench: $(VENV)/.dev
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

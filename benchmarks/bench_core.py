@@ -1,0 +1,163 @@
+"""Core pipeline benchmarks, measured side by side in one run (this machine is shared).
+
+Prints:
+1. plan time of a 100k-point sweep (target < 2 s);
+2. ONNX fp32 generation rate with a cold cache (target >= 100 models/s);
+3. harness overhead: the suite's median on a trivial Identity model vs a bare
+   ``run_with_iobinding`` loop in the same process (target ratio <= 1.5);
+4. profiler fidelity: the suite's median vs ONNX Runtime's own ``model_run`` profile
+   events on conv kernels >= 0.1 ms (target within ±5%).
+
+Run: ``.venv/bin/python benchmarks/bench_core.py``
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from suite.agent.protocol import ProtocolSettings  # noqa: E402
+from suite.agent.worker import execute_job  # noqa: E402
+from suite.models.cache import ArtifactCache  # noqa: E402
+from suite.models.catalogue import get_op  # noqa: E402
+from suite.models.onnx_builder import OnnxBuilder  # noqa: E402
+from suite.sweep.expand import load_sweep  # noqa: E402
+from suite.sweep.point import Point  # noqa: E402
+
+SWEEP_100K = """name: plan-100k
+op: conv2d
+fixed: {resolution: 64}
+axes:
+  cin: {range: [1, 100]}
+  cout: {range: [1, 100]}
+  kernel: [1, 3, 5, 7, 9]
+  activation: [relu, swish]
+"""
+
+
+def bench_plan() -> float:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "s.yaml"
+        path.write_text(SWEEP_100K)
+        load_sweep(path)  # warm imports
+        t0 = time.perf_counter()
+        s = load_sweep(path)
+        dt = time.perf_counter() - t0
+    print(f"plan: {len(s.points)} points in {dt:.2f} s ({len(s.points) / dt / 1000:.0f}k points/s; target < 2 s)")
+    return dt
+
+
+def bench_generation(n: int = 300) -> float:
+    op = get_op("conv2d")
+    points = []
+    for i in range(n):
+        p = op.normalize({"cin": 16, "cout": 8 + i, "kernel": 3, "resolution": 32, "activation": "relu"})
+        points.append(Point.make("conv2d", p, "fp32", op.cost(p, "fp32")))
+    with tempfile.TemporaryDirectory() as d:
+        b = OnnxBuilder(ArtifactCache(d))
+        b.build(points[0])
+        t0 = time.perf_counter()
+        arts = [b.build(p) for p in points[1:]]
+        dt = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        [b.build(p) for p in points[1:]]
+        hit = time.perf_counter() - t1
+    assert all(a.ok for a in arts)
+    rate = (n - 1) / dt
+    print(f"generation: {rate:.0f} ONNX fp32 models/s cold cache (target >= 100); cache hits {(n - 1) / hit:.0f}/s")
+    return rate
+
+
+def identity_model(path: Path) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+
+
+def bare_loop_us(path: Path, n: int = 20000) -> float:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    b = s.io_binding()
+    b.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(np.zeros((1, 8), np.float32)))
+    b.bind_output("y")
+    run = s.run_with_iobinding
+    for _ in range(1000):
+        run(b)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        run(b)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def suite_median_ms(path: Path, settings: ProtocolSettings, profile: bool = False) -> dict:
+    job = {"job": "bench", "model": str(path), "runtime": "onnxruntime", "protocol": settings.to_dict(),
+           "runtime_options": {"threads": 1, "profile": profile}, "input_seed": 1}
+    r = execute_job(job, "/")
+    assert r["status"] == "ok", r["error"]
+    r["median_ms"] = statistics.median(r["samples_ms"])
+    return r
+
+
+def bench_overhead() -> float:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "identity.onnx"
+        identity_model(path)
+        settings = ProtocolSettings(warmup_runs=100, warmup_s=0.2, min_runs=200, min_s=1.0, max_s=3.0)
+        ratios = []
+        for _ in range(3):  # alternate to share the machine's noise
+            bare = bare_loop_us(path)
+            r = suite_median_ms(path, settings)
+            ratios.append(r["median_ms"] * 1000 / bare)
+        ratio = statistics.median(ratios)
+        print(f"harness overhead: suite median {r['median_ms'] * 1000:.2f} us (loop_k {r['loop_k']}) vs bare "
+              f"run_with_iobinding {bare:.2f} us -> ratio {ratio:.2f} (target <= 1.5)")
+    return ratio
+
+
+def bench_profiler_fidelity() -> list[float]:
+    configs = [dict(cin=32, cout=64, kernel=3, resolution=28), dict(cin=64, cout=64, kernel=3, resolution=28),
+               dict(cin=32, cout=32, kernel=5, resolution=28), dict(cin=16, cout=128, kernel=3, resolution=28),
+               dict(cin=64, cout=128, kernel=1, resolution=56), dict(cin=32, cout=96, kernel=7, resolution=28)]
+    op = get_op("conv2d")
+    ratios = []
+    with tempfile.TemporaryDirectory() as d:
+        b = OnnxBuilder(ArtifactCache(d))
+        settings = ProtocolSettings(warmup_runs=10, warmup_s=0.2, min_runs=100, min_s=1.0, max_s=3.0)
+        for cfg in configs:
+            p = op.normalize(cfg)
+            art = b.build(Point.make("conv2d", p, "fp32", op.cost(p, "fp32")))
+            r = suite_median_ms(Path(art.path), settings, profile=True)
+            events = json.loads(Path(r["info"]["profile_file"]).read_text())
+            runs = [e["dur"] / 1000.0 for e in events if e.get("name") == "model_run"]
+            n_sampled = len(r["samples_ms"]) * r["loop_k"]
+            prof = statistics.median(runs[-n_sampled:])
+            Path(r["info"]["profile_file"]).unlink()
+            ratio = r["median_ms"] / prof
+            ratios.append(ratio)
+            print(f"profiler fidelity: conv2d {cfg}: suite {r['median_ms']:.4f} ms, ORT model_run {prof:.4f} ms, "
+                  f"ratio {ratio:.3f}")
+    worst = max(abs(x - 1) for x in ratios)
+    print(f"profiler fidelity: worst deviation {worst * 100:.1f}% over {len(ratios)} conv kernels (target <= 5%)")
+    return ratios
+
+
+if __name__ == "__main__":
+    bench_plan()
+    bench_generation()
+    bench_overhead()
+    bench_profiler_fidelity()

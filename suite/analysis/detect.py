@@ -1,0 +1,65 @@
+"""``detect_all``: run every detector over a measurement frame and rank what they find."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+
+from suite.analysis.elasticity import find_cost_mismatch
+from suite.analysis.monotonic import find_non_monotonic
+from suite.analysis.overhead import REFERENCE_OP, find_overheads
+from suite.analysis.precision import find_dtype_slowdowns, find_quant_errors
+from suite.analysis.ranking import find_rank_inversions
+from suite.analysis.records import Anomaly, rank
+from suite.analysis.roofline import find_low_efficiency
+from suite.analysis.series import timed
+from suite.analysis.steps import find_staircases
+from suite.analysis.support import find_support_issues
+from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+#: Detector names accepted by ``detect_all(only=...)``, in the order they run.
+DETECTOR_NAMES: tuple[str, ...] = ("staircase", "non_monotonic", "cost_mismatch", "overhead", "dtype_speed",
+                                   "quant_error", "support", "rank_inversion", "roofline")
+
+
+def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+               peaks: Mapping[str, Mapping[str, float]] | None = None, reference_op: str = REFERENCE_OP,
+               only: tuple[str, ...] | list[str] | None = None) -> list[Anomaly]:
+    """Every anomaly in ``df``, largest magnitude first.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Measurements (the columns of ``suite.results.schema``), any number of runs and devices.
+    thresholds : Thresholds
+        See :class:`suite.analysis.thresholds.Thresholds` for every threshold and its unit.
+    peaks : mapping, optional
+        device → ``{"gflops": ..., "gbps": ...}`` for the roofline; estimated when missing.
+    reference_op : str
+        The op blocks and other ops are compared with (F3).
+    only : sequence of str, optional
+        Names from :data:`DETECTOR_NAMES` to run (default: all).
+    """
+    th = thresholds
+    full = df
+    df = timed(df)  # prepared once; every detector but support accepts it as is
+    detectors: dict[str, Callable[[], list[Anomaly]]] = {
+        "staircase": lambda: find_staircases(df, th),
+        "non_monotonic": lambda: find_non_monotonic(df, th),
+        "cost_mismatch": lambda: find_cost_mismatch(df, th),
+        "overhead": lambda: find_overheads(df, th, reference_op),
+        "dtype_speed": lambda: find_dtype_slowdowns(df, th),
+        "quant_error": lambda: find_quant_errors(df, th),
+        "support": lambda: find_support_issues(full, th.support_min_fraction),
+        "rank_inversion": lambda: find_rank_inversions(df, th),
+        "roofline": lambda: find_low_efficiency(df, th, peaks),
+    }
+    selected = list(DETECTOR_NAMES) if only is None else list(only)
+    unknown = [n for n in selected if n not in detectors]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {', '.join(unknown)}; expected some of {', '.join(DETECTOR_NAMES)}")
+    found: list[Anomaly] = []
+    for name in selected:
+        found.extend(detectors[name]())
+    return rank(found)

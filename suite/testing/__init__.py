@@ -1,0 +1,1 @@
+"""Test helpers shipped with hwbehave: real local services (sshd) and protocol-level fakes."""

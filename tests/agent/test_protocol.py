@@ -1,0 +1,86 @@
+"""The measurement protocol with a fake clock, and the agent's Python 3.7 compatibility."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import suite.agent
+from suite.agent.protocol import ProtocolSettings, run_protocol
+
+
+class FakeClock:
+    """A clock that advances only when the fake model runs."""
+
+    def __init__(self, cost_s: float) -> None:
+        self.now = 0.0
+        self.cost_s = cost_s
+        self.calls = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def infer(self) -> None:
+        self.calls += 1
+        self.now += self.cost_s
+
+
+def test_slow_kernel_takes_one_inference_per_sample_and_meets_both_minimums():
+    clock = FakeClock(1 / 64)  # exact in binary floating point
+    s = ProtocolSettings(warmup_runs=3, warmup_s=0.125, min_runs=20, min_s=0.5, max_runs=1000, max_s=10)
+    out = run_protocol(clock.infer, s, clock=clock)
+    assert out["loop_k"] == 1
+    assert out["warmup_n"] == 8  # warmup_s dominates: 0.125 s / (1/64 s)
+    assert len(out["samples_ms"]) == 32  # min_s dominates: 0.5 s / (1/64 s)
+    assert all(x == 1000 / 64 for x in out["samples_ms"])
+
+
+def test_min_runs_dominates_when_min_s_is_short():
+    clock = FakeClock(0.010)
+    s = ProtocolSettings(warmup_runs=2, warmup_s=0.0, min_runs=30, min_s=0.01, max_s=10)
+    out = run_protocol(clock.infer, s, clock=clock)
+    assert out["warmup_n"] == 2
+    assert len(out["samples_ms"]) == 30
+
+
+def test_fast_kernel_is_timed_in_calibrated_loops():
+    clock = FakeClock(2e-6)  # 2 µs per inference
+    s = ProtocolSettings(warmup_runs=5, warmup_s=0.0, min_runs=10, min_s=0.0, loop_threshold_us=100)
+    out = run_protocol(clock.infer, s, clock=clock)
+    assert out["loop_k"] == 50
+    assert len(out["samples_ms"]) == 10
+    assert all(abs(x - 0.002) < 1e-12 for x in out["samples_ms"])
+
+
+def test_max_runs_and_max_s_cap_sampling():
+    clock = FakeClock(0.5)
+    s = ProtocolSettings(warmup_runs=1, warmup_s=0, min_runs=100, min_s=100, max_runs=1000, max_s=2.0)
+    out = run_protocol(clock.infer, s, clock=clock)
+    assert len(out["samples_ms"]) == 4  # 2 s / 0.5 s
+    clock = FakeClock(0.001)
+    s = ProtocolSettings(warmup_runs=1, warmup_s=0, min_runs=5, min_s=100, max_runs=7, max_s=100)
+    assert len(run_protocol(clock.infer, s, clock=clock)["samples_ms"]) == 7
+
+
+@pytest.mark.parametrize("bad", [{"min_runs": 0}, {"max_runs": 2, "min_runs": 5}, {"warmup_s": -1},
+                                 {"timeout_s": 0}, {"min_run": 3}])
+def test_bad_settings_are_rejected_with_the_field_name(bad):
+    with pytest.raises(ValueError) as info:
+        ProtocolSettings.from_dict(bad)
+    assert next(iter(bad)).split("_")[0] in str(info.value)
+
+
+def test_agent_sources_parse_as_python_37():
+    root = Path(suite.agent.__file__).parent
+    files = sorted(root.rglob("*.py"))
+    assert len(files) >= 5
+    for f in files:
+        ast.parse(f.read_text(), filename=str(f), feature_version=(3, 7))
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("suite"), f"{f} imports the host package"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("suite") for a in node.names), f"{f} imports the host package"

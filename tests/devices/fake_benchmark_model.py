@@ -1,0 +1,45 @@
+"""A stand-in for TFLite ``benchmark_model`` on the fake adb device (tests only).
+
+Installed as ``/data/local/tmp/benchmark_model`` in the fake phone's sandbox. It checks
+that ``--graph`` exists, logs its argv, then prints the real output in
+``fake_benchmark_model.fixture`` beside it. ``fake_benchmark_model.mode`` may hold lines
+``N:segv`` / ``N:hang`` / ``N:fail`` to misbehave on the N-th call (1-based).
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
+counter = os.path.join(here, "fake_benchmark_model.calls")
+calls = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+with open(counter, "w") as f:
+    f.write(str(calls))
+with open(os.path.join(here, "fake_benchmark_model.argv"), "a") as f:
+    f.write(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd()}) + "\n")
+modes = {}
+mode_file = os.path.join(here, "fake_benchmark_model.mode")
+if os.path.exists(mode_file):
+    for line in open(mode_file).read().split():
+        n, _, kind = line.partition(":")
+        modes[int(n)] = kind
+graph = args.get("graph")
+print("INFO: STARTING!")
+if not graph or not os.path.exists(graph):
+    print("ERROR: Could not open '%s'." % graph)
+    print("Failed to load model %s" % graph)
+    sys.exit(1)
+kind = modes.get(calls)
+if kind == "segv":
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGSEGV)
+if kind == "hang":
+    time.sleep(3600)
+if kind == "fail":
+    print("ERROR: Failed to apply GPU delegate.")
+    print("Benchmarking failed.")
+    sys.exit(1)
+sys.stdout.write(open(os.path.join(here, "fake_benchmark_model.fixture")).read())

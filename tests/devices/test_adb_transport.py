@@ -1,0 +1,192 @@
+"""The adb transport against the protocol-level fake adb server (and a real phone on request)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import suite.results as results
+from suite import status as st
+from suite.devices.config import load_device
+from suite.devices.transports.adb import AdbTransport, benchmark_model_argv, cpu_mask
+from suite.errors import DeviceError
+from suite.models.artifact import BUILDERS, Artifact
+from suite.pipeline import run_sweep
+from suite.sweep.expand import load_sweep
+from suite.testing.fake_adb import FakeAdbServer
+
+
+def adb_yaml(tmp_path: Path, port: int, serial: str | None = "FAKE0001", extra: str = "") -> Path:
+    path = tmp_path / "phone.yaml"
+    path.write_text("\n".join([
+        "name: fake-phone", "class: cpu", "transport:", "  kind: adb",
+        f"  serial: {serial}" if serial else "", "  adb_host: 127.0.0.1", f"  adb_port: {port}",
+        "runtime:", "  name: benchmark_model", "  threads: 2", '  affinity: "0"',
+        "  options:", "    binary: /data/local/tmp/benchmark_model", "formats: [tflite]",
+        "timeouts: {connect_s: 3, command_s: 10, point_s: 3}", extra, ""]))
+    return path
+
+
+class FakeTfliteBuilder:
+    """Writes a placeholder ``.tflite`` per point (the fake benchmark_model never reads it)."""
+
+    format = "tflite"
+
+    def __init__(self, cache: object = None, device: object = None) -> None:
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp(prefix="fake-tflite-"))
+
+    def build(self, point):  # noqa: ANN001, ANN201
+        import hashlib
+
+        path = self.dir / f"{point.id}.tflite"
+        data = f"TFL3 fake model for {point.id}".encode()
+        path.write_bytes(data)
+        return Artifact(point_id=point.id, format="tflite", dtype=point.dtype, status=st.OK, path=str(path),
+                        sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), build_s=0.0)
+
+
+@pytest.fixture
+def fake_tflite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(BUILDERS._items, "tflite", FakeTfliteBuilder)
+
+
+def test_push_shell_pull_and_workdir(fake_adb: FakeAdbServer, tmp_path: Path) -> None:
+    t = AdbTransport(load_device(adb_yaml(tmp_path, fake_adb.port)))
+    t.connect()
+    work = t.make_workdir()
+    assert work.startswith("/data/local/tmp/hwbehave/")
+    src = tmp_path / "m.tflite"
+    src.write_bytes(b"\x00model\xff" * 1000)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("")
+    t.push([("/nonexistent/agent.pyz", "agent.pyz"), (str(src), "models/m.tflite"), (str(jobs), "jobs.jsonl")], work)
+    local = fake_adb.host_path(work + "/models/m.tflite")
+    assert local is not None and local.read_bytes() == src.read_bytes()
+    assert not (fake_adb.host_path(work + "/agent.pyz") or Path("/nonexistent")).exists()
+    status, out, _ = t.run(["sh", "-c", "echo 'it''s'; exit 3"], 5)
+    assert (status, out.strip()) == (3, "its")
+    back = tmp_path / "back.bin"
+    assert t.pull(work + "/models/m.tflite", str(back)) == back.stat().st_size == src.stat().st_size
+    env = t.probe_environment()
+    assert env["device_model"] == "Fake Pixel" and env["os"] == "Android 14"
+    t.remove_workdir(work)
+    assert not fake_adb.host_path(work).exists()  # type: ignore[union-attr]
+    t.close()
+
+
+def test_unreachable_server_and_unknown_serial(fake_adb: FakeAdbServer, tmp_path: Path) -> None:
+    from suite.testing.sshd import free_port
+
+    with pytest.raises(DeviceError, match=r"no adb server at 127\.0\.0\.1:\d+.*adb start-server"):
+        AdbTransport(load_device(adb_yaml(tmp_path, free_port()))).connect()
+    with pytest.raises(DeviceError, match="device NOPE is not attached.*FAKE0001 device"):
+        AdbTransport(load_device(adb_yaml(tmp_path, fake_adb.port, serial="NOPE"))).connect()
+    t = AdbTransport(load_device(adb_yaml(tmp_path, fake_adb.port, serial=None)))
+    t.connect()  # the only attached device is chosen
+    assert t.serial == "FAKE0001"
+
+
+def test_unauthorized_device_is_explained(tmp_path: Path) -> None:
+    with FakeAdbServer(tmp_path / "p2", state="unauthorized") as server:
+        with pytest.raises(DeviceError, match="unauthorized.*USB debugging"):
+            AdbTransport(load_device(adb_yaml(tmp_path, server.port))).connect()
+
+
+def test_benchmark_model_flags() -> None:
+    argv = benchmark_model_argv("/bm", "models/a.tflite",
+                                {"threads": 4, "use_gpu": True, "binary": "/bm", "affinity": "4-7",
+                                 "external_delegate_options": {"backend_type": "htp"}, "args": ["--verbose=true"]},
+                                {"warmup_runs": 5, "warmup_s": 0.1, "min_runs": 20, "min_s": 0.3, "max_s": 3.0})
+    assert argv == ["/bm", "--graph=models/a.tflite", "--num_threads=4", "--warmup_runs=5", "--warmup_min_secs=0.1",
+                    "--num_runs=20", "--min_secs=0.3", "--max_secs=3", "--use_gpu=true",
+                    "--external_delegate_options=backend_type:htp", "--verbose=true"]
+    assert cpu_mask("4-7") == "f0" and cpu_mask([0, 2]) == "5" and cpu_mask("0x3") == "3"
+
+
+def test_run_sweep_through_fake_adb(fake_adb: FakeAdbServer, fake_tflite: None, sweep_file, tmp_path: Path) -> None:
+    tmp = fake_adb.host_path("/data/local/tmp")
+    assert tmp is not None
+    (tmp / "fake_benchmark_model.mode").write_text("2:segv 3:fail")
+    sweep = load_sweep(sweep_file(couts=[8, 16, 32, 64]))
+    device = load_device(adb_yaml(tmp_path, fake_adb.port))
+    outcome = run_sweep(sweep, device, tmp_path / "out", seed=1)
+    assert outcome.complete, outcome.error
+    df = results.load(tmp_path / "out").sort_values("order")
+    assert list(df["status"]) == ["ok", "crashed", "runtime_error", "ok"]
+    ok = df[df["status"] == "ok"].iloc[0]
+    assert ok["median_ms"] == pytest.approx(1240.27) and ok["n"] == 1      # the run average, as printed
+    info = json.loads(ok["info_json"])
+    assert info["samples_kind"] == "summary" and info["bm_count"] == 50
+    assert info["bm_median_ms"] == pytest.approx(1239.807) and info["affinity"] == [0]
+    assert ok["load_ms"] == pytest.approx(5.579) and ok["first_ms"] == pytest.approx(1357.602)
+    crashed = df[df["status"] == "crashed"].iloc[0]
+    assert "signal 11" in crashed["error"] and "STARTING" in crashed["error"]
+    failed = df[df["status"] == "runtime_error"].iloc[0]
+    assert failed["error"].startswith("benchmark_model: ") and "Benchmarking failed" in failed["error"]
+    assert failed["median_ms"] != failed["median_ms"]  # NaN: never 0 ms
+    calls = [json.loads(x) for x in (tmp / "fake_benchmark_model.argv").read_text().splitlines()]
+    assert len(calls) == 4
+    assert {"--num_threads=2", "--num_runs=10", "--min_secs=0.05", "--max_secs=0.3"} <= set(calls[0]["argv"])
+    assert all(c["cwd"].startswith(str(tmp / "hwbehave")) for c in calls)
+    assert "taskset" in " ".join(r for r in fake_adb.requests if r.startswith("shell:") and "benchmark_model" in r)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["environment"]["agent"]["runtimes"]["benchmark_model"].startswith("/data/local/tmp/benchmark_model")
+    assert not list((tmp / "hwbehave").iterdir())  # workdir removed
+
+
+def test_hang_is_a_timeout_and_the_batch_goes_on(fake_adb: FakeAdbServer, fake_tflite: None, sweep_file, tmp_path: Path) -> None:
+    tmp = fake_adb.host_path("/data/local/tmp")
+    assert tmp is not None
+    (tmp / "fake_benchmark_model.mode").write_text("1:hang")
+    sweep = load_sweep(sweep_file(couts=[8, 16]))
+    device = load_device(adb_yaml(tmp_path, fake_adb.port).with_name("phone.yaml"))
+    device = device.model_copy(update={"timeouts": device.timeouts.model_copy(update={"point_s": 1.0})})
+    outcome = run_sweep(sweep, device, tmp_path / "out")
+    df = results.load(tmp_path / "out").sort_values("order")
+    assert outcome.complete and list(df["status"]) == ["timeout", "ok"]
+
+
+def test_phone_lost_mid_batch_is_device_lost(fake_adb: FakeAdbServer, fake_tflite: None, sweep_file, tmp_path: Path) -> None:
+    sweep = load_sweep(sweep_file(couts=[8, 16, 32]))
+    device = load_device(adb_yaml(tmp_path, fake_adb.port))
+    seen = []
+
+    def observer(event: str, **data: object) -> None:
+        if event == "measured":
+            seen.append(data)
+            if len(seen) == 1:
+                fake_adb.stop()   # the adb server (phone) goes away
+    outcome = run_sweep(sweep, device, tmp_path / "out", observer=observer)
+    assert not outcome.complete
+    df = results.load(tmp_path / "out")
+    assert sorted(df["status"]) == ["device_lost", "ok"]
+
+
+@pytest.mark.adb_device
+def test_real_phone(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Runs only with ``--adb-serial SERIAL`` (and benchmark_model at /data/local/tmp on the phone)."""
+    try:
+        serial = request.config.getoption("--adb-serial")
+    except ValueError:
+        serial = None
+    if not serial:
+        pytest.skip("needs --adb-serial SERIAL and a phone")
+    path = tmp_path / "phone.yaml"
+    path.write_text(f"name: real-phone\nclass: cpu\ntransport: {{kind: adb, serial: {serial}}}\n"
+                    "runtime: {name: benchmark_model, threads: 1}\nformats: [tflite]\n")
+    t = AdbTransport(load_device(path))
+    t.connect()
+    hello = t.hello()
+    assert hello["os"].startswith("Android")
+    work = t.make_workdir()
+    try:
+        assert t.run(["ls", work], 10)[0] == 0
+    finally:
+        t.remove_workdir(work)
+        t.close()
+    assert shutil.which("true")

@@ -1,0 +1,42 @@
+"""Helpers for toolchain tests: fixture files, a tiny sweep, the openvino requirement."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def fixture_text(rel: str) -> str:
+    return (FIXTURES / rel).read_text()
+
+
+def require_openvino() -> None:
+    """Skip without openvino locally; in CI (env CI set) a missing openvino is a failure."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("openvino is required in CI: pip install -e '.[openvino]'")
+        pytest.skip("openvino not installed (pip install -e '.[openvino]')")
+
+
+TINY_SWEEP = """
+name: tiny-conv
+fixed: {cin: 8, resolution: 12}
+measure: {warmup_runs: 2, warmup_s: 0.0, min_runs: 5, min_s: 0.0, max_s: 0.2}
+parts:
+  - name: k
+    op: conv2d
+    axes: {cout: [16], kernel: [3]}
+    dtypes: %s
+"""
+
+
+def tiny_sweep(dtypes: str = "[fp32, fp16, int8]"):
+    from suite.sweep.expand import load_sweep
+
+    return load_sweep("tiny.yaml", text=TINY_SWEEP % dtypes)
