@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from suite.analysis.records import Anomaly, evidence_json
-from suite.analysis.series import PLACE_COLUMNS, param_columns, pct, significantly_greater, timed
+from suite.analysis.series import PLACE_COLUMNS, is_bool_column, param_columns, pct, significantly_greater, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 #: Reference activation per op; ops not listed compare with ``none`` (conv alone).
@@ -30,12 +30,7 @@ OVERHEAD_COLUMNS = ["device", "sweep", "runtime", "op", "dtype", "kind", "axis",
 
 
 def _bool_columns(data: pd.DataFrame) -> list[str]:
-    out = []
-    for col in param_columns(data):
-        values = data[col].dropna()
-        if len(values) and values.map(lambda v: isinstance(v, (bool, np.bool_))).all() and values.nunique() > 1:
-            out.append(col)
-    return out
+    return [c for c in param_columns(data) if is_bool_column(data[c]) and data[c].nunique() > 1]
 
 
 def _against_reference(data: pd.DataFrame, axis: str, ref_of: pd.Series, kind: str,

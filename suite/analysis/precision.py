@@ -141,19 +141,21 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.empty or "output_json" not in df.columns or "config_id" not in df.columns:
         return pd.DataFrame(columns=QUANT_COLUMNS)
-    ran = df[df["status"].isin(status.TIMED) & df["output_json"].notna()]
-    refs = ran[ran["dtype"] == REFERENCE_DTYPE]
-    if refs.empty:
-        return pd.DataFrame(columns=QUANT_COLUMNS)
-    same_place = {(r.device, r.runtime, r.config_id): r.output_json
-                  for r in refs[["device", "runtime", "config_id", "output_json"]].itertuples(index=False)}
-    any_place = {}
-    for r in refs.sort_values("device")[["device", "config_id", "output_json"]].itertuples(index=False):
-        any_place.setdefault(r.config_id, (r.device, r.output_json))
-    parsed: dict[str, tuple[np.ndarray | None, int]] = {}
-    rows = []
     cols = ["device", "sweep", "runtime", "op", "dtype", "config_id", "output_json"]
-    for r in ran[ran["dtype"] != REFERENCE_DTYPE][cols].itertuples(index=False):
+    ran = df.loc[df["status"].isin(status.TIMED) & df["output_json"].notna(), cols]
+    is_ref = (ran["dtype"] == REFERENCE_DTYPE).to_numpy()
+    refs, variants = ran[is_ref], ran[~is_ref]
+    if refs.empty or variants.empty:
+        return pd.DataFrame(columns=QUANT_COLUMNS)
+    same_place = dict(zip(zip(refs["device"], refs["runtime"], refs["config_id"], strict=True), refs["output_json"],
+                          strict=True))
+    any_place: dict[str, tuple[str, str]] = {}
+    for dev, cid, text in zip(refs["device"], refs["config_id"], refs["output_json"], strict=True):
+        if cid not in any_place or dev < any_place[cid][0]:
+            any_place[cid] = (dev, text)
+    parsed: dict[str, tuple[np.ndarray | None, int]] = {}
+    rows, values_list, refs_list = [], [], []
+    for r in variants.itertuples(index=False):
         ref_json = same_place.get((r.device, r.runtime, r.config_id))
         ref_device = r.device
         if ref_json is None and r.config_id in any_place:
@@ -166,11 +168,31 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
         values, nonfinite = output_sample(r.output_json)
         if values is None or ref_values is None or len(values) != len(ref_values):
             continue
-        rows.append({"device": r.device, "sweep": r.sweep, "runtime": r.runtime, "op": r.op, "dtype": r.dtype,
-                     "config_id": r.config_id, "reference_device": ref_device,
-                     "rel_rmse": relative_rmse(values, ref_values), "nonfinite": nonfinite,
-                     "n_values": int(len(values))})
-    return pd.DataFrame(rows, columns=QUANT_COLUMNS)
+        rows.append((r.device, r.sweep, r.runtime, r.op, r.dtype, r.config_id, ref_device, nonfinite, len(values)))
+        values_list.append(values)
+        refs_list.append(ref_values)
+    frame = pd.DataFrame(rows, columns=[c for c in QUANT_COLUMNS if c != "rel_rmse"])
+    frame["rel_rmse"] = _relative_rmse_rows(values_list, refs_list)
+    return frame[QUANT_COLUMNS]
+
+
+def _relative_rmse_rows(values: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
+    """:func:`relative_rmse` of many pairs, vectorised per sample length."""
+    out = np.full(len(values), np.nan)
+    by_len: dict[int, list[int]] = {}
+    for i, v in enumerate(values):
+        by_len.setdefault(len(v), []).append(i)
+    for idx in by_len.values():
+        v, r = np.stack([values[i] for i in idx]), np.stack([refs[i] for i in idx])
+        ok = np.isfinite(v) & np.isfinite(r)
+        count = ok.sum(axis=1)
+        diff = np.where(ok, v - r, 0.0)
+        ref = np.where(ok, r, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            num = np.sqrt((diff**2).sum(axis=1) / count)
+            den = np.sqrt((ref**2).sum(axis=1) / count)
+            out[idx] = np.where(count == 0, np.nan, np.where(den > 0, num / den, num))
+    return out
 
 
 def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Anomaly]:

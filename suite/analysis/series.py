@@ -56,7 +56,9 @@ def ci_halfwidth_ms(df: pd.DataFrame) -> pd.Series:
 
 def timed(df: pd.DataFrame) -> pd.DataFrame:
     """Rows that carry a usable latency (status ok or fallback, finite positive median), with
-    ``_half_ms`` (CI half-width) added and parameter columns ensured."""
+    ``_half_ms`` (CI half-width) added, parameter columns ensured and ``samples_ms`` dropped.
+
+    A frame that already has ``_half_ms`` is returned as is."""
     if "_half_ms" in df.columns:  # already prepared (detect_all prepares once for every detector)
         return df
     if df.empty:
@@ -64,7 +66,8 @@ def timed(df: pd.DataFrame) -> pd.DataFrame:
         out["_half_ms"] = pd.Series(dtype=float)
         return out
     mask = df["status"].isin(status.TIMED) & np.isfinite(df["median_ms"].astype(float)) & (df["median_ms"] > 0)
-    out = with_param_columns(df.loc[mask].copy())
+    keep = [c for c in df.columns if c != "samples_ms"]  # raw samples are not needed here, and costly to copy
+    out = with_param_columns(df.loc[mask, keep].copy())
     out["_half_ms"] = ci_halfwidth_ms(out)
     return out
 
@@ -75,20 +78,33 @@ def significantly_greater(a: np.ndarray, ha: np.ndarray, b: np.ndarray, hb: np.n
         return np.asarray((a - ha) > (b + hb)) & np.isfinite(ha) & np.isfinite(hb)
 
 
+def is_bool_column(s: pd.Series) -> bool:
+    """Whether a parameter column holds booleans (nulls aside)."""
+    if pd.api.types.is_bool_dtype(s):
+        return True
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_string_dtype(s) and not pd.api.types.is_object_dtype(s):
+        return False
+    values = pd.unique(s.dropna())
+    return len(values) > 0 and all(isinstance(v, (bool, np.bool_)) for v in values)
+
+
 def numeric_axes(df: pd.DataFrame) -> list[str]:
     """Parameter columns holding numbers (not booleans) that vary within the frame."""
     axes = []
     for col in param_columns(df):
         s = df[col]
-        if pd.api.types.is_bool_dtype(s):
+        if is_bool_column(s):
             continue
-        values = pd.to_numeric(s, errors="coerce")
-        if values.notna().sum() == 0 or (s.notna() & values.isna()).any():
+        if pd.api.types.is_numeric_dtype(s):
+            values = s
+        else:
+            uniques = pd.unique(s.dropna())
+            if any(isinstance(v, (bool, np.bool_, str)) for v in uniques):
+                continue
+            values = pd.to_numeric(s, errors="coerce")
+        if values.notna().sum() == 0 or values.nunique() < 2:
             continue
-        if s.dropna().map(lambda v: isinstance(v, bool)).any():
-            continue
-        if values.nunique() > 1:
-            axes.append(col)
+        axes.append(col)
     return axes
 
 

@@ -22,6 +22,7 @@ from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.
 MAX_POTTS_POINTS = 256
+_ALL_AT_ONCE = 64
 
 
 def solve_potts_l1(y: np.ndarray, w: np.ndarray, gamma: float) -> list[int]:
@@ -60,8 +61,13 @@ def solve_potts_l1(y: np.ndarray, w: np.ndarray, gamma: float) -> list[int]:
     np.cumsum(w[:, None] * np.abs(y[:, None] - y[None, :]), axis=0, out=table[1:])
     best = np.zeros(n + 1)
     start = np.zeros(n + 1, dtype=int)
+    # all segment costs at once for short series (n^3 floats), row by row for long ones
+    costs = (table[None, :, :] - table[:, None, :]).min(axis=2) if n <= _ALL_AT_ONCE else None  # [l, r]
     for r in range(1, n + 1):
-        seg_cost = (table[r][None, :] - table[:r]).min(axis=1)  # segment [l, r) for every l < r
+        if costs is not None:
+            seg_cost = costs[:r, r]
+        else:
+            seg_cost = (table[r][None, :] - table[:r]).min(axis=1)  # segment [l, r) for every l < r
         total = best[:r] + seg_cost + gamma
         left = int(np.argmin(total))
         best[r] = total[left]
@@ -167,8 +173,9 @@ def _drift(x: np.ndarray, y: np.ndarray) -> float:
     """Absolute least-squares rise of ``y`` over the span of ``x``."""
     if len(x) < 2 or x[-1] == x[0]:
         return 0.0
-    slope = np.polyfit(x, y, 1)[0]
-    return float(abs(slope) * (x[-1] - x[0]))
+    dx = x - x.mean()
+    slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+    return abs(slope) * float(x[-1] - x[0])
 
 
 def step_period(positions: list[float], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> float | None:

@@ -84,10 +84,16 @@ def find_support_issues(df: pd.DataFrame, min_fraction: float = 0.0) -> list[Ano
     """
     if df.empty:
         return []
-    data = with_param_columns(df)
-    out = []
+    keys = ["device", "sweep", "op", "dtype"]
     groups = {"unsupported": [status.UNSUPPORTED], "fallback": [status.FALLBACK], "failed": list(FAILED)}
-    for (device, sweep, op, dtype), g in data.groupby(["device", "sweep", "op", "dtype"], sort=True):
+    affected = df["status"].isin([s for v in groups.values() for s in v])
+    if not affected.any():
+        return []
+    # only the (device, sweep, op, dtype) groups with an affected point are looked at row by row
+    hit_keys = df.loc[affected, keys].drop_duplicates()
+    data = with_param_columns(df.merge(hit_keys, on=keys, how="inner").drop(columns=["samples_ms"], errors="ignore"))
+    out = []
+    for (device, sweep, op, dtype), g in data.groupby(keys, sort=True):
         for kind, statuses in groups.items():
             hit = g[g["status"].isin(statuses)]
             if hit.empty or len(hit) / len(g) < min_fraction:

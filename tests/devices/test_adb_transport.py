@@ -11,7 +11,7 @@ import pytest
 import suite.results as results
 from suite import status as st
 from suite.devices.config import load_device
-from suite.devices.transports.adb import AdbTransport, benchmark_model_argv, cpu_mask
+from suite.devices.transports.adb import AdbTransport, cpu_mask
 from suite.errors import DeviceError
 from suite.models.artifact import BUILDERS, Artifact
 from suite.pipeline import run_sweep
@@ -97,15 +97,18 @@ def test_unauthorized_device_is_explained(tmp_path: Path) -> None:
             AdbTransport(load_device(adb_yaml(tmp_path, server.port))).connect()
 
 
-def test_benchmark_model_flags() -> None:
-    argv = benchmark_model_argv("/bm", "models/a.tflite",
-                                {"threads": 4, "use_gpu": True, "binary": "/bm", "affinity": "4-7",
-                                 "external_delegate_options": {"backend_type": "htp"}, "args": ["--verbose=true"]},
-                                {"warmup_runs": 5, "warmup_s": 0.1, "min_runs": 20, "min_s": 0.3, "max_s": 3.0})
-    assert argv == ["/bm", "--graph=models/a.tflite", "--num_threads=4", "--warmup_runs=5", "--warmup_min_secs=0.1",
-                    "--num_runs=20", "--min_secs=0.3", "--max_secs=3", "--use_gpu=true",
-                    "--external_delegate_options=backend_type:htp", "--verbose=true"]
+def test_affinity_becomes_a_taskset_mask() -> None:
     assert cpu_mask("4-7") == "f0" and cpu_mask([0, 2]) == "5" and cpu_mask("0x3") == "3"
+
+
+def test_bad_runtime_option_is_a_config_error_before_any_job(fake_adb: FakeAdbServer, fake_tflite: None,
+                                                              sweep_file, tmp_path: Path) -> None:
+    from suite.errors import ConfigError
+
+    device = load_device(adb_yaml(tmp_path, fake_adb.port, extra=""))
+    bad = device.model_copy(update={"runtime": device.runtime.model_copy(update={"options": {"use_gpu": True}})})
+    with pytest.raises(ConfigError, match="unknown benchmark_model option 'use_gpu'"):
+        run_sweep(load_sweep(sweep_file(couts=[8])), bad, tmp_path / "out")
 
 
 def test_run_sweep_through_fake_adb(fake_adb: FakeAdbServer, fake_tflite: None, sweep_file, tmp_path: Path) -> None:

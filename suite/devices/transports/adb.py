@@ -26,7 +26,7 @@ Device YAML (see ``devices/pixel-*.yaml``)::
       affinity: "4-7"                 # taskset mask, e.g. the big cores
       options:
         binary: /data/local/tmp/benchmark_model
-        use_gpu: true                 # any other key becomes --key=value
+        gpu: true                     # flags: suite.devices.benchmark_model_flags
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ from typing import Any
 
 import adbutils
 
-from suite.agent.protocol import AGENT_VERSION, PROTOCOL_VERSION
+from suite.agent.protocol import AGENT_VERSION, PROTOCOL_VERSION, ProtocolSettings
 from suite.agent.worker import parse_cpu_list
 from suite.devices.benchmark_model import output_tail, result_from_output
+from suite.devices.benchmark_model_flags import benchmark_model_args
 from suite.devices.config import Device
 from suite.devices.transports.base import TRANSPORTS, AgentStream, Transport
 from suite.errors import DeviceError
@@ -54,10 +55,8 @@ from suite.results.store import utc_now
 ANDROID_WORKDIR = "/data/local/tmp/hwbehave"
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 EXIT_MARKER = "__HWBEHAVE_EXIT__"
-#: Runtime options that are ours, not benchmark_model flags.
-RESERVED_OPTIONS = frozenset({"binary", "args", "threads", "affinity", "providers"})
 #: Options that put (part of) the graph on an accelerator delegate: ops outside it are fallback.
-DELEGATE_OPTIONS = ("use_gpu", "use_nnapi", "use_hexagon", "external_delegate_path", "use_coreml")
+DELEGATE_OPTIONS = ("gpu", "nnapi", "nnapi_accelerator_name", "hexagon", "external_delegate_path")
 
 #: Facts read from the phone for the environment record (a constant script: no YAML in it).
 ENV_SCRIPT = "; ".join([
@@ -82,39 +81,6 @@ def cpu_mask(spec: str | list[int]) -> str:
     if not cpus:
         raise ValueError(f"runtime.affinity {spec!r} names no CPU")
     return format(sum(1 << c for c in cpus), "x")
-
-
-def _flag_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):  # external_delegate_options: {k: v} -> "k:v;k2:v2"
-        return ";".join(f"{k}:{_flag_value(v)}" for k, v in value.items())
-    return str(value)
-
-
-def benchmark_model_argv(binary: str, model: str, options: dict[str, Any], protocol: dict[str, Any]) -> list[str]:
-    """The ``benchmark_model`` command for one job (the measurement protocol mapped to its flags).
-
-    ``warmup_runs``/``warmup_s`` → ``--warmup_runs``/``--warmup_min_secs``; ``min_runs``/
-    ``min_s``/``max_s`` → ``--num_runs``/``--min_secs``/``--max_secs``. Runtime options
-    other than ours (``binary``, ``args``, ``threads``, ``affinity``) become ``--key=value``;
-    ``args`` is a list of raw extra arguments.
-    """
-    argv = [binary, f"--graph={model}"]
-    if options.get("threads"):
-        argv.append(f"--num_threads={int(options['threads'])}")
-    mapping = (("warmup_runs", "warmup_runs"), ("warmup_s", "warmup_min_secs"), ("min_runs", "num_runs"),
-               ("min_s", "min_secs"), ("max_s", "max_secs"))
-    for ours, theirs in mapping:
-        if protocol.get(ours) is not None:
-            argv.append(f"--{theirs}={protocol[ours]:g}" if isinstance(protocol[ours], float)
-                        else f"--{theirs}={protocol[ours]}")
-    for key, value in options.items():
-        if key in RESERVED_OPTIONS or value is None:
-            continue
-        argv.append(f"--{key}={_flag_value(value)}")
-    argv.extend(str(a) for a in options.get("args") or [])
-    return argv
 
 
 class BenchmarkModelStream(AgentStream):
@@ -150,8 +116,8 @@ class BenchmarkModelStream(AgentStream):
         t = self.transport
         options = dict(job.get("runtime_options") or {})
         protocol = dict(job.get("protocol") or {})
-        binary = str(options.get("binary") or DEFAULT_BINARY)
-        argv = benchmark_model_argv(binary, job["model"], options, protocol)
+        argv = benchmark_model_args(job["model"], ProtocolSettings.from_dict(protocol), options,
+                                    binary=DEFAULT_BINARY)
         if options.get("affinity") is not None:
             argv = ["taskset", cpu_mask(options["affinity"]), *argv]
         if self.env:
@@ -381,6 +347,8 @@ class AdbTransport(Transport):
         """Return the host-side agent emulation over the pushed job list (``argv`` is not run)."""
         if self._jobs_file is None:
             raise self._error("start_agent before push: no job list")
+        # bad runtime options are a ConfigError now, not one failure per job
+        benchmark_model_args("model.tflite", ProtocolSettings(), self.device.runtime.adapter_options())
         with open(self._jobs_file) as f:
             jobs = [json.loads(line) for line in f if line.strip()]
         return BenchmarkModelStream(self, workdir, jobs, env)
