@@ -43,14 +43,14 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
     """
     th = thresholds
     full = df
-    df = timed(df)  # prepared once; every detector but support accepts it as is
+    df = timed(df)  # prepared once; every detector but support and quant_error works on it
     detectors: dict[str, Callable[[], list[Anomaly]]] = {
         "staircase": lambda: find_staircases(df, th),
         "non_monotonic": lambda: find_non_monotonic(df, th),
         "cost_mismatch": lambda: find_cost_mismatch(df, th),
         "overhead": lambda: find_overheads(df, th, reference_op),
         "dtype_speed": lambda: find_dtype_slowdowns(df, th),
-        "quant_error": lambda: find_quant_errors(df, th),
+        "quant_error": lambda: find_quant_errors(full, th),
         "support": lambda: find_support_issues(full, th.support_min_fraction),
         "rank_inversion": lambda: find_rank_inversions(df, th),
         "roofline": lambda: find_low_efficiency(df, th, peaks),

@@ -119,6 +119,27 @@ def _fast_sample(text: str) -> tuple[np.ndarray, int] | None:
     return values, int(nf.group(1)) if nf else 0
 
 
+def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
+    """:func:`output_sample` of many digests, parsing all plain samples in one numpy call."""
+    found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
+    plain = [m is not None and m.group(1).strip() != "" and "null" not in m.group(1) for m in found]
+    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok]
+    counts = [b.count(",") + 1 for b in bodies]
+    try:
+        flat = np.array(",".join(bodies).split(","), dtype=float) if bodies else np.empty(0)
+    except ValueError:
+        return [output_sample(t) for t in texts]
+    pieces = iter(np.split(flat, np.cumsum(counts)[:-1]) if bodies else [])
+    out = []
+    for text, ok in zip(texts, plain, strict=True):
+        if ok:
+            nf = _NONFINITE_RE.search(text)
+            out.append((next(pieces), int(nf.group(1)) if nf else 0))
+        else:
+            out.append(output_sample(text))
+    return out
+
+
 def relative_rmse(values: np.ndarray, reference: np.ndarray) -> float:
     """``sqrt(mean((v - r)^2)) / sqrt(mean(r^2))`` over positions finite in both; NaN if none.
 
@@ -135,6 +156,8 @@ def relative_rmse(values: np.ndarray, reference: np.ndarray) -> float:
 def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Output deviation of each non-fp32 row from fp32 of the same ``config_id``: :data:`QUANT_COLUMNS`.
 
+    ``df`` is the full measurement frame (with ``output_json``), not the output of ``timed``.
+
     The fp32 reference is the same device and runtime when it ran there, else the first fp32
     run of the config on any device (``reference_device`` says which). Samples of different
     lengths (different output sizes) are not compared.
@@ -142,33 +165,38 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty or "output_json" not in df.columns or "config_id" not in df.columns:
         return pd.DataFrame(columns=QUANT_COLUMNS)
     cols = ["device", "sweep", "runtime", "op", "dtype", "config_id", "output_json"]
-    ran = df.loc[df["status"].isin(status.TIMED) & df["output_json"].notna(), cols]
-    is_ref = (ran["dtype"] == REFERENCE_DTYPE).to_numpy()
-    refs, variants = ran[is_ref], ran[~is_ref]
-    if refs.empty or variants.empty:
+    # plain object arrays: Arrow-backed string columns are slow to iterate row by row
+    ran = np.flatnonzero(np.asarray(df["status"].isin(status.TIMED)) & np.asarray(df["output_json"].notna()))
+    a = {c: df[c].to_numpy(dtype=object)[ran] for c in cols}
+    is_ref = a["dtype"] == REFERENCE_DTYPE
+    if not is_ref.any() or is_ref.all():
         return pd.DataFrame(columns=QUANT_COLUMNS)
-    same_place = dict(zip(zip(refs["device"], refs["runtime"], refs["config_id"], strict=True), refs["output_json"],
-                          strict=True))
+    same_place: dict[tuple, str] = {}
     any_place: dict[str, tuple[str, str]] = {}
-    for dev, cid, text in zip(refs["device"], refs["config_id"], refs["output_json"], strict=True):
+    for i in np.flatnonzero(is_ref):
+        dev, cid, text = a["device"][i], a["config_id"][i], a["output_json"][i]
+        same_place[(dev, a["runtime"][i], cid)] = text
         if cid not in any_place or dev < any_place[cid][0]:
             any_place[cid] = (dev, text)
-    parsed: dict[str, tuple[np.ndarray | None, int]] = {}
+    pairs = []
+    for i in np.flatnonzero(~is_ref):
+        device, runtime, cid = a["device"][i], a["runtime"][i], a["config_id"][i]
+        ref_json = same_place.get((device, runtime, cid))
+        ref_device = device
+        if ref_json is None and cid in any_place:
+            ref_device, ref_json = any_place[cid]
+        if ref_json is not None:
+            pairs.append((i, ref_device, ref_json))
+    ref_texts = list(dict.fromkeys(p[2] for p in pairs))
+    ref_parsed = dict(zip(ref_texts, output_samples(ref_texts), strict=True))
+    var_parsed = output_samples([a["output_json"][i] for i, _, _ in pairs])
     rows, values_list, refs_list = [], [], []
-    for r in variants.itertuples(index=False):
-        ref_json = same_place.get((r.device, r.runtime, r.config_id))
-        ref_device = r.device
-        if ref_json is None and r.config_id in any_place:
-            ref_device, ref_json = any_place[r.config_id]
-        if ref_json is None:
-            continue
-        if ref_json not in parsed:
-            parsed[ref_json] = output_sample(ref_json)
-        ref_values, _ = parsed[ref_json]
-        values, nonfinite = output_sample(r.output_json)
+    for (i, ref_device, ref_json), (values, nonfinite) in zip(pairs, var_parsed, strict=True):
+        ref_values = ref_parsed[ref_json][0]
         if values is None or ref_values is None or len(values) != len(ref_values):
             continue
-        rows.append((r.device, r.sweep, r.runtime, r.op, r.dtype, r.config_id, ref_device, nonfinite, len(values)))
+        rows.append((a["device"][i], a["sweep"][i], a["runtime"][i], a["op"][i], a["dtype"][i], a["config_id"][i],
+                     ref_device, nonfinite, len(values)))
         values_list.append(values)
         refs_list.append(ref_values)
     frame = pd.DataFrame(rows, columns=[c for c in QUANT_COLUMNS if c != "rel_rmse"])

@@ -19,6 +19,9 @@ from suite.results.schema import ALL_FIXED
 #: Columns that identify where a measurement was taken; every comparison stays inside one.
 PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype")
 
+#: Bulky per-row payloads :func:`timed` leaves out (quantization error reads the full frame).
+PAYLOAD_COLUMNS: tuple[str, ...] = ("samples_ms", "output_json")
+
 #: z of a two-sided 95 % interval; used only to rebuild a CI from std and n when one is missing.
 Z95 = 1.959963984540054
 #: Asymptotic efficiency of the median vs the mean for normal data: se(median) = 1.2533 * se(mean).
@@ -56,7 +59,7 @@ def ci_halfwidth_ms(df: pd.DataFrame) -> pd.Series:
 
 def timed(df: pd.DataFrame) -> pd.DataFrame:
     """Rows that carry a usable latency (status ok or fallback, finite positive median), with
-    ``_half_ms`` (CI half-width) added, parameter columns ensured and ``samples_ms`` dropped.
+    ``_half_ms`` (CI half-width) added, parameter columns ensured and :data:`PAYLOAD_COLUMNS` dropped.
 
     A frame that already has ``_half_ms`` is returned as is."""
     if "_half_ms" in df.columns:  # already prepared (detect_all prepares once for every detector)
@@ -66,8 +69,10 @@ def timed(df: pd.DataFrame) -> pd.DataFrame:
         out["_half_ms"] = pd.Series(dtype=float)
         return out
     mask = df["status"].isin(status.TIMED) & np.isfinite(df["median_ms"].astype(float)) & (df["median_ms"] > 0)
-    keep = [c for c in df.columns if c != "samples_ms"]  # raw samples are not needed here, and costly to copy
-    out = with_param_columns(df.loc[mask, keep].copy())
+    # raw samples and output digests are not needed by latency detectors, and costly to copy
+    keep = [c for c in df.columns if c not in PAYLOAD_COLUMNS]
+    out = with_param_columns(df[keep] if mask.all() else df.loc[mask, keep])
+    out = out.copy() if out is df else out
     out["_half_ms"] = ci_halfwidth_ms(out)
     return out
 

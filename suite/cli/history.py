@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({**asdict(s), "direction": s.direction}, sort_keys=True, default=str))
         return 0
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table to 80 columns
+        console = Console(width=220)
     runs = {r for h in histories for r in h.runs}
     console.print(f"{args.device}: {len(histories)} point(s) over {len(runs)} run(s); {len(steps)} step(s)")
     if not steps:

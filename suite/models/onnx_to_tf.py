@@ -66,7 +66,7 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
 
 def _prefers_plain(node: onnx.NodeProto) -> bool:
     """Whether a consumer of a 4-D graph input is better served by ONNX (NCHW) order."""
-    if node.op_type in ("MatMul", "Gemm", "LayerNormalization", "Transpose", "Reshape", "Flatten"):
+    if node.op_type in ("MatMul", "Gemm", "LayerNormalization", "Transpose"):
         return True
     if node.op_type == "Softmax":
         axis = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), -1)
@@ -242,7 +242,7 @@ class OnnxToTf:
         if v.const:
             return Value(np.transpose(v.data, rel), perm, const=True)
         shape = self.onnx_shape(v)
-        if [shape[p] for p in perm if shape[p] != 1] == [shape[p] for p in v.perm if shape[p] != 1]:
+        if [p for p in perm if shape[p] != 1] == [p for p in v.perm if shape[p] != 1]:
             # only size-1 axes move: a reshape, not a data movement
             return Value(self.tf.reshape(v.data, [shape[p] for p in perm]), perm)
         return Value(self.tf.transpose(v.data, rel), perm)

@@ -29,7 +29,7 @@ LAYER_CASES: dict[str, dict] = {
     "conv2d": {"cin": 4, "cout": 8, "resolution": 9, "stride": 2, "activation": "relu"},
     "dwconv2d": {"channels": 6, "resolution": 8, "kernel": 5, "activation": "prelu"},
     "fc": {"cin": 12, "cout": 5, "batch": 2, "activation": "relu6"},
-    "matmul": {"m": 6, "k": 10, "n": 7, "batch": 2},
+    "matmul": {"rows": 6, "depth": 10, "cols": 7, "batch": 2},
     "maxpool": {"channels": 3, "resolution": 9, "kernel": 3, "stride": 2, "padding": 1},
     "avgpool": {"channels": 3, "resolution": 9, "kernel": 3, "stride": 2, "padding": 1},
     "global_avgpool": {"channels": 5, "resolution": 6},
@@ -145,7 +145,7 @@ def test_fc_matches_numpy(activation: str, bias: bool) -> None:
 
 
 def test_matmul_matches_numpy() -> None:
-    b = build("matmul", {"m": 5, "k": 7, "n": 3, "batch": 2})
+    b = build("matmul", {"rows": 5, "depth": 7, "cols": 3, "batch": 2})
     w = b.weights[b.nodes("MatMul")[0].input[1]]
     x = b.inputs()["input_0"]
     (out,) = b.run()
@@ -257,7 +257,7 @@ def test_pad_matches_numpy(mode: str) -> None:
     ("fc", {"cin": 0, "cout": 4}, "cin"),
     ("fc", {"cin": 4, "cout": 4, "activation": "relu7"}, "activation"),
     ("fc", {"cout": 4}, "cin"),
-    ("matmul", {"k": 0}, "k"),
+    ("matmul", {"depth": 0}, "depth"),
     ("maxpool", {"kernel": 5, "resolution": 3}, "kernel"),
     ("avgpool", {"kernel": 2, "padding": 2}, "padding"),
     ("global_avgpool", {"channels": 0}, "channels"),
@@ -284,7 +284,7 @@ def test_bad_params_raise_param_error_naming_the_field(op_name: str, params: dic
     ("conv2d", {"cin": 8, "cout": 16, "resolution": 8, "activation": "relu"}),
     ("dwconv2d", {"channels": 8, "resolution": 8}),
     ("fc", {"cin": 32, "cout": 16}),
-    ("matmul", {"m": 8, "k": 16, "n": 8}),
+    ("matmul", {"rows": 8, "depth": 16, "cols": 8}),
 ])
 def test_int8_build_through_onnx_builder(tmp_path, op_name: str, params: dict) -> None:
     op = get_op(op_name)

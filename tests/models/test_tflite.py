@@ -62,7 +62,7 @@ LAYER_POINTS = {
     "dwconv2d-s2": point("dwconv2d", channels=16, stride=2, **IMG),
     "fc": point("fc", cin=32, cout=16),
     "fc-prelu": point("fc", cin=32, cout=16, activation="prelu"),
-    "matmul": point("matmul", m=16, k=32, n=8),
+    "matmul": point("matmul", rows=16, depth=32, cols=8),
     "maxpool": point("maxpool", channels=8, **IMG),
     "maxpool-pad": point("maxpool", kernel=3, stride=2, padding=1, channels=8, **IMG),
     "avgpool": point("avgpool", channels=8, **IMG),
@@ -258,12 +258,14 @@ def test_variant_mapping_and_dynamic_range_option(tmp_path: Path) -> None:
     device = load_device(tmp_path / "d.yaml", text=text)
     builder = TfliteBuilder(cache=ArtifactCache(tmp_path / "c"), device=device, workers=1)
     p = point("conv2d", "int8", cin=8, cout=8, **IMG)
-    art = builder.build(p)
-    builder.close()
-    assert art.status == st.OK and art.metadata["variant"] == "int8_dynamic"
-    assert art.metadata["inputs"][0]["dtype"] == "float32"  # float I/O, int8 weights
+    assert builder.variant(p) == "int8_dynamic" and builder.variant(LAYER_POINTS["conv2d"]) == "fp32"
+    # the conversion itself in this process (a second pool would cost a TensorFlow start-up)
+    from suite.models.tflite_builder import convert_point
+
+    meta = convert_point(p, builder.variant(p), str(tmp_path / "m.tflite"))
+    assert meta["variant"] == "int8_dynamic" and meta["inputs"][0]["dtype"] == "float32"  # float I/O
     feeds, ref = run_onnx(point("conv2d", cin=8, cout=8, **IMG))
-    out = run_tflite(art.path, feeds, art.metadata["io_layout"])[0]
+    out = run_tflite(str(tmp_path / "m.tflite"), feeds, meta["io_layout"])[0]
     assert np.corrcoef(out.ravel(), ref[0].ravel())[0, 1] > 0.99
 
 
@@ -278,6 +280,7 @@ def test_fusion_report_counts() -> None:
 
 
 def test_run_sweep_on_local_litert_measures_all_dtypes(tmp_path: Path, cache: ArtifactCache, built: dict) -> None:
+    """The sweep's six points are among ``built`` (same params), so the run hits the cache."""
     from suite.devices.config import load_device
     from suite.pipeline import run_sweep
     import pandas as pd

@@ -191,9 +191,12 @@ class SshAgentStream(AgentStream):
             if not chunk:
                 if buf:
                     yield buf.decode(errors="replace")
+                # the exit status follows EOF closely: wait for it so the session need not kill
+                chan.status_event.wait(2.0)
                 return
             last = time.monotonic()
             buf += chunk
+            self.transport.quick_ack()
 
     def stderr_tail(self) -> str:
         try:
@@ -232,6 +235,7 @@ class SshTransport(Transport):
         self._jumps: list[paramiko.SSHClient] = []
         self._free_bytes: dict[str, int] = {}
         self.host_key_fingerprint: str | None = None
+        self._sock: socket.socket | None = None
 
     # ---- 1. connect -------------------------------------------------------------------------
     @property
@@ -263,6 +267,8 @@ class SshTransport(Transport):
                 # our own socket: TCP_NODELAY saves a 40 ms delayed-ACK stall on every channel open
                 sock = socket.create_connection((target.hostname, target.port), timeout=timeout)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if not self._jumps:
+                    self._sock = sock
             client.connect(target.hostname, port=target.port, username=target.user,
                            key_filename=target.key_files or None, look_for_keys=not target.key_files,
                            allow_agent=self.cfg.allow_agent, timeout=timeout, banner_timeout=timeout,  # type: ignore[union-attr]
@@ -336,6 +342,18 @@ class SshTransport(Transport):
             transport.set_keepalive(max(1, int(self.cfg.keepalive_s)))  # type: ignore[union-attr]
         key = transport.get_remote_server_key()
         self.host_key_fingerprint = fingerprint(key)
+
+    def quick_ack(self) -> None:
+        """Ask Linux to ACK at once (TCP_QUICKACK does not stick, so call it after each read).
+
+        sshd leaves Nagle on for sessions without a pty; with our delayed ACKs each small
+        result line would then wait up to 40 ms for the previous one to be acknowledged.
+        """
+        if self._sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
 
     # ---- remote commands ----------------------------------------------------------------------
     def exec(self, command: str, timeout_s: float | None = None) -> tuple[int, str, str]:

@@ -245,24 +245,24 @@ class FullyConnected(OpSpec):
 
 @register_op
 class MatMul(OpSpec):
-    """``(batch, m, k) @ (k, n)``: an activation times a weight matrix (``MatMul`` node, no bias)."""
+    """``(batch, rows, depth) @ (depth, cols)``: an activation times a weight matrix (``MatMul`` node, no bias)."""
 
     name = "matmul"
     params = (
-        Param("m", int, 128, minimum=1, doc="rows of the input"),
-        Param("k", int, 128, minimum=1, doc="inner dimension"),
-        Param("n", int, 128, minimum=1, doc="columns of the weight"),
+        Param("rows", int, 128, minimum=1, doc="rows of the input (M)"),
+        Param("depth", int, 128, minimum=1, doc="inner dimension (K)"),
+        Param("cols", int, 128, minimum=1, doc="columns of the weight (N)"),
         Param("batch", int, 1, minimum=1),
     )
 
     def input_shapes(self, p: dict[str, Any]) -> list[tuple[int, ...]]:
-        return [(p["batch"], p["m"], p["k"])]
+        return [(p["batch"], p["rows"], p["depth"])]
 
     def cost_parts(self, p: dict[str, Any]) -> tuple[int, int, int, int]:
-        return fc_cost(p["batch"] * p["m"], p["k"], p["n"], bias=False)
+        return fc_cost(p["batch"] * p["rows"], p["depth"], p["cols"], bias=False)
 
     def build(self, g: Any, inputs: list[str], p: dict[str, Any]) -> list[str]:
-        w = g.weight("matmul_w", (p["k"], p["n"]), fan_in=p["k"])
+        w = g.weight("matmul_w", (p["depth"], p["cols"]), fan_in=p["depth"])
         return [g.node("MatMul", [inputs[0], w], name="matmul")]
 
 

@@ -1,0 +1,104 @@
+"""Fidelity of the suite's OpenVINO timings against OpenVINO's own ``benchmark_app``.
+
+For each of six conv/dwconv points: build the IR with the suite, measure it through
+``run_sweep`` on ``devices/local-openvino.yaml`` (CPU, 1 thread, f32, LATENCY hint,
+pre-set input tensor + ``infer()``), then run ``benchmark_app`` on the same IR with the
+same settings (``-hint none -nthreads 1 -nstreams 1 -nireq 1 -api sync -infer_precision
+f32``) and print the ratio of the medians. Target: every ratio within ±10 %.
+
+``benchmark_app`` writes ``-json_stats -report_folder D`` too, but its JSON rounds latency
+to 0.01 ms, so the median is read from its console lines (``Median: 14.49 us``) instead.
+
+Run: ``.venv/bin/python benchmarks/bench_openvino_fidelity.py [--seconds 3]`` (needs the
+openvino extra; about a minute on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from suite.devices.config import load_device
+from suite.models.cache import ArtifactCache
+from suite.pipeline import run_sweep
+from suite.sweep.expand import load_sweep
+
+REPO = Path(__file__).resolve().parent.parent
+SWEEP = """
+name: openvino-fidelity
+measure: {warmup_runs: 20, warmup_s: 0.5, min_runs: 200, min_s: %(seconds)s, max_s: %(max_s)s}
+parts:
+  - name: conv
+    op: conv2d
+    fixed: {resolution: 28}
+    axes: {cin: [16, 32], cout: [32, 64], kernel: [3]}
+    dtypes: [fp32]
+  - name: dwconv
+    op: dwconv2d
+    fixed: {kernel: 3}
+    axes: {channels: [64, 128], resolution: [28]}
+    dtypes: [fp32]
+"""
+_MEDIAN = re.compile(r"Median:\s*([\d.]+)\s*(us|ms)")
+
+
+def benchmark_app_median_ms(xml: Path, seconds: float, report_dir: Path) -> float:
+    """Median latency (ms) of ``benchmark_app`` on ``xml`` with the suite's device settings."""
+    exe = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    argv = [exe, "-m", str(xml), "-d", "CPU", "-hint", "none", "-nthreads", "1", "-nstreams", "1", "-nireq", "1",
+            "-api", "sync", "-infer_precision", "f32", "-t", str(max(1, round(seconds))), "-json_stats",
+            "-report_type", "no_counters", "-report_folder", str(report_dir)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds * 10 + 120, check=True).stdout
+    m = _MEDIAN.search(out)
+    if not m:
+        raise RuntimeError(f"benchmark_app printed no median latency:\n{out[-2000:]}")
+    value = float(m.group(1))
+    return value / 1000.0 if m.group(2) == "us" else value
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per point, each side")
+    args = parser.parse_args()
+    sweep = load_sweep("fidelity.yaml", text=SWEEP % {"seconds": args.seconds, "max_s": args.seconds * 2})
+    device = load_device(REPO / "devices" / "local-openvino.yaml")
+    with tempfile.TemporaryDirectory(prefix="hwbehave-fidelity-") as tmp:
+        work = Path(tmp)
+        cache = ArtifactCache(work / "cache")
+        run_sweep(sweep, device, work / "run", cache=cache)
+        df = pd.read_parquet(work / "run" / "measurements.parquet")
+        rows = []
+        for _, r in df.sort_values(["op", "params_json"]).iterrows():
+            if r["status"] != "ok":
+                print(f"{r['point_id']}: {r['status']}: {r['error']}")
+                continue
+            ir = work / "ir" / r["point_id"]
+            art = next(a for a in cache.root.rglob("model.ovir") if _sha(a) == r["artifact_sha256"])
+            zipfile.ZipFile(art).extractall(ir)
+            ref = benchmark_app_median_ms(ir / "model.xml", args.seconds, work / "reports" / r["point_id"])
+            rows.append((r["op"], r["params_json"], r["median_ms"], ref, r["median_ms"] / ref))
+    print(f"{'op':9} {'params':60} {'suite ms':>9} {'bench_app ms':>12} {'ratio':>6}")
+    for op, params, suite_ms, ref, ratio in rows:
+        print(f"{op:9} {params[:60]:60} {suite_ms:9.4f} {ref:12.4f} {ratio:6.3f}")
+    within = sum(abs(r[4] - 1) <= 0.10 for r in rows)
+    print(f"{within}/{len(rows)} ratios within ±10 %")
+    return 0 if rows and within == len(rows) else 1
+
+
+def _sha(path: Path) -> str:
+    from suite.models.cache import file_sha256
+
+    return file_sha256(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
