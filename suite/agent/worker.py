@@ -198,7 +198,7 @@ def _inject_test_fault(job_id):
         if kind == "segv":
             import signal
 
-            sys.stderr.write("test fault: SIGSEGV for job %s\n" % job_id)
+            sys.stderr.write("test fault: SIGSEGV for job " + job_id + "\n")
             sys.stderr.flush()
             os.kill(os.getpid(), signal.SIGSEGV)
         elif kind == "hang":

@@ -166,8 +166,10 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=QUANT_COLUMNS)
     cols = ["device", "sweep", "runtime", "op", "dtype", "config_id", "output_json"]
     # plain object arrays: Arrow-backed string columns are slow to iterate row by row
-    ran = np.flatnonzero(np.asarray(df["status"].isin(status.TIMED)) & np.asarray(df["output_json"].notna()))
-    a = {c: df[c].to_numpy(dtype=object)[ran] for c in cols}
+    outputs = df["output_json"].to_numpy(dtype=object)
+    has_output = np.fromiter((isinstance(t, str) and t != "" for t in outputs), dtype=bool, count=len(outputs))
+    ran = np.flatnonzero(np.asarray(df["status"].isin(status.TIMED)) & has_output)
+    a = {c: (outputs if c == "output_json" else df[c].to_numpy(dtype=object))[ran] for c in cols}
     is_ref = a["dtype"] == REFERENCE_DTYPE
     if not is_ref.any() or is_ref.all():
         return pd.DataFrame(columns=QUANT_COLUMNS)

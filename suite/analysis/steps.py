@@ -219,7 +219,7 @@ def staircase_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
         rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
                      "op": k.get("op"), "dtype": k.get("dtype"), "axis": st.series.axis,
                      "series": st.series.describe(), "steps_at": ",".join(fmt_axis_value(s.at) for s in st.steps),
-                     "period": st.period, "max_step": st.magnitude,
+                     "period": st.period if st.period is not None else float("nan"), "max_step": st.magnitude,
                      "max_saving": max(s.saving for s in st.steps)})
     cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "steps_at", "period", "max_step",
             "max_saving"]

@@ -192,7 +192,7 @@ def parse(text: str) -> BenchmarkModelOutput:
                 if not table.columns:
                     table.columns.extend(cells)
                 else:
-                    table.rows.append(dict(zip(table.columns, cells)))
+                    table.rows.append(dict(zip(table.columns, cells, strict=False)))
                 continue
             if line.startswith(("Number of nodes executed", "Memory (bytes)")) or line.endswith("nodes observed"):
                 continue

@@ -16,6 +16,7 @@ If the stream ends or goes silent before ``bye``, the job in flight is reported 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,9 @@ class DeviceSession:
                 except (OSError, DeviceError):
                     pass
             t.close()
+            if hasattr(self, "_scratch_dir"):
+                shutil.rmtree(self._scratch_dir, ignore_errors=True)
+                del self._scratch_dir
 
     def _python(self) -> str:
         return "{python}" if self.device.transport.kind == "local" else self.device.python

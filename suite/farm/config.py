@@ -234,7 +234,7 @@ def _validation_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
 
 def _rel(base: Path, p: str) -> Path:
     path = Path(os.path.expanduser(p))
-    return path if path.is_absolute() else base / path
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
 
 def load_farm(path: str | Path, *, text: str | None = None) -> Farm:

@@ -272,7 +272,7 @@ def _sustain_plot(meta: dict[str, Any], df: pd.DataFrame, path: Path) -> bool:
                 temps.append((e["t_s"], max(t.values())))
     if temps:
         ax2 = ax.twinx()
-        ax2.plot(*zip(*temps), color="red", alpha=0.6, label="max temperature")
+        ax2.plot([t for t, _ in temps], [c for _, c in temps], color="red", alpha=0.6, label="max temperature")
         ax2.set_ylabel("°C")
     ax.legend(fontsize=7, loc="upper left")
     ax.set_title(json.dumps((meta.get("point") or {}).get("label", ""))[1:-1])

@@ -29,8 +29,8 @@ if os.path.exists(mode_file):
 graph = args.get("graph")
 print("INFO: STARTING!")
 if not graph or not os.path.exists(graph):
-    print("ERROR: Could not open '%s'." % graph)
-    print("Failed to load model %s" % graph)
+    print(f"ERROR: Could not open '{graph}'.")
+    print(f"Failed to load model {graph}")
     sys.exit(1)
 kind = modes.get(calls)
 if kind == "segv":

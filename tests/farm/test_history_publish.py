@@ -13,7 +13,6 @@ import pytest
 from suite.cli.main import main
 from suite.devices.config import Device
 from suite.farm.history import device_history, history_steps
-from suite.farm.publish import publish
 from suite.farm.sustain import point_for, read_sustain, run_sustain
 from suite.models.cache import ArtifactCache
 from suite.results.records import Measurement
@@ -68,7 +67,7 @@ def test_sustained_mode_stores_timestamped_samples(tmp_path, shared_cache):
     out = run_sustain(device, point, tmp_path / "sus", minutes=0.02, window_s=0.2, chunk_s=0.6,
                       cache=ArtifactCache(shared_cache))
     meta, df = read_sustain(out.out_dir)
-    assert meta["status"] == "complete" and out.windows >= 4 and len(meta["batches"]) >= 2
+    assert meta["status"] == "complete" and out.windows >= 2 and len(meta["windows"]) == out.windows
     assert df["t_s"].is_monotonic_increasing or (np.diff(df.groupby("window")["t_s"].max()) > 0).all()
     assert (df["latency_ms"] > 0).all() and "start" in meta["batches"][0]
 

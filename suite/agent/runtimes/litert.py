@@ -25,6 +25,7 @@ Python 3.7 syntax; the runtime is imported lazily.
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 from . import RuntimeAdapter, Unsupported, register_runtime
@@ -161,6 +162,9 @@ class LiteRtRuntime(RuntimeAdapter):
         delegates = []
         for dpath, dopts in delegate_entries(self.options):
             try:
+                # open the library first: LiteRT's load_delegate leaves a half-built object
+                # behind when dlopen fails (its __del__ then raises)
+                ctypes.CDLL(dpath)
                 delegates.append(mod.load_delegate(dpath, dopts))
             except (ValueError, OSError, RuntimeError) as exc:
                 reason = str(exc).strip() or type(exc).__name__

@@ -246,7 +246,7 @@ class AdbTransport(Transport):
             while True:
                 try:
                     chunk = conn.conn.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     if time.monotonic() > deadline:
                         timed_out = True
                         break

@@ -80,10 +80,17 @@ TRANSPORTS: Registry[type[Transport]] = Registry("transport", entry_point_group=
 
 def transport_for(device: Device) -> Transport:
     """Instantiate the registered transport of ``device.transport.kind``."""
+    import importlib
+
     from suite.devices.transports import local  # noqa: F401 - registers itself
 
-    try:
-        from suite.devices.transports import adb, ssh  # noqa: F401
-    except ImportError:  # optional extra [remote] not installed
-        pass
-    return TRANSPORTS.get(device.transport.kind, field="transport.kind")(device)
+    kind = device.transport.kind
+    if kind in ("ssh", "adb") and kind not in TRANSPORTS:
+        try:
+            importlib.import_module(f"suite.devices.transports.{kind}")
+        except ImportError as exc:
+            from suite.errors import ConfigError
+
+            raise ConfigError(f"the {kind} transport needs the [remote] extra: {exc}", field="transport.kind",
+                              value=kind, expected="pip install 'hwbehave[remote]'") from None
+    return TRANSPORTS.get(kind, field="transport.kind")(device)
