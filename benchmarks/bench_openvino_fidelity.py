@@ -19,6 +19,7 @@ openvino extra; about a minute on a 2-core machine).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -92,10 +93,13 @@ def main() -> int:
             art = next(a for a in cache.root.rglob("model.ovir") if _sha(a) == r["artifact_sha256"])
             zipfile.ZipFile(art).extractall(ir)
             ref = benchmark_app_median_ms(ir / "model.xml", args.seconds, work / "reports" / r["point_id"])
-            rows.append((r["op"], r["params_json"], r["median_ms"], ref, r["median_ms"] / ref))
-    print(f"{'op':9} {'params':60} {'suite ms':>9} {'bench_app ms':>12} {'ratio':>6}")
-    for op, params, suite_ms, ref, ratio in rows:
-        print(f"{op:9} {params[:60]:60} {suite_ms:9.4f} {ref:12.4f} {ratio:6.3f}")
+            params = json.loads(r["params_json"])
+            label = " ".join(f"{k}={params[k]}" for k in ("cin", "cout", "channels", "kernel", "resolution")
+                             if k in params)
+            rows.append((r["op"], label, r["median_ms"], ref, r["median_ms"] / ref))
+    print(f"{'op':9} {'params':40} {'suite ms':>9} {'bench_app ms':>12} {'ratio':>6}")
+    for op, label, suite_ms, ref, ratio in rows:
+        print(f"{op:9} {label:40} {suite_ms:9.4f} {ref:12.4f} {ratio:6.3f}")
     within = sum(abs(r[4] - 1) <= 0.10 for r in rows)
     print(f"{within}/{len(rows)} ratios within ±10 %")
     return 0 if rows and within == len(rows) else 1

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from suite.analysis.records import Anomaly, evidence_json
-from suite.analysis.series import PLACE_COLUMNS, is_bool_column, param_columns, pct, significantly_greater, timed
+from suite.analysis.series import (
+    PLACE_COLUMNS,
+    is_bool_column,
+    param_columns,
+    pct,
+    significantly_greater,
+    timed,
+)
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 #: Reference activation per op; ops not listed compare with ``none`` (conv alone).

@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 
 from suite.analysis.records import Anomaly, evidence_json
-from suite.analysis.series import AxisSeries, axis_words, fmt_axis_value, iter_axis_series, numeric_axes, pct, timed
+from suite.analysis.series import (
+    AxisSeries,
+    axis_words,
+    fmt_axis_value,
+    iter_axis_series,
+    numeric_axes,
+    pct,
+    timed,
+)
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.

@@ -47,7 +47,10 @@ def agent_bundle(cache_dir: Path | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"hwagent-{digest[:12]}.pyz"
     if not path.exists():
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
+        # unique temp name: threads of one process (farm workers) may build it at once
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=root)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     return path

@@ -9,7 +9,7 @@ Unknown keys are errors with file and line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,7 +55,7 @@ class AdbTransport(_Data):
     adb_port: int = Field(default=5037, ge=1, le=65535)
 
 
-Transport = Annotated[Union[LocalTransport, SshTransport, AdbTransport], Field(discriminator="kind")]
+Transport = Annotated[LocalTransport | SshTransport | AdbTransport, Field(discriminator="kind")]
 
 
 class RuntimeConfig(_Data):
@@ -107,6 +107,7 @@ class Device(_Data):
     env: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     prepare: list[str] = Field(default_factory=list)
+    stop_services: list[str] = Field(default_factory=list)
     peaks: Peaks = Field(default_factory=Peaks)
     toolchain: dict[str, Any] = Field(default_factory=dict)
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from suite.agent.protocol import ProtocolSettings
 
-Scalar = Union[bool, int, float, str]
+Scalar = bool | int | float | str
 
 
 class _Strict(BaseModel):
@@ -80,8 +80,8 @@ class RangeSpec(_Strict):
         return out
 
 
-AxisItem = Union[RangeSpec, Scalar]
-AxisValue = Union[RangeSpec, list[AxisItem]]
+AxisItem = RangeSpec | Scalar
+AxisValue = RangeSpec | list[AxisItem]
 
 
 def _measure_model() -> type[BaseModel]:

@@ -46,7 +46,7 @@ def test_two_devices_in_parallel_then_rerun_measures_nothing(farm_dir, capsys):
         jobs:
           - sweep: sweeps/s.yaml
             devices: [cpu-a, cpu-b]
-        drift: {every: 2}
+        drift: {every: 2, cooldown: {pause_s: 0}}
         """)
     assert main(["farm", "run", str(path), "--instance", "day1"]) == 0
     summary = json.loads((farm_dir.root / "results/day1/summary.json").read_text())
@@ -55,7 +55,8 @@ def test_two_devices_in_parallel_then_rerun_measures_nothing(farm_dir, capsys):
         run = farm_dir.root / f"results/day1/{dev}/s"
         manifest = json.loads((run / "manifest.json").read_text())
         assert manifest["status"] == "complete" and manifest["counts"] == {"ok": 3}
-        assert manifest["drift"]["sentinel"] and len(manifest["drift"]["batches"]) == 2
+        drift = manifest["drift"]
+        assert drift["sentinel"] and len(drift["batches"]) == 2 + len([c for c in drift["checks"] if c.get("action", "").startswith("cooldown")])
     out = capsys.readouterr().out
     assert "cpu-a" in out and "done" in out
     again = run_farm(load_farm(path), "day1")

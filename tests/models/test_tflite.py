@@ -281,9 +281,10 @@ def test_fusion_report_counts() -> None:
 
 def test_run_sweep_on_local_litert_measures_all_dtypes(tmp_path: Path, cache: ArtifactCache, built: dict) -> None:
     """The sweep's six points are among ``built`` (same params), so the run hits the cache."""
+    import pandas as pd
+
     from suite.devices.config import load_device
     from suite.pipeline import run_sweep
-    import pandas as pd
     from suite.sweep.expand import load_sweep
 
     sweep = load_sweep(tmp_path / "s.yaml", text="""

@@ -83,6 +83,6 @@ def test_nodes_left_on_the_cpu_make_a_real_run_a_fallback_with_the_node_list(tmp
     info = json.loads(row["info_json"])
     assert row["status"] == st.FALLBACK and row["median_ms"] > 0
     assert info["fallback_ops"] and all("(" in n for n in info["fallback_ops"])
-    assert row["error"].startswith("onnxruntime: %d op(s) left the accelerator" % len(info["fallback_ops"]))
+    assert row["error"].startswith(f"onnxruntime: {len(info['fallback_ops'])} op(s) left the accelerator")
     assert set(info["placement"]) == {"CPUExecutionProvider"}
 

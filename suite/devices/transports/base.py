@@ -67,7 +67,7 @@ class Transport(ABC):
     def remove_workdir(self, workdir: str) -> None:
         """Delete ``workdir`` (called in ``finally`` unless the device keeps it)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: the local transport has nothing to close
         """Close the connection."""
 
     def describe(self) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""The seven-findings table: one row per finding F1…F7, one column per device."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from suite.analysis.overhead import overhead_frame, overhead_summary
+from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_summary
+from suite.analysis.records import FINDINGS, Anomaly
+from suite.analysis.series import numeric_axes, timed
+from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.report.tables import Table
+
+NOT_MEASURED = "not measured"
+
+
+def _yes(finding: str, a: Anomaly) -> str:
+    ev = a.evidence
+    if finding == "F1":
+        period = ev.get("period")
+        what = f"steps of {period:g} {a.axis}" if period else f"steps at {a.axis} {a.at}"
+        return f"yes: {what} (+{a.magnitude:.0%})"
+    if finding == "F2":
+        return f"yes: {a.at} +{a.magnitude:.0%}"
+    if finding == "F3":
+        what = f"{ev.get('op')} {a.axis}={a.at}" if a.kind == "switch_overhead" else str(a.at)
+        return f"yes: {what} +{a.magnitude:.0%}"
+    if finding == "F4":
+        return f"yes: elasticity {ev.get('elasticity', float('nan')):.2f} along {a.axis}"
+    if finding == "F5":
+        return f"yes: {a.at} {a.magnitude:.0%} slower"
+    if finding == "F6":
+        return f"yes: {a.at} {a.magnitude:.1%} rel. RMSE" if a.magnitude < 1 else f"yes: {a.at} non-finite"
+    return f"yes: {a.message.split(' for ')[0].split(', ', 1)[-1]} ({a.magnitude:.0%} of points)"
+
+
+def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+    """Verdict per finding (rows F1…F7, plus ``title``) and device (columns).
+
+    A cell is ``yes: <key number>`` (from the largest anomaly of that finding on that device),
+    ``no`` (testable, nothing found; with a key number where one exists, e.g. the median int8
+    speedup) or ``not measured`` (the run had no data to test it on that device).
+    """
+    devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
+    data = timed(df)
+    best: dict[tuple[str, str], Anomaly] = {}
+    for a in anomalies:
+        if not a.finding:
+            continue
+        held = best.get((a.finding, a.device))
+        if held is None or a.magnitude > held.magnitude:
+            best[(a.finding, a.device)] = a
+    speed = speedup_summary(speedup_frame(data, thresholds))
+    over = overhead_summary(overhead_frame(data, thresholds))
+    quant = quant_error_frame(df)
+    rows = {}
+    for finding, title in FINDINGS.items():
+        row = {"title": title}
+        for dev in devices:
+            if (finding, dev) in best:
+                row[dev] = _yes(finding, best[(finding, dev)])
+            else:
+                row[dev] = _no(finding, dev, df, data, speed, over, quant)
+        rows[finding] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["title", *devices])
+    frame.index.name = "finding"
+    return frame
+
+
+def _no(finding: str, dev: str, df: pd.DataFrame, data: pd.DataFrame, speed: pd.DataFrame, over: pd.DataFrame,
+        quant: pd.DataFrame) -> str:
+    d = data[data["device"] == dev]
+    if finding in ("F1", "F4"):
+        return "no" if any(d[c].nunique() >= 4 for c in numeric_axes(d)) else NOT_MEASURED
+    if finding in ("F2", "F3"):
+        kinds = {"F2": ["activation"], "F3": ["switch", "op"]}[finding]
+        o = over[(over["device"] == dev) & over["kind"].isin(kinds)]
+        return f"no: at most {o['overhead'].max():+.0%}" if len(o) else NOT_MEASURED
+    if finding == "F5":
+        s = speed[speed["device"] == dev]
+        if s.empty:
+            return NOT_MEASURED
+        per = s.groupby("dtype")["speedup"].median()
+        return "no: " + ", ".join(f"{k} {v:.2f}x" for k, v in per.items())
+    if finding == "F6":
+        q = quant[quant["device"] == dev]
+        if q.empty:
+            return NOT_MEASURED
+        per = q.groupby("dtype")["rel_rmse"].median()
+        return "no: " + ", ".join(f"{k} {v:.1%} RMSE" for k, v in per.items())
+    return "no: all ran" if (df["device"] == dev).any() else NOT_MEASURED
+
+
+def findings_as_table(frame: pd.DataFrame) -> Table:
+    """The findings frame as a :class:`~suite.report.tables.Table` for any renderer."""
+    return Table("findings", "The seven findings of the study, per device", frame, "{}")

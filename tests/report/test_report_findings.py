@@ -1,0 +1,34 @@
+import pytest
+
+from suite.analysis import detect_all
+from suite.analysis.synthetic import study_frame
+from suite.report import findings_table
+
+
+@pytest.fixture(scope="module")
+def study():
+    df = study_frame(2000, seed=5)
+    return df, detect_all(df)
+
+
+def test_one_row_per_finding_one_column_per_device(study):
+    df, anomalies = study
+    t = findings_table(df, anomalies)
+    assert list(t.index) == [f"F{i}" for i in range(1, 8)]
+    assert list(t.columns) == ["title", "cpu-a76", "mali-gpu", "rk3588-npu"]
+    assert t.loc["F1", "rk3588-npu"].startswith("yes: steps of 16 cout")
+    assert t.loc["F1", "mali-gpu"].startswith("yes: steps of 8 cout")
+    assert t.loc["F1", "cpu-a76"] == "no"
+    assert t.loc["F5", "mali-gpu"] == "yes: int8 30% slower"
+    assert t.loc["F5", "cpu-a76"] == "no: int8 2.50x"
+    assert t.loc["F2", "rk3588-npu"].startswith("yes: swish +9")
+    assert t.loc["F6", "rk3588-npu"].startswith("yes: int8 20")
+    assert t.loc["F7", "cpu-a76"] == "no: all ran"
+
+
+def test_untestable_findings_say_not_measured(study):
+    df, _ = study
+    conv = df[(df["sweep"] == "conv_channels") & (df["dtype"] == "fp32")]
+    t = findings_table(conv, [])
+    assert t.loc["F5", "cpu-a76"] == "not measured" and t.loc["F2", "cpu-a76"] == "not measured"
+    assert t.loc["F1", "cpu-a76"] == "no"
