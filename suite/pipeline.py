@@ -37,8 +37,14 @@ from suite.sweep.expand import Sweep
 from suite.sweep.point import Point
 
 #: Runtime adapter → artifact format it executes.
-RUNTIME_FORMATS = {"onnxruntime": "onnx", "litert": "tflite", "benchmark_model": "tflite",
-                   "openvino": "openvino", "rknnlite": "rknn", "nncase": "kmodel"}
+#: Runtime adapter → artifact formats it executes, preferred first (a Coral device runs
+#: ``edgetpu``-compiled TFLite through LiteRT).
+RUNTIME_FORMATS = {"onnxruntime": ("onnx",), "litert": ("tflite", "edgetpu"),
+                   "benchmark_model": ("tflite", "edgetpu"), "openvino": ("openvino",), "rknnlite": ("rknn",),
+                   "nncase": ("kmodel",)}
+
+#: Points handed to a parallel builder at once (between progress updates).
+BUILD_CHUNK = 16
 
 Observer = Callable[..., None]
 
@@ -86,13 +92,16 @@ def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
 
 
 def format_for(device: Device) -> str:
-    """The artifact format this device's runtime executes (must be in ``device.formats``)."""
-    fmt = RUNTIME_FORMATS.get(device.runtime.name, device.formats[0])
-    if fmt not in device.formats:
-        raise ConfigError(f"device {device.name}: runtime {device.runtime.name} runs {fmt} but formats lists "
-                          f"{', '.join(device.formats)}", field="formats", value=device.formats,
-                          expected=f"a list containing {fmt}")
-    return fmt
+    """The first of ``device.formats`` that the device's runtime executes."""
+    runs = RUNTIME_FORMATS.get(device.runtime.name)
+    if runs is None:
+        return device.formats[0]
+    for fmt in device.formats:
+        if fmt in runs:
+            return fmt
+    raise ConfigError(f"device {device.name}: runtime {device.runtime.name} runs {', '.join(runs)} but formats "
+                      f"lists {', '.join(device.formats)}", field="formats", value=device.formats,
+                      expected="a list containing one of " + ", ".join(runs))
 
 
 def execution_order(points: list[Point], seed: int, repeat: int) -> list[tuple[int, int, Point]]:
@@ -156,6 +165,8 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
         return _run(sweep, device, writer, builder, protocol, fmt, seed, repeat, observer, drift)
     finally:
         writer.close()
+        if hasattr(builder, "close"):
+            builder.close()
 
 
 def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol: ProtocolSettings, fmt: str,
@@ -187,9 +198,15 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
     # build: each distinct point once, whatever the number of rounds
     artifacts: dict[str, Artifact] = {}
     distinct = list({p.id: p for _, _, p in todo}.values())
-    for k, point in enumerate(distinct):
-        observer("build", index=k, total=len(distinct), point=point)
-        artifacts[point.id] = builder.build(point)
+    if hasattr(builder, "build_many"):  # parallel builders (TFLite conversion in a process pool)
+        for k in range(0, len(distinct), BUILD_CHUNK):
+            chunk = distinct[k:k + BUILD_CHUNK]
+            observer("build", index=k, total=len(distinct), point=chunk[0])
+            artifacts.update(zip((p.id for p in chunk), builder.build_many(chunk)))
+    else:
+        for k, point in enumerate(distinct):
+            observer("build", index=k, total=len(distinct), point=point)
+            artifacts[point.id] = builder.build(point)
     observer("built", total=len(distinct))
 
     # failures of the build stage are measurements with a status; the rest become jobs

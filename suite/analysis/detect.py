@@ -13,7 +13,7 @@ from suite.analysis.precision import find_dtype_slowdowns, find_quant_errors
 from suite.analysis.ranking import find_rank_inversions
 from suite.analysis.records import Anomaly, rank
 from suite.analysis.roofline import find_low_efficiency
-from suite.analysis.series import timed
+from suite.analysis.series import all_axis_series, timed
 from suite.analysis.steps import find_staircases
 from suite.analysis.support import find_support_issues
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -44,10 +44,12 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
     th = thresholds
     full = df
     df = timed(df)  # prepared once; every detector but support and quant_error works on it
+    along = {"staircase", "non_monotonic", "cost_mismatch"}
+    series = all_axis_series(df, 3) if along.intersection(only or DETECTOR_NAMES) else []
     detectors: dict[str, Callable[[], list[Anomaly]]] = {
-        "staircase": lambda: find_staircases(df, th),
-        "non_monotonic": lambda: find_non_monotonic(df, th),
-        "cost_mismatch": lambda: find_cost_mismatch(df, th),
+        "staircase": lambda: find_staircases(df, th, series=series),
+        "non_monotonic": lambda: find_non_monotonic(df, th, series=series),
+        "cost_mismatch": lambda: find_cost_mismatch(df, th, series=series),
         "overhead": lambda: find_overheads(df, th, reference_op),
         "dtype_speed": lambda: find_dtype_slowdowns(df, th),
         "quant_error": lambda: find_quant_errors(full, th),

@@ -11,10 +11,9 @@ from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import (
     Z95,
     AxisSeries,
+    all_axis_series,
     axis_words,
     fmt_axis_value,
-    iter_axis_series,
-    numeric_axes,
     timed,
 )
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -73,32 +72,35 @@ def elasticity(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
 
 
 def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                     axes: list[str] | None = None) -> pd.DataFrame:
-    """One row per series where MACs vary: place, axis, series, slope, stderr, verdict."""
-    data = timed(df)
+                     axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> pd.DataFrame:
+    """One row per series (3+ points) where MACs vary: place, axis, series, slope, stderr, verdict.
+
+    ``series`` (from :func:`~suite.analysis.series.all_axis_series`) skips building them again.
+    """
+    if series is None:
+        series = all_axis_series(timed(df), 3, axes)
     rows = []
-    for axis in axes if axes is not None else numeric_axes(data):
-        for series in iter_axis_series(data, axis, 3):
-            e = elasticity(series, thresholds)
-            if e is None:
-                continue
-            k = series.key
-            rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
-                         "op": k.get("op"), "dtype": k.get("dtype"), "axis": axis, "series": series.describe(),
-                         "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
-                         "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds), "_e": e})
+    for s in series:
+        e = elasticity(s, thresholds)
+        if e is None:
+            continue
+        k = s.key
+        rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
+                     "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": s.describe(),
+                     "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
+                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds), "_e": e})
     cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
             "latency_ratio", "verdict", "_e"]
     return pd.DataFrame(rows, columns=cols)
 
 
 def find_cost_mismatch(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                       axes: list[str] | None = None) -> list[Anomaly]:
+                       axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Anomaly]:
     """F4 anomalies, one per (device, sweep, op, dtype, axis, direction) with a mismatched series.
 
     Magnitude is ``|1 - e|`` of the most extreme series. See :func:`elasticity` for the model.
     """
-    frame = elasticity_frame(df, thresholds, axes)
+    frame = elasticity_frame(df, thresholds, axes, series)
     frame = frame[frame["verdict"] != "ok"]
     out = []
     keys = ["device", "sweep", "runtime", "op", "dtype", "axis", "verdict"]

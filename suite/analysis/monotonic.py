@@ -8,10 +8,9 @@ import pandas as pd
 from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import (
     AxisSeries,
+    all_axis_series,
     axis_words,
     fmt_axis_value,
-    iter_axis_series,
-    numeric_axes,
     pct,
     significantly_greater,
     timed,
@@ -45,34 +44,37 @@ def worst_dip(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) -
 
 
 def find_non_monotonic(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                       axes: list[str] | None = None) -> list[Anomaly]:
+                       axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Anomaly]:
     """Anomalies where more MACs run significantly faster, one per (device, sweep, op, dtype, axis).
 
     See :func:`worst_dip` for the model and thresholds; the worst series is described.
+    ``series`` (from :func:`~suite.analysis.series.all_axis_series`) skips building them again.
     """
-    data = timed(df)
+    if series is None:
+        series = all_axis_series(timed(df), thresholds.min_series_points, axes)
     best: dict[tuple, tuple[AxisSeries, dict, int]] = {}
-    for axis in axes if axes is not None else numeric_axes(data):
-        for series in iter_axis_series(data, axis, thresholds.min_series_points):
-            dip = worst_dip(series, thresholds)
-            if dip is None:
-                continue
-            k = series.key
-            gk = (k.get("device"), k.get("sweep"), k.get("runtime"), k.get("op"), k.get("dtype"), axis)
-            prev = best.get(gk)
-            count = 1 + (prev[2] if prev else 0)
-            if prev is None or dip["drop"] > prev[1]["drop"]:
-                best[gk] = (series, dip, count)
-            else:
-                best[gk] = (prev[0], prev[1], count)
+    for s in series:
+        if len(s.x) < thresholds.min_series_points:
+            continue
+        dip = worst_dip(s, thresholds)
+        if dip is None:
+            continue
+        k = s.key
+        gk = (k.get("device"), k.get("sweep"), k.get("runtime"), k.get("op"), k.get("dtype"), s.axis)
+        prev = best.get(gk)
+        count = 1 + (prev[2] if prev else 0)
+        if prev is None or dip["drop"] > prev[1]["drop"]:
+            best[gk] = (s, dip, count)
+        else:
+            best[gk] = (prev[0], prev[1], count)
     out = []
-    for (device, sweep, runtime, op, dtype, axis), (series, dip, count) in best.items():
+    for (device, sweep, runtime, op, dtype, axis), (rep, dip, count) in best.items():
         cheap, costly = fmt_axis_value(dip["cheap"]), fmt_axis_value(dip["costly"])
         ratio = dip["costly_macs"] / dip["cheap_macs"] if dip["cheap_macs"] > 0 else float("inf")
-        message = (f"On {device}, {op} ({series.describe()}) with {axis_words(axis)} {costly} runs "
+        message = (f"On {device}, {op} ({rep.describe()}) with {axis_words(axis)} {costly} runs "
                    f"{pct(dip['drop'])} faster than with {cheap} despite {ratio:.1f}x the MACs "
                    f"({dip['costly_ms']:.3g} ms vs {dip['cheap_ms']:.3g} ms); prefer {costly} over {cheap}.")
-        evidence = {**dip, "op": op, "dtype": dtype, "runtime": runtime, "fixed_params": series.fixed_params,
+        evidence = {**dip, "op": op, "dtype": dtype, "runtime": runtime, "fixed_params": rep.fixed_params,
                     "series_affected": count,
                     "thresholds": {"dip_min_rel": thresholds.dip_min_rel,
                                    "dip_min_mac_ratio": thresholds.dip_min_mac_ratio}}

@@ -45,15 +45,31 @@ def _thin(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return order.iloc[keep]
 
 
+#: Parameters left out of labels: they rarely differ and would drown the ones that do.
+_QUIET = {"batch": 1, "bias": True, "dilation": 1, "groups": 1, "padding": "same", "stride": 1,
+          "activation": "none"}
+
+
 def _label(row: pd.Series) -> str:
-    return f"{row['op']} {row['params']}"
+    """``conv2d cin=32 cout=32 kernel=5``: the op and its parameters, common defaults hidden."""
+    import json
+
+    params = row["params"]
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return f"{row['op']} {params}"
+    shown = " ".join(f"{k}={v}" for k, v in params.items() if _QUIET.get(k, object()) != v)
+    return f"{row['op']} {shown}".strip()
 
 
 def device_inversions(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """Per (device A, device B, sweep, dtype): pairs comparable on both, and how many flip.
 
     A pair of points is comparable when their latencies differ beyond both CIs on both
-    devices; it is inverted when the order differs. Columns: ``device_a, device_b, sweep,
+    devices; it is inverted when the order differs. With more than
+    :data:`MAX_PAIRWISE_DEVICES` devices, one device per ``device_class`` is compared. Columns: ``device_a, device_b, sweep,
     dtype, points, comparable, inverted, fraction, example``.
     """
     data = timed(df)

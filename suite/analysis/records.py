@@ -36,7 +36,7 @@ class Anomaly:
     kind : str
         Detector vocabulary, e.g. ``staircase``, ``non_monotonic``, ``cost_mismatch``.
     device, sweep : str
-        Where it was seen ("" when it spans several, e.g. a cross-device rank inversion).
+        Where it was seen; a cross-device rank inversion names both devices as ``"a|b"``.
     axis : str
         Parameter the effect runs along (``cout``, ``activation``, ``dtype``...), or "".
     at : str

@@ -197,6 +197,15 @@ def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterat
                          point_ids=tuple(ids))
 
 
+def all_axis_series(df: pd.DataFrame, min_points: int = 3, axes: list[str] | None = None) -> list[AxisSeries]:
+    """Every series along every numeric axis (or ``axes``) of a :func:`timed` frame.
+
+    ``detect_all`` builds this list once and hands it to the along-axis detectors.
+    """
+    return [s for axis in (axes if axes is not None else numeric_axes(df))
+            for s in iter_axis_series(df, axis, min_points)]
+
+
 def _plain_value(v):
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         return v.item()

@@ -19,10 +19,9 @@ import pandas as pd
 from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import (
     AxisSeries,
+    all_axis_series,
     axis_words,
     fmt_axis_value,
-    iter_axis_series,
-    numeric_axes,
     pct,
     timed,
 )
@@ -206,23 +205,27 @@ def step_period(positions: list[float], thresholds: Thresholds = DEFAULT_THRESHO
 
 
 def staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-               axes: list[str] | None = None) -> list[Staircase]:
-    """Every staircase in ``df``, series by series, along ``axes`` (default: all numeric params)."""
-    data = timed(df)
+               axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Staircase]:
+    """Every staircase in ``df``, series by series, along ``axes`` (default: all numeric params).
+
+    ``series`` (from :func:`~suite.analysis.series.all_axis_series`) skips building them again.
+    """
+    if series is None:
+        series = all_axis_series(timed(df), thresholds.min_series_points, axes)
     found = []
-    for axis in axes if axes is not None else numeric_axes(data):
-        for series in iter_axis_series(data, axis, thresholds.min_series_points):
-            stair = find_steps(series, thresholds)
+    for s in series:
+        if len(s.x) >= thresholds.min_series_points:
+            stair = find_steps(s, thresholds)
             if stair is not None:
                 found.append(stair)
     return found
 
 
 def staircase_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                    axes: list[str] | None = None) -> pd.DataFrame:
+                    axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> pd.DataFrame:
     """One row per series with steps: place, axis, fixed params, positions, period, largest step."""
     rows = []
-    for st in staircases(df, thresholds, axes):
+    for st in staircases(df, thresholds, axes, series):
         k = st.series.key
         rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
                      "op": k.get("op"), "dtype": k.get("dtype"), "axis": st.series.axis,
@@ -235,14 +238,14 @@ def staircase_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
 
 
 def find_staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                    axes: list[str] | None = None) -> list[Anomaly]:
+                    axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Anomaly]:
     """F1 anomalies: one per (device, sweep, runtime, op, dtype, axis) with steps.
 
     The message describes the series with the largest step; evidence lists how many series
     showed steps, their periods, and the steps of the representative series.
     """
     groups: dict[tuple, list[Staircase]] = {}
-    for st in staircases(df, thresholds, axes):
+    for st in staircases(df, thresholds, axes, series):
         k = st.series.key
         groups.setdefault((k.get("device"), k.get("sweep"), k.get("runtime"), k.get("op"), k.get("dtype"),
                            st.series.axis), []).append(st)

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
     results = []
     for name, cls in TOOLCHAINS.items():
-        settings = resolve_settings(name, cls.defaults, device=device)
+        settings = resolve_settings(name, getattr(cls, "defaults", {}), device=device)
         results.append(cls.check(settings))
     if args.json:
         for r in results:

@@ -64,6 +64,7 @@ BUILDERS: Registry[Any] = Registry("builder", entry_point_group="hwbehave.builde
 BUILTIN_BUILDERS = {
     "onnx": "suite.models.onnx_builder",
     "tflite": "suite.models.tflite_builder",
+    "edgetpu": "suite.toolchains.edgetpu",
     "openvino": "suite.toolchains.openvino",
     "rknn": "suite.toolchains.rknn",
     "kmodel": "suite.toolchains.nncase",

@@ -301,12 +301,13 @@ class TfliteBuilder:
 
     format = "tflite"
     toolchain = "tflite"
+    defaults = DEFAULTS
 
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None, workers: int | None = None,
                  settings: ToolchainSettings | None = None) -> None:
         self.cache = cache or ArtifactCache()
         self.device = device
-        self.settings = settings or resolve_settings(self.toolchain, DEFAULTS, device=device)
+        self.settings = settings or resolve_settings(self.toolchain, self.defaults, device=device)
         self.int8 = str(self.settings.options["int8"])
         tflite_variant("int8", self.int8)  # a bad mode is a ConfigError now, not per point
         self.workers = int(workers or self.settings.options.get("workers") or min(4, os.cpu_count() or 1))

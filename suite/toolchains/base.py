@@ -44,7 +44,8 @@ TOOLCHAINS: Registry[Any] = Registry("toolchain", entry_point_group="hwbehave.to
 
 #: Built-in toolchain modules (imported on demand by :func:`load_builtin`).
 BUILTIN_TOOLCHAINS = {"openvino": "suite.toolchains.openvino", "rknn": "suite.toolchains.rknn",
-                      "nncase": "suite.toolchains.nncase"}
+                      "nncase": "suite.toolchains.nncase", "tflite": "suite.models.tflite_builder",
+                      "edgetpu": "suite.toolchains.edgetpu"}
 
 
 def toolchains_file() -> Path:

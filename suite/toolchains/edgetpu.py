@@ -285,12 +285,20 @@ class EdgeTpuBuilder:
     def build_many(self, points: list[Point]) -> list[Artifact]:
         """Artifacts of ``points`` in order (TFLite conversion in parallel, compilation serial)."""
         int8 = [p for p in points if p.dtype == "int8"]
+        if int8 and not self.compiler.available():  # say so before paying for the TFLite step
+            missing = f"edgetpu-compiler: {self.compiler.path!r} not found; {COMPILER_INSTALL_HINT}"
+            int8 = []
+        else:
+            missing = None
         tflite = dict(zip([p.id for p in int8], self.tflite.build_many(int8), strict=True)) if int8 else {}
         out = []
         for p in points:
             if p.dtype != "int8":
                 out.append(self._fail(p, st.UNSUPPORTED, f"edgetpu-compiler: dtype {p.dtype} is not supported: "
                                                          "the Edge TPU runs only full-integer int8 models"))
+                continue
+            if missing:
+                out.append(self._fail(p, st.UNSUPPORTED, missing))
                 continue
             base = tflite[p.id]
             if not base.ok:

@@ -165,6 +165,8 @@ def test_missing_compiler_is_unsupported_saying_what_to_install(tmp_path: Path) 
     art = builder._compile(p, base_artifact(tmp_path, p))
     assert art.status == st.UNSUPPORTED
     assert "edgetpu_compiler" in art.error and "apt-get install edgetpu-compiler" in art.error
+    whole = builder.build(p)  # checked before any TFLite conversion
+    assert whole.status == st.UNSUPPORTED and "apt-get install edgetpu-compiler" in whole.error
     with pytest.raises(ToolchainMissing):
         EdgeTpuCompiler("definitely-not-an-edgetpu-compiler").compile(tmp_path / "m.tflite", tmp_path)
     check = EdgeTpuBuilder.check(ToolchainSettings(name="edgetpu", executable=str(tmp_path / "nope")))

@@ -52,6 +52,17 @@ def unpack_ir(path):
     return xml
 
 
+def _openvino():
+    """The OpenVINO API module: ``openvino`` (2023.1+) or ``openvino.runtime`` (older, e.g. 2022.3 for MYRIAD)."""
+    import openvino
+
+    if hasattr(openvino, "Core"):
+        return openvino
+    import openvino.runtime as runtime
+
+    return runtime
+
+
 def _type_name(value):
     """``ov.Type`` / property value → short string (``f32``, ``bf16``)."""
     to_string = getattr(value, "to_string", None)
@@ -108,10 +119,10 @@ class OpenVinoAdapter(RuntimeAdapter):
     @classmethod
     def version(cls):
         try:
-            import openvino
+            ov = _openvino()
         except ImportError:
             return None
-        return openvino.__version__
+        return getattr(ov, "__version__", None) or ov.get_version()
 
     def _config(self):
         opts = self.options
@@ -126,8 +137,7 @@ class OpenVinoAdapter(RuntimeAdapter):
         return config
 
     def load(self, path):
-        import openvino as ov
-
+        ov = _openvino()
         self.core = ov.Core()
         self.device = str(self.options.get("device", "CPU"))
         base = self.device.split(":")[0].split(".")[0]
@@ -153,8 +163,7 @@ class OpenVinoAdapter(RuntimeAdapter):
         return out
 
     def bind(self, inputs):
-        import openvino as ov
-
+        ov = _openvino()
         self._keep = []
         for i, port in enumerate(self.compiled.inputs):
             tensor = ov.Tensor(inputs[port.get_any_name()], shared_memory=True)

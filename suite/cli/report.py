@@ -1,0 +1,28 @@
+"""``hwbehave report RUN… [--out DIR]``: self-contained HTML page and Markdown report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import suite.results as results
+from suite.cli.analyse import analyse_runs
+from suite.report import write_report
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="write report.html and report.md (plots, anomalies, support matrix)")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN/report for one run, else ./report)")
+    p.add_argument("--title", default=None, help="report title")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    anomalies, df, runs = analyse_runs(args.runs)
+    out = args.out or (runs[0] / "report" if len(runs) == 1 else Path("report"))
+    manifests = results.query.manifests(runs)
+    title = args.title or ("hwbehave report: " + ", ".join(sorted({m["sweep"]["name"] for m in manifests})))
+    paths = write_report(df, anomalies, out, manifests=manifests, title=title)
+    print(f"report: {paths['html']}\nmarkdown: {paths['md']}")
+    return 0
