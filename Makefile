@@ -33,6 +33,7 @@ system-deps:
 	bash .ci/system-deps
 
 test: system-deps $(VENV)/.dev
+	$(BIN)/ruff check suite tests benchmarks notebooks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
