@@ -17,10 +17,7 @@ HERE = Path(__file__).resolve().parent
 SETUP = '''import os
 from pathlib import Path
 
-import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import pandas as pd
 
 import suite.results as results
 
@@ -51,8 +48,11 @@ fig, ax = plt.subplots(figsize=(6, 4))
 for dtype, g in ok.groupby("dtype"):
     ax.errorbar(g.macs / 1e6, g.median_ms, yerr=[g.median_ms - g.ci_low_ms, g.ci_high_ms - g.median_ms],
                 fmt="o", ms=3, label=dtype)
-ax.set_xscale("log"); ax.set_yscale("log")
-ax.set_xlabel("MMACs"); ax.set_ylabel("median latency (ms)"); ax.legend()
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("MMACs")
+ax.set_ylabel("median latency (ms)")
+ax.legend()
 corr = ok[["macs", "median_ms"]].corr(method="spearman").iloc[0, 1]
 print(f"Spearman rank correlation of MACs and latency: {corr:.2f}")'''),
     ("md", "## Latency along each swept axis"),
@@ -62,7 +62,8 @@ if len(conv) > 2:
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.plot(conv.cout, conv.median_ms, "o-", ms=3)
     ax.fill_between(conv.cout, conv.ci_low_ms, conv.ci_high_ms, alpha=0.3)
-    ax.set_xlabel("output channels"); ax.set_ylabel("median (ms)")
+    ax.set_xlabel("output channels")
+    ax.set_ylabel("median (ms)")
 conv[["cout", "macs", "median_ms", "ci_low_ms", "ci_high_ms", "n", "unstable"]].head(20)'''),
     ("md", "## Anomalies, ranked by impact"),
     ("code", '''from suite.analysis import anomalies_to_frame, detect_all
@@ -111,11 +112,10 @@ STUDY = [
            "across edge platforms. This notebook lays the run(s) against them: a verdict per finding and "
            "device, then the tables behind the verdicts. Sweeps that reproduce each finding's design "
            "space are in `sweeps/study/` (each has a `-quick` variant)."),
-    ("code", SETUP),
+    ("code", SETUP.replace("import matplotlib.pyplot as plt\n\n", "")),
     ("md", "## The seven findings, per device"),
-    ("code", '''from suite.analysis import FINDINGS, detect_all
+    ("code", '''from suite.analysis import detect_all
 from suite.report import findings_table, render_table, standard_tables
-from suite.report import findings_as_table
 
 anomalies = detect_all(df)
 findings = findings_table(df, anomalies)
