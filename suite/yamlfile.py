@@ -92,37 +92,82 @@ def _check_duplicates(node: yaml.Node, name: str) -> None:
             _check_duplicates(item, name)
 
 
-def pydantic_error(doc: YamlDocument, exc: Any, prefix: Path_ = ()) -> ConfigError:
-    """Turn the first error of a pydantic ``ValidationError`` into a located ``ConfigError``."""
-    err = exc.errors()[0]
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith(("function-", "tagged-union"))))
-    path = tuple(prefix) + loc
-    field_name = ".".join(str(p) for p in path) or "<top>"
+#: Messages for pydantic error types: what the user should have written.
+_EXPECTED = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
+    "float_parsing": "a number", "float_type": "a number", "string_type": "a string",
+    "bool_parsing": "true or false", "bool_type": "true or false", "list_type": "a list",
+    "dict_type": "a mapping", "too_short": "a non-empty list",
+    "string_pattern_mismatch": "letters, digits, '.', '_' or '-'",
+}
+
+
+def _is_tag(element: Any) -> bool:
+    """True for the entries pydantic adds to an error location for union members and
+    validators (``list[...]``, ``function-after[...]``, ``int``, a model's class name)."""
+    if not isinstance(element, str):
+        return False
+    return "[" in element or element in ("int", "str", "float", "bool") or element[:1].isupper()
+
+
+def _unwrap_model(annotation: Any) -> Any:
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    for arg in (annotation, *get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        for inner in get_args(arg):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return annotation
+
+
+def model_at(model: Any, loc: Path_) -> Any:
+    """The pydantic model class owning the last key of ``loc`` (to list its valid keys)."""
+    from pydantic import BaseModel
+
+    current: Any = model
+    for key in loc[:-1]:
+        if isinstance(key, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        if key not in current.model_fields:
+            return None
+        current = _unwrap_model(current.model_fields[key].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def validation_error(doc: YamlDocument, exc: Any, root: Any, *, owner_of: Any = None,
+                     prefer: Any = None, drop: tuple[str, ...] = ()) -> ConfigError:
+    """Turn a pydantic ``ValidationError`` on ``doc`` into one located ``ConfigError``.
+
+    ``root`` is the model that validated ``doc.data``; ``owner_of(loc)`` may return the
+    model owning an unknown key when ``model_at`` cannot tell (discriminated unions);
+    ``prefer(error)`` picks which of several errors to report (default: the first);
+    ``drop`` names further location entries that are tags, not keys (discriminator values).
+    """
+    errors = exc.errors()
+    err = next((e for e in errors if prefer and prefer(e)), errors[0])
+    loc = tuple(x for x in err["loc"] if not _is_tag(x) and x not in drop)
+    field_name = ".".join(str(p) for p in loc) or "<top>"
     kind = err["type"]
-    value = err.get("input")
     if kind == "extra_forbidden":
-        return doc.error("unknown key", path, field=field_name, value=loc[-1] if loc else None,
-                         expected=_allowed_keys(exc, err))
+        owner = (owner_of(loc) if owner_of else None) or model_at(root, loc)
+        allowed = sorted(f.alias or n for n, f in owner.model_fields.items()) if owner else None
+        return doc.error("unknown key", loc, field=field_name, value=loc[-1] if loc else None,
+                         expected="one of " + ", ".join(allowed) if allowed else None)
     if kind == "missing":
-        return doc.error("missing required key", path[:-1], field=field_name, expected="this key to be set")
-    return doc.error(err["msg"], path, field=field_name, value=value if not isinstance(value, dict) else None,
-                     expected=_expected_from(err))
-
-
-def _allowed_keys(exc: Any, err: dict[str, Any]) -> str | None:
-    model = getattr(exc, "_hw_model", None)
-    if model is None:
-        return None
-    return "one of " + ", ".join(sorted(model.model_fields))
-
-
-def _expected_from(err: dict[str, Any]) -> str | None:
+        return doc.error("missing required key", loc[:-1], field=field_name, expected=f"a value for {loc[-1]}")
     ctx = err.get("ctx") or {}
-    if "expected" in ctx:
-        return str(ctx["expected"])
-    kind = err["type"]
-    mapping = {"int_parsing": "an integer", "int_type": "an integer", "float_parsing": "a number",
-               "float_type": "a number", "string_type": "a string", "bool_parsing": "true or false",
-               "list_type": "a list", "dict_type": "a mapping", "greater_than": f"> {ctx.get('gt')}",
-               "greater_than_equal": f">= {ctx.get('ge')}"}
-    return mapping.get(kind)
+    expected = _EXPECTED.get(kind)
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        expected = f"{bound} {next(iter(ctx.values()), '')}"
+    elif kind in ("literal_error", "union_tag_invalid", "enum"):
+        expected = str(ctx.get("expected") or ctx.get("expected_tags") or "")
+    value = err.get("input")
+    if isinstance(value, dict) and kind == "union_tag_invalid":
+        value = value.get(ctx.get("discriminator", "").strip("'"), None)
+    return doc.error(err["msg"], loc, field=field_name,
+                     value=value if not isinstance(value, (dict, list)) else None, expected=expected)

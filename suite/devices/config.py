@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suite.errors import ConfigError
-from suite.yamlfile import load_yaml
+from suite.yamlfile import load_yaml, validation_error
 
 DEVICE_CLASSES = ("cpu", "gpu", "dsp", "vpu", "edgetpu", "kpu", "npu")
 
@@ -120,34 +120,23 @@ class Device(_Data):
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:
     """Read and validate a device YAML file (located ``ConfigError`` on any problem)."""
-    from suite.sweep.expand import _model_at
-
     doc = load_yaml(path, text=text)
     try:
         return Device.model_validate(doc.data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x in ("local", "ssh", "adb")))
-        field_name = ".".join(map(str, loc))
-        if err["type"] == "extra_forbidden":
-            owner = _model_at(Device, loc)
-            if loc[:1] == ("transport",):
-                kind = doc.data.get("transport", {}).get("kind", "local")
-                owner = {"local": LocalTransport, "ssh": SshTransport, "adb": AdbTransport}.get(kind, owner)
-            allowed = sorted(f.alias or n for n, f in owner.model_fields.items()) if owner else None
-            raise doc.error("unknown key", loc, field=field_name, value=loc[-1],
-                            expected="one of " + ", ".join(allowed) if allowed else None) from None
-        if err["type"] == "missing":
-            raise doc.error("missing required key", loc[:-1], field=field_name,
-                            expected=f"a value for {loc[-1]}") from None
-        if err["type"] in ("union_tag_invalid", "literal_error"):
-            ctx = err.get("ctx") or {}
-            raise doc.error(err["msg"], loc, field=field_name, value=err.get("input") if not isinstance(
-                err.get("input"), dict) else (err.get("input") or {}).get("kind"),
-                expected=str(ctx.get("expected_tags") or ctx.get("expected"))) from None
-        value = err.get("input")
-        raise doc.error(err["msg"], loc, field=field_name,
-                        value=value if not isinstance(value, (dict, list)) else None) from None
+        raise validation_error(doc, exc, Device, owner_of=lambda loc: _transport_model(doc, loc),
+                               drop=tuple(TRANSPORT_MODELS)) from None
+
+
+#: Transport kind → its model (the discriminated union's members).
+TRANSPORT_MODELS = {"local": LocalTransport, "ssh": SshTransport, "adb": AdbTransport}
+
+
+def _transport_model(doc: Any, loc: tuple[Any, ...]) -> Any:
+    """The transport model an unknown ``transport.*`` key belongs to (by the file's ``kind``)."""
+    if loc[:1] != ("transport",) or not isinstance(doc.data.get("transport"), dict):
+        return None
+    return TRANSPORT_MODELS.get(doc.data["transport"].get("kind", "local"))
 
 
 def devices_dir() -> Path:

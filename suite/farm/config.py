@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suite.devices.config import DEVICE_CLASSES, Device, load_device
 from suite.errors import ConfigError
-from suite.sweep.expand import Sweep, _model_at, load_sweep
-from suite.yamlfile import YamlDocument, load_yaml
+from suite.sweep.expand import Sweep, load_sweep
+from suite.yamlfile import YamlDocument, load_yaml, validation_error
 
 #: Exit codes of ``hwbehave farm run`` (a scheduler can act on them; docs/farm.md).
 EXIT_DONE = 0
@@ -208,30 +208,6 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"hwbehave-locks-{os.getuid()}"
 
 
-def _validation_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and (
-        "[" in x or x in ("int", "str", "float", "bool", "literal['max','min']", "CooldownSpec"))))
-    field_name = ".".join(str(p) for p in loc) or "<top>"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        owner = _model_at(FarmSpec, loc)
-        allowed = ", ".join(sorted(owner.model_fields)) if owner else None
-        return doc.error("unknown key", loc, field=field_name, value=loc[-1],
-                         expected=f"one of {allowed}" if allowed else None)
-    if kind == "missing":
-        return doc.error("missing required key", loc[:-1], field=field_name, expected=f"a value for {loc[-1]}")
-    value = err.get("input")
-    ctx = err.get("ctx") or {}
-    expected = {"int_parsing": "an integer", "int_type": "an integer", "float_parsing": "a number",
-                "string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
-                "bool_parsing": "true or false", "greater_than_equal": f">= {ctx.get('ge')}",
-                "greater_than": f"> {ctx.get('gt')}", "too_short": "a non-empty list",
-                "string_pattern_mismatch": "letters, digits, '.', '_' or '-'"}.get(kind)
-    return doc.error(err["msg"], loc, field=field_name,
-                     value=value if not isinstance(value, (dict, list)) else None, expected=expected)
-
-
 def _rel(base: Path, p: str) -> Path:
     path = Path(os.path.expanduser(p))
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
@@ -243,7 +219,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
     try:
         spec = FarmSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise _validation_error(doc, exc) from None
+        raise validation_error(doc, exc, FarmSpec) from None
     base = Path(path).resolve().parent
     devices_dir = _rel(base, spec.devices_dir)
     catalogue = _device_catalogue(doc, devices_dir)

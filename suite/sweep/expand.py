@@ -6,9 +6,9 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from suite.errors import ConfigError
 from suite.models.catalogue import DTYPES, OpSpec, ParamError, get_op
@@ -16,7 +16,7 @@ from suite.results.schema import RESERVED
 from suite.sweep.point import Point, config_id, config_text
 from suite.sweep.schema import PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
-from suite.yamlfile import YamlDocument, load_yaml
+from suite.yamlfile import YamlDocument, load_yaml, validation_error
 
 
 @dataclass(frozen=True)
@@ -46,54 +46,10 @@ class Sweep:
         return list(seen)
 
 
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last key of ``loc`` (to list its valid keys)."""
-    current: Any = model
-    for key in loc[:-1]:
-        if isinstance(key, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            continue
-        if key not in current.model_fields:
-            return None
-        current = _unwrap(current.model_fields[key].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    for arg in (annotation, *get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        for inner in get_args(arg):
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                return inner
-    return annotation
-
-
-def _validation_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
-    errors = exc.errors()
-    # An axis value fails every union member; report the range-object error when the
-    # user wrote a mapping, since that is what they meant.
-    err = errors[0]
-    for e in errors:
-        if any(isinstance(x, str) and "RangeSpec" in x and not x.startswith("list[") for x in e["loc"]):
-            err = e
-            break
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x in (
-        "list[union[RangeSpec,bool,int,float,str]]", "RangeSpec", "bool", "int", "float", "str"))))
-    field_name = ".".join(str(p) for p in loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        owner = _model_at(SweepSpec, loc)
-        allowed = ", ".join(sorted(owner.model_fields)) if owner else None
-        return doc.error("unknown key", loc, field=field_name, value=loc[-1],
-                         expected=f"one of {allowed}" if allowed else None)
-    if kind == "missing":
-        return doc.error("missing required key", loc[:-1], field=field_name, expected=f"a value for {loc[-1]}")
-    value = err.get("input")
-    expected = {"int_parsing": "an integer", "int_from_float": "an integer", "float_parsing": "a number",
-                "string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
-                "greater_than_equal": ">= 0", "bool_parsing": "true or false"}.get(kind)
-    return doc.error(err["msg"], loc, field=field_name, value=value if not isinstance(value, dict) else None,
-                     expected=expected)
+def _prefer_range_error(err: dict[str, Any]) -> bool:
+    """An axis value fails every union member; when the user wrote a range object, its
+    own error (e.g. an unknown key inside it) is the one that explains the problem."""
+    return any(isinstance(x, str) and "RangeSpec" in x and not x.startswith("list[") for x in err["loc"])
 
 
 def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
@@ -103,7 +59,7 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     try:
         spec = SweepSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise _validation_error(doc, exc) from None
+        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error) from None
     points = expand(spec, doc)
     measure = {k: v for k, v in (spec.measure.model_dump() if spec.measure else {}).items() if v is not None}
     repeat = int(measure.pop("repeat", 1))
