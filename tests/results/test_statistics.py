@@ -50,3 +50,17 @@ def test_stable_series_is_not_flagged():
 def test_empty_samples_are_an_error_not_zero():
     with pytest.raises(ValueError, match="not 0 ms"):
         summarize([])
+
+
+def test_a_few_scheduler_spikes_do_not_make_a_tight_series_unstable():
+    rng = np.random.default_rng(1)
+    samples = 1.0 + 0.01 * rng.standard_normal(1000)
+    samples[::200] = 5.0  # five preemptions: max is 5x the median
+    s = summarize(samples)
+    assert s["max_ms"] == 5.0 and not s["unstable"]
+
+
+def test_a_wide_series_is_unstable():
+    rng = np.random.default_rng(2)
+    assert summarize(1.0 + 0.3 * rng.standard_normal(500))["unstable"]
+    assert summarize(np.r_[np.full(50, 1.0), np.full(50, 2.0)])["unstable"]  # bimodal
