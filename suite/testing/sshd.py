@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 SSHD = "/usr/sbin/sshd"
 
@@ -51,17 +52,23 @@ def _descendants(pid: int) -> list[int]:
 
 
 class TestSshd:
-    """``sshd -D`` on ``127.0.0.1:<free port>`` with ed25519 keys generated under ``root``."""
+    """``sshd -D`` on ``host:<free port>`` with ed25519 keys generated under ``root``.
+
+    ``host`` defaults to 127.0.0.1; with ``netns`` (a :class:`suite.testing.netns.TestNetns`)
+    sshd runs inside that namespace and ``host`` should be its address.
+    """
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, root: str | Path, port: int | None = None, user: str | None = None) -> None:
+    def __init__(self, root: str | Path, port: int | None = None, user: str | None = None,
+                 host: str = "127.0.0.1", netns: Any = None) -> None:
         if not Path(SSHD).exists():
             raise RuntimeError(f"{SSHD} not found: install Debian's openssh-server (apt-get install openssh-server)")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        self.host = "127.0.0.1"
+        self.host = host
+        self.netns = netns  # a suite.testing.netns.TestNetns: run sshd inside it
         self.user = user or getpass.getuser()
         self.host_key = self.root / "ssh_host_ed25519_key"
         self.user_key = self.root / "id_ed25519"
@@ -110,7 +117,8 @@ class TestSshd:
         """Start sshd and wait until the port accepts connections."""
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdin=subprocess.DEVNULL,
+        prefix = self.netns.exec_prefix() if self.netns is not None else []
+        self.proc = subprocess.Popen([*prefix, SSHD, "-D", "-e", "-f", str(self.config)], stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + timeout_s
