@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--labgrid", default=None, metavar="HOST:PORT",
+                   help="labgrid coordinator for a device that names a labgrid_place "
+                        "(default $LG_COORDINATOR, else 127.0.0.1:20408)")
     return p
 
 
@@ -91,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
         elif event in ("device_lost", "device_error"):
             console.print(f"[red]{data['error']}[/]")
 
-    with progress:
-        outcome = run_sweep(sweep, device, Path(out), seed=seed, repeat=args.repeat,
+    with progress, _held(device, args.labgrid, console) as reachable:
+        outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
                             cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
                             device_path=args.device)
     print_summary(console, Path(outcome.out_dir))
@@ -103,6 +109,20 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(str(outcome.out_dir), file=sys.stdout)
     return 0
+
+
+@contextmanager
+def _held(device: Any, coordinator: str | None, console: Console) -> Iterator[Any]:
+    """The device itself, or, for a ``labgrid_place`` device, the place acquired for the run."""
+    if not getattr(device.transport, "labgrid_place", None):
+        yield device
+        return
+    from suite.farm.labgrid import acquired_place
+
+    address = coordinator or os.environ.get("LG_COORDINATOR") or "127.0.0.1:20408"
+    console.print(f"acquiring labgrid place {device.transport.labgrid_place} via {address}")
+    with acquired_place(device, address) as held:
+        yield held
 
 
 def print_summary(console: Console, run_dir: Path) -> None:

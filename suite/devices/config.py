@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from suite.errors import ConfigError
 from suite.yamlfile import load_yaml, validation_error
@@ -33,7 +33,7 @@ class SshTransport(_Data):
     """Reach a Linux host over SSH (paramiko). ``host`` may be a ``~/.ssh/config`` alias."""
 
     kind: Literal["ssh"] = "ssh"
-    host: str
+    host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     user: str | None = None
     key_file: str | None = None
@@ -44,6 +44,13 @@ class SshTransport(_Data):
     allow_agent: bool = True
     keepalive_s: float = Field(default=15.0, ge=0)
     labgrid_place: str | None = None
+
+    @model_validator(mode="after")
+    def _host_or_place(self) -> SshTransport:
+        if not self.host and not self.labgrid_place:
+            raise ValueError("an ssh transport needs host (an address or ~/.ssh/config alias) or labgrid_place "
+                             "(the address then comes from the place's NetworkService)")
+        return self
 
 
 class AdbTransport(_Data):

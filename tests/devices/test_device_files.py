@@ -48,3 +48,19 @@ def test_bad_host_key_policy_is_refused(tmp_path: Path) -> None:
     path.write_text("name: d\nclass: cpu\ntransport: {kind: ssh, host: h, host_key_policy: yolo}\n")
     with pytest.raises(ConfigError, match="host_key_policy"):
         load_device(path)
+
+
+def test_an_ssh_device_needs_a_host_or_a_labgrid_place(tmp_path):
+    import pytest
+
+    from suite.devices.config import load_device
+    from suite.errors import ConfigError
+
+    ok = tmp_path / "place.yaml"
+    ok.write_text("name: board\nclass: npu\ntransport: {kind: ssh, labgrid_place: rk3588-1}\n")
+    assert load_device(ok).transport.host is None
+    bad = tmp_path / "none.yaml"
+    bad.write_text("name: board\nclass: npu\ntransport:\n  kind: ssh\n  user: root\n")
+    with pytest.raises(ConfigError, match="host .* or labgrid_place") as info:
+        load_device(bad)
+    assert info.value.line == 3

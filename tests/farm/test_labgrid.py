@@ -128,3 +128,26 @@ def test_farm_measures_through_a_labgrid_place(coordinator, sshd_server, farm_di
         assert busy.devices["lgdev"].status == "busy" and busy.exit_code == 75
     finally:
         other.release("board")
+
+
+def test_hwbehave_run_acquires_the_place_of_a_place_only_device(coordinator, sshd_server, tmp_path, monkeypatch):
+    import suite.results as results
+    from suite.cli.main import main
+
+    if sshd_server is None:
+        pytest.skip("needs openssh-server for the measurement through the place")
+    monkeypatch.setenv("LG_USERNAME", "cli")
+    text = sshd_server.device_yaml(name="placed", workdir=str(tmp_path / "remote"))
+    lines = [x for x in text.splitlines() if not x.strip().startswith(("host:", "port:"))]
+    text = "\n".join(lines).replace("  kind: ssh", "  kind: ssh\n  labgrid_place: board") + "\n"
+    (tmp_path / "d.yaml").write_text(text)
+    assert load_device(tmp_path / "d.yaml").transport.host is None
+    (tmp_path / "s.yaml").write_text("name: s\nop: conv2d\nfixed: {cin: 4, cout: 4, resolution: 8}\n"
+                                     "measure: {warmup_runs: 1, warmup_s: 0, min_runs: 3, min_s: 0.01, max_s: 0.1}\n")
+    rc = main(["run", str(tmp_path / "s.yaml"), "--device", str(tmp_path / "d.yaml"), "--out", str(tmp_path / "r"),
+               "--labgrid", coordinator, "--quiet"])
+    assert rc == 0
+    assert set(results.load(tmp_path / "r").status) == {"ok"}
+    other = LabgridClient(coordinator, env={"LG_USERNAME": "other"})
+    assert other.acquire("board", wait=False) is True  # released after the run
+    other.release("board")
