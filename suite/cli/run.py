@@ -28,6 +28,7 @@ from suite.models.cache import ArtifactCache
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import load_sweep
+from suite.sweep.point import describe
 
 DEFAULT_SWEEP = "sweeps/quickstart.yaml"
 DEFAULT_DEVICE = "devices/local-cpu.yaml"
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
             if m.status not in st.TIMED:
                 failures["n"] += 1
             if "measure" in tasks:
-                text = f"{m.op} {m.dtype} {m.stats.get('median_ms', float('nan')):.4f} ms" if m.stats else \
-                    f"{m.op} {m.dtype} {m.status}"
-                progress.update(tasks["measure"], advance=1, failed=failures["n"], current=text[:60])
+                what = describe(m.op, m.params, m.dtype)
+                text = f"{what}: {m.stats['median_ms']:.4f} ms" if m.stats else f"{what}: {m.status}"
+                progress.update(tasks["measure"], advance=1, failed=failures["n"], current=text[-70:])
         elif event in ("device_lost", "device_error"):
             console.print(f"[red]{data['error']}[/]")
 

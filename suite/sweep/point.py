@@ -51,6 +51,18 @@ def config_id(op: str, params: dict[str, Any], text: str | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def describe(op: str, params: dict[str, Any], dtype: str) -> str:
+    """``conv2d cin=32 cout=64 fp32``: the op, parameters that differ from its defaults, dtype."""
+    from suite.models.catalogue import get_op
+
+    try:
+        defaults = {p.name: p.default for p in get_op(op).params}
+    except Exception:  # noqa: BLE001 - an op from a plug-in that is gone: show everything
+        defaults = {}
+    shown = " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k) != v)
+    return f"{op} {shown} {dtype}".replace("  ", " ")
+
+
 @dataclass(frozen=True)
 class Point:
     """One configuration of one op at one dtype, with its analytic cost.
@@ -92,11 +104,7 @@ class Point:
 
     def label(self) -> str:
         """Short human label, e.g. ``conv2d cin=32 cout=64 fp32`` (parameters left at defaults hidden)."""
-        from suite.models.catalogue import get_op
-
-        defaults = {p.name: p.default for p in get_op(self.op).params}
-        shown = " ".join(f"{k}={v}" for k, v in self.params.items() if defaults.get(k) != v)
-        return f"{self.op} {shown} {self.dtype}"
+        return describe(self.op, self.params, self.dtype)
 
     @classmethod
     def make(cls, op: str, params: dict[str, Any], dtype: str, cost: Cost, text: str | None = None,
