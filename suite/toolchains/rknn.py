@@ -63,7 +63,9 @@ REQUIREMENTS = (
 )
 #: torch is imported by the toolkit; a local CPU wheel avoids PyPI's multi-GB CUDA build.
 TORCH_WHEEL_GLOBS = ("/opt/wheels/torch-*cp{}{}*.whl",)
-TORCH_FALLBACK = "torch==2.4.0"
+#: Without a local wheel: the same version by name (pip's find-links may still resolve it
+#: locally), always --no-deps so a CUDA build's multi-GB dependencies are never pulled.
+TORCH_FALLBACK = "torch==2.13.0"
 INSTALL_HINT = "hwbehave toolchains install rknn  (creates ~/.cache/hwbehave/venvs/rknn)"
 #: Written into the venv when it is complete; a venv without it (or with another recipe) is rebuilt.
 MARKER = "hwbehave-toolchain.json"
@@ -114,7 +116,7 @@ def install_venv(venv: Path | None = None, *, torch_wheel: str | None = None, fo
     """Create (or reuse) the rknn-toolkit2 venv; returns its python. Raises ``ToolchainError``.
 
     Steps: 1. ``python -m venv``; 2. the pinned requirements; 3. torch from a local wheel
-    (``--no-deps``) or ``torch==2.4.0``; 4. ``rknn-toolkit2==2.5.0 --no-deps``;
+    or ``torch==2.13.0`` by name (always ``--no-deps``); 4. ``rknn-toolkit2==2.5.0 --no-deps``;
     5. import check; 6. the marker file (last, so an interrupted install is redone).
     """
     venv = Path(venv or default_venv()).expanduser()
@@ -138,7 +140,7 @@ def install_venv(venv: Path | None = None, *, torch_wheel: str | None = None, fo
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     step("2. pinned dependencies", pip + list(REQUIREMENTS))
     wheel = torch_wheel or find_torch_wheel()
-    step("3. torch", pip + (["--no-deps", wheel] if wheel else [TORCH_FALLBACK]))
+    step("3. torch", pip + ["--no-deps", wheel or TORCH_FALLBACK])
     step("4. rknn-toolkit2", pip + ["--no-deps", f"rknn-toolkit2=={TOOLKIT_VERSION}"])
     step("5. import check", [py, "-c", "from rknn.api import RKNN"])
     (venv / MARKER).write_text(json.dumps({"recipe": recipe(), "torch": wheel or TORCH_FALLBACK}, indent=1))
