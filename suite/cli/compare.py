@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import suite.results as results
-from suite.report import FORMATS, compare_runs, comparison_table, render_table, significant_changes
+from suite.report.tables import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,6 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import suite.results as results
+    from suite.report import compare_runs, comparison_table, render_table, significant_changes
+
     cmp = compare_runs(results.load(args.run_a), results.load(args.run_b))
     sig = significant_changes(cmp)
     shown = cmp if args.all else sig

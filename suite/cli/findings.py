@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from suite.cli.analyse import analyse_runs
-from suite.report import FORMATS, findings_as_table, findings_table, render_table
+from suite.report.tables import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from suite.cli.analyse import analyse_runs
+    from suite.report import findings_as_table, findings_table, render_table
+
     anomalies, df, _ = analyse_runs(args.runs)
     text = render_table(findings_as_table(findings_table(df, anomalies)), args.format)
     if args.out:

@@ -20,6 +20,12 @@ COMMANDS = ("run", "plan", "show", "devices", "analyse", "report", "findings", "
             "toolchains", "farm", "history", "publish")
 
 
+#: Optional packages → the extra that installs them (for a clear message when one is missing).
+OPTIONAL_MODULES = {"matplotlib": "report", "scipy": "report", "paramiko": "remote", "adbutils": "remote",
+                    "nbclient": "notebooks", "nbformat": "notebooks", "tensorflow": "tflite",
+                    "ai_edge_litert": "tflite", "openvino": "openvino", "labgrid": "labgrid"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hwbehave",
@@ -56,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hwbehave: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+        if extra is None or os.environ.get("HWBEHAVE_DEBUG"):
+            raise
+        print(f"hwbehave: {args.command} needs {exc.name}, which is not installed: "
+              f"pip install 'hwbehave[{extra}]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("hwbehave: interrupted; rerun the same command (or add --resume) to continue", file=sys.stderr)
         return 130

@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import suite.results as results
-from suite.cli.analyse import analyse_runs
-from suite.report import write_report
-
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write report.html and report.md (plots, anomalies, support matrix)")
@@ -19,6 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import suite.results as results
+    from suite.cli.analyse import analyse_runs
+    from suite.report import write_report
+
     anomalies, df, runs = analyse_runs(args.runs)
     out = args.out or (runs[0] / "report" if len(runs) == 1 else Path("report"))
     manifests = results.query.manifests(runs)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import suite.results as results
 from suite.errors import ConfigError
-from suite.report import FORMATS, render_table, standard_tables
-from suite.results.query import find_runs
+from suite.report.tables import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,6 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import suite.results as results
+    from suite.report import render_table, standard_tables
+    from suite.results.query import find_runs
+
     df = results.load(find_runs(args.runs))
     tables = standard_tables(df)
     if args.name:
