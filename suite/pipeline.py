@@ -114,6 +114,7 @@ def execution_order(points: list[Point], seed: int, repeat: int) -> list[tuple[i
 
 
 def default_out_dir(root: Path, sweep: Sweep, device: Device) -> Path:
+    """``<root>/<sweep>--<device>--<UTC time>``: a fresh run directory name."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return root / f"{sweep.name}--{device.name}--{stamp}"
 

@@ -14,6 +14,7 @@ def launch_command():
 
 
 def main(argv=None):
+    """Agent entry point: ``hello``, ``serve`` or ``worker``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="hwbehave-agent")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("hello")

@@ -114,6 +114,7 @@ def parse_cpu_list(spec):
 
 
 def apply_affinity(options):
+    """Pin this worker to the CPUs of ``options['affinity']`` (once per distinct set)."""
     spec = options.get("affinity")
     if spec is None or not hasattr(os, "sched_setaffinity"):
         return None

@@ -16,6 +16,7 @@ ANOMALIES = "anomalies.parquet"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave analyse`` and its arguments."""
     p = sub.add_parser("analyse", aliases=["analyze"], help="detect anomalies (the seven findings and more)")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
     p.add_argument("--out", type=Path, help=f"anomalies file (default: RUN/{ANOMALIES} for one run)")
@@ -37,6 +38,7 @@ def analyse_runs(paths: list[Path], only: list[str] | None = None) -> tuple[list
 
 
 def default_out(runs: list[Path], out: Path | None, name: str) -> Path:
+    """Where a command writes for ``runs``: ``out``, or inside the single run given."""
     if out is not None:
         return out
     if len(runs) != 1:
@@ -46,6 +48,7 @@ def default_out(runs: list[Path], out: Path | None, name: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave analyse``; returns the exit status."""
     anomalies, _, runs = analyse_runs(args.runs, args.only)
     out = default_out(runs, args.out, ANOMALIES)
     out.parent.mkdir(parents=True, exist_ok=True)

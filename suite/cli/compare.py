@@ -9,6 +9,7 @@ from suite.report.tables import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave compare`` and its arguments."""
     p = sub.add_parser("compare", help="what changed between two runs (Mann–Whitney U, BH-corrected)")
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)
@@ -18,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave compare``; returns the exit status."""
     import suite.results as results
     from suite.report import compare_runs, comparison_table, render_table, significant_changes
 

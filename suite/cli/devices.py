@@ -11,6 +11,7 @@ from suite.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave devices`` and its arguments."""
     p = sub.add_parser("devices", help="list device definitions or check that devices are reachable")
     p.add_argument("--dir", type=Path, default=None, help="devices folder (default $HWBEHAVE_DEVICES or devices/)")
     dsub = p.add_subparsers(dest="devices_command", metavar="ACTION")
@@ -21,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave devices``; returns the exit status."""
     folder = args.dir or devices_dir()
     if args.devices_command == "list":
         return list_devices(folder)

@@ -27,6 +27,7 @@ from suite.models.cache import ArtifactCache
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave farm`` and its arguments."""
     p = sub.add_parser("farm", help="run farms of sweeps × devices in parallel (cron/systemd friendly)")
     fs = p.add_subparsers(dest="farm_command", metavar="FARM_COMMAND")
     fs.required = True
@@ -66,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave farm``; returns the exit status."""
     return {"run": _run, "plan": _plan, "status": _status, "sustain": _sustain}[args.farm_command](args)
 
 

@@ -9,6 +9,7 @@ from suite.report.tables import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave findings`` and its arguments."""
     p = sub.add_parser("findings", help="the study's seven findings: a verdict per device with the key number")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
     p.add_argument("--format", choices=FORMATS, default="md", help="output format (default md)")
@@ -17,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave findings``; returns the exit status."""
     from suite.cli.analyse import analyse_runs
     from suite.report import findings_as_table, findings_table, render_table
 

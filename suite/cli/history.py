@@ -14,6 +14,7 @@ from suite.farm.history import device_history
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave history`` and its arguments."""
     p = sub.add_parser("history", help="steps in a device's latency over repeated runs, with what changed")
     p.add_argument("device", help="device name (as in the manifests)")
     p.add_argument("--sweep", default=None, help="only runs of this sweep (by name)")
@@ -24,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave history``; returns the exit status."""
     roots = args.root or [Path("results")]
     histories, steps = device_history(roots, args.device, args.sweep)
     if args.json:

@@ -27,6 +27,7 @@ OPTIONAL_MODULES = {"matplotlib": "report", "scipy": "report", "paramiko": "remo
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``hwbehave`` argument parser with every available subcommand."""
     parser = argparse.ArgumentParser(
         prog="hwbehave",
         description="Sweep micro-models over edge devices and find where latency departs from FLOPs.")
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``hwbehave`` with ``argv``; returns the exit status (2 for bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

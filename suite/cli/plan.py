@@ -12,6 +12,7 @@ from suite.sweep.expand import load_sweep
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave plan`` and its arguments."""
     p = sub.add_parser("plan", help="expand a sweep: point count, sample points, total MACs")
     p.add_argument("sweep", help="sweep YAML file")
     p.add_argument("--json", action="store_true", help="print one JSON object for tools")
@@ -21,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave plan``; returns the exit status."""
     sweep = load_sweep(args.sweep)
     by_op: dict[str, int] = {}
     by_dtype: dict[str, int] = {}

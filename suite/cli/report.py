@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave report`` and its arguments."""
     p = sub.add_parser("report", help="write report.html and report.md (plots, anomalies, support matrix)")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
     p.add_argument("--out", type=Path, help="output folder (default: RUN/report for one run, else ./report)")
@@ -15,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave report``; returns the exit status."""
     import suite.results as results
     from suite.cli.analyse import analyse_runs
     from suite.report import write_report

@@ -35,6 +35,7 @@ DEFAULT_DEVICE = "devices/local-cpu.yaml"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave run`` and its arguments."""
     p = sub.add_parser("run", help="measure a sweep on a device and store the results")
     p.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, help=f"sweep YAML (default {DEFAULT_SWEEP})")
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"device YAML or name (default {DEFAULT_DEVICE})")
@@ -53,6 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave run``; returns the exit status."""
     sweep = load_sweep(args.sweep)
     device = resolve_device(args.device)
     if args.repeat is not None and args.repeat < 1:

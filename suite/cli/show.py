@@ -13,6 +13,7 @@ from suite.results.store import read_manifest
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave show`` and its arguments."""
     p = sub.add_parser("show", help="summarise a run directory")
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -20,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave show``; returns the exit status."""
     m = read_manifest(args.run)
     if args.json:
         print(json.dumps(m, indent=2, sort_keys=True))

@@ -10,6 +10,7 @@ from suite.report.tables import FORMATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave table`` and its arguments."""
     p = sub.add_parser("table", help="publication tables: activation overhead, int8 speedup, step periods")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
     p.add_argument("--format", choices=FORMATS, default="md", help="md, latex (booktabs), csv or html")
@@ -19,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave table``; returns the exit status."""
     import suite.results as results
     from suite.report import render_table, standard_tables
     from suite.results.query import find_runs

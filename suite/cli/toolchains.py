@@ -13,6 +13,7 @@ from suite.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hwbehave toolchains`` and its arguments."""
     p = sub.add_parser("toolchains", help="check vendor toolchains (openvino, rknn, nncase) or install one")
     tsub = p.add_subparsers(dest="toolchains_command", metavar="ACTION")
     check = tsub.add_parser("check", help="report which toolchains are usable on this machine and why not")
@@ -27,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``hwbehave toolchains``; returns the exit status."""
     if args.toolchains_command == "install":
         from suite.toolchains.rknn import install_venv
 

@@ -85,6 +85,7 @@ class RuntimeConfig(_Data):
 
 
 class Timeouts(_Data):
+    """Host-side limits: connecting, one remote command, one point (overrides the protocol's)."""
     connect_s: float = Field(default=10.0, gt=0)
     command_s: float = Field(default=60.0, gt=0)
     point_s: float | None = Field(default=None, gt=0)

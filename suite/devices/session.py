@@ -67,6 +67,7 @@ class DeviceLost(DeviceError):
 
 
 def agent_argv(python: str) -> list[str]:
+    """The command that starts the agent in the batch workdir with ``python``."""
     return [python, "agent.pyz", "serve", "--jobs", "jobs.jsonl", "--base", "."]
 
 

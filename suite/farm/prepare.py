@@ -161,6 +161,7 @@ class PrepareOp(ABC):
 
 
 def cpu_ids(host: Host) -> list[int]:
+    """CPU numbers present under ``<root>/sys/devices/system/cpu``."""
     return sorted(int(n[3:]) for n in host.listdir(CPU_DIR) if n.startswith("cpu") and n[3:].isdigit())
 
 

@@ -27,10 +27,12 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(parts: dict[str, Any]) -> str:
+    """Content hash of the parts an artifact depends on."""
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -32,6 +32,7 @@ RESUME_KEYS = ("sweep_sha256", "device_name", "protocol", "seed", "repeat")
 
 
 def utc_now() -> str:
+    """Now, UTC, ISO 8601 with microseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
@@ -62,6 +63,7 @@ def read_journal(path: Path) -> JournalRead:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` via a temporary file and rename."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)

@@ -23,6 +23,7 @@ DOTNET_FIX = ("nncase 2.x needs the .NET 7 runtime: install it (Ubuntu 22.04: ap
 
 
 def version():
+    """Version of the vendor package in this interpreter, or ``None``."""
     from importlib import metadata
 
     return metadata.version("nncase")

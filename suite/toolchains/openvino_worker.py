@@ -26,6 +26,7 @@ _UNSUPPORTED_MARKERS = ("No conversion rule found", "OpConversionFailure", "is n
 
 
 def version():
+    """Version of the vendor package in this interpreter, or ``None``."""
     import openvino
 
     return openvino.__version__.split("-")[0]

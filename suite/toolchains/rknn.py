@@ -85,6 +85,7 @@ def default_venv() -> Path:
 
 
 def venv_python(venv: Path) -> Path:
+    """The python executable of a venv."""
     return venv / "bin" / "python"
 
 
@@ -104,6 +105,7 @@ def venv_ready(venv: Path) -> bool:
 
 
 def find_torch_wheel() -> str | None:
+    """A local CPU torch wheel for this Python, if one is on disk."""
     for pattern in TORCH_WHEEL_GLOBS:
         found = sorted(glob.glob(pattern.format(*sys.version_info[:2])))
         if found:

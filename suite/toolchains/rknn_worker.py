@@ -22,6 +22,7 @@ _UNSUPPORTED_MARKERS = ("not support", "Not support", "unsupport", "Unsupport")
 
 
 def version():
+    """Version of the vendor package in this interpreter, or ``None``."""
     from importlib import metadata
 
     return metadata.version("rknn-toolkit2")

@@ -16,6 +16,7 @@ from suite.devices.transports.base import TRANSPORTS, AgentStream, Transport
 
 
 class LocalAgentStream(AgentStream):
+    """The stdout lines and stderr file of a local agent child process."""
     def __init__(self, proc: subprocess.Popen[bytes], stderr_file: Path) -> None:
         self.proc = proc
         self.stderr_file = stderr_file
