@@ -34,10 +34,12 @@ system-deps:
 
 test: system-deps $(VENV)/.dev
 	$(BIN)/ruff check suite tests benchmarks notebooks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check suite tests benchmarks
+	$(BIN)/ruff check suite tests benchmarks notebooks
+	$(BIN)/mypy
 
 bench: $(VENV)/.dev
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

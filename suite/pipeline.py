@@ -106,7 +106,7 @@ def format_for(device: Device) -> str:
 
 def execution_order(points: list[Point], seed: int, repeat: int) -> list[tuple[int, int, Point]]:
     """``(round, order, point)`` triples: each round a fresh permutation from ``(seed, round)``."""
-    out = []
+    out: list[tuple[int, int, Point]] = []
     for r in range(repeat):
         perm = np.random.default_rng([seed, r]).permutation(len(points))
         out.extend((r, i, points[j]) for i, j in enumerate(perm))

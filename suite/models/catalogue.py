@@ -64,7 +64,7 @@ class Param:
         """Check and normalise one value (``ParamError`` on a wrong type, choice or range)."""
         kind = self.kind
         if type(value) is kind:  # fast path: the common, already-right type
-            if self.choices is None and (self.minimum is None or value >= self.minimum):
+            if self.choices is None and (self.minimum is None or value >= self.minimum):  # type: ignore[operator]
                 return value
         if kind is int:
             if isinstance(value, bool) or not isinstance(value, int):

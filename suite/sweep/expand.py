@@ -61,7 +61,8 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     except ValidationError as exc:
         raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error) from None
     points = expand(spec, doc)
-    measure = {k: v for k, v in (spec.measure.model_dump() if spec.measure else {}).items() if v is not None}
+    overrides: dict[str, Any] = spec.measure.model_dump() if spec.measure else {}
+    measure = {k: v for k, v in overrides.items() if v is not None}
     repeat = int(measure.pop("repeat", 1))
     return Sweep(name=spec.name, description=spec.description, file=str(path),
                  sha256=hashlib.sha256(raw_text.encode()).hexdigest(), text=raw_text,
@@ -166,7 +167,7 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
             groups.append([name])
     dims = [list(zip(*(axes[n] for n in group))) for group in groups]
     # where filters
-    wheres_src = []
+    wheres_src: list[tuple[str, tuple[Any, ...]]] = []
     for src, path in ((spec.where, ("where",)), (part.where if is_sub else [], base + ("where",))):
         items = [src] if isinstance(src, str) else list(src)
         wheres_src.extend((w, path + ((i,) if not isinstance(src, str) else ())) for i, w in enumerate(items))

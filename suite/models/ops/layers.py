@@ -392,7 +392,7 @@ class Concat(OpSpec):
         return [g.node("Concat", inputs[:2], axis=1)]
 
 
-def channel_shuffle(g: Any, x: str, shape: tuple[int, int, int, int], groups: int) -> str:
+def channel_shuffle(g: Any, x: str, shape: tuple[int, ...], groups: int) -> str:
     """ShuffleNet channel shuffle: Reshape ``(N, g, C/g, H, W)`` → Transpose → Reshape back."""
     n, c, h, w = shape
     grouped = g.node("Reshape", [x, g.const(np.array([n, groups, c // groups, h, w], np.int64), "shape")])
