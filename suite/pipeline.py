@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import platform
 import subprocess
 import uuid
@@ -161,7 +160,6 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
                                        "python_implementation": platform.python_implementation()}},
     }
     writer = RunWriter(out_dir, manifest)
-    run_id = writer.manifest["run_id"]
     try:
         return _run(sweep, device, writer, builder, protocol, fmt, seed, repeat, observer, drift)
     finally:
@@ -293,8 +291,3 @@ def _measurement(msg: dict[str, Any], base: dict[str, Any], started_at: str) -> 
                        load_ms=msg.get("load_ms"), first_ms=msg.get("first_ms"),
                        peak_rss_mb=msg.get("peak_rss_mb"),
                        provider=(info or {}).get("provider"), outputs=msg.get("outputs"), info=info)
-
-
-def environment_summary() -> dict[str, Any]:
-    """Controller facts for ``hwbehave show``/reports."""
-    return {"host": platform.node(), "pid": os.getpid()}

@@ -16,7 +16,7 @@ If the stream ends or goes silent before ``bye``, the job in flight is reported 
 from __future__ import annotations
 
 import json
-import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +88,11 @@ class DeviceSession:
         t = self.transport
         workdir: str | None = None
         stream = None
+        scratch = tempfile.TemporaryDirectory(prefix="hwbehave-batch-")  # the job list, before the push
         try:
             t.connect()                                                    # 1
             workdir = t.make_workdir()                                     # 2
-            files, wire = self._batch_files(jobs, workdir)                 # 3
-            t.push(files, workdir)
+            t.push(self._batch_files(jobs, Path(scratch.name)), workdir)  # 3
             env = dict(self.device.env)
             stream = t.start_agent(agent_argv(self._python()), workdir, env)  # 4
             self._stream(stream, jobs, on_result, on_env, on_hello)        # 5
@@ -108,14 +108,13 @@ class DeviceSession:
                 except (OSError, DeviceError):
                     pass
             t.close()
-            if hasattr(self, "_scratch_dir"):
-                shutil.rmtree(self._scratch_dir, ignore_errors=True)
-                del self._scratch_dir
+            scratch.cleanup()
 
     def _python(self) -> str:
         return "{python}" if self.device.transport.kind == "local" else self.device.python
 
-    def _batch_files(self, jobs: list[Job], workdir: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    def _batch_files(self, jobs: list[Job], scratch: Path) -> list[tuple[str, str]]:
+        """``(local, remote)`` pairs: the agent, each distinct model once, the job list."""
         files: list[tuple[str, str]] = [(str(agent_bundle()), "agent.pyz")]
         seen: dict[str, str] = {}
         wire = []
@@ -126,17 +125,10 @@ class DeviceSession:
                 seen[job.model_sha256] = remote
                 files.append((job.model_path, remote))
             wire.append(job.wire(remote))
-        jobs_file = Path(self._scratch()) / "jobs.jsonl"
+        jobs_file = scratch / "jobs.jsonl"
         jobs_file.write_text("".join(json.dumps(w) + "\n" for w in wire))
         files.append((str(jobs_file), "jobs.jsonl"))
-        return files, wire
-
-    def _scratch(self) -> str:
-        import tempfile
-
-        if not hasattr(self, "_scratch_dir"):
-            self._scratch_dir = tempfile.mkdtemp(prefix="hwbehave-batch-")
-        return self._scratch_dir
+        return files
 
     def _stream(self, stream: Any, jobs: list[Job], on_result: Callable[[dict[str, Any]], None],
                 on_env: Callable[[str, dict[str, Any]], None] | None,

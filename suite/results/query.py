@@ -11,10 +11,8 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,15 @@ import pandas as pd
 import pyarrow as pa
 
 from suite.errors import ResultsError
-from suite.results.schema import check_version, migrate
-from suite.results.store import JOURNAL, MANIFEST, MEASUREMENTS, read_journal, read_manifest, write_parquet
+from suite.results.schema import SCHEMA_VERSION, check_version, migrate
+from suite.results.store import (
+    JOURNAL,
+    MANIFEST,
+    MEASUREMENTS,
+    measurements_table,
+    read_journal,
+    read_manifest,
+)
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -48,8 +53,8 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return list(unique)
 
 
-def _run_parquet(run: Path, scratch: Path) -> Path | None:
-    """The parquet file holding a run's rows (built from the journal if not finalised)."""
+def _run_source(run: Path) -> Path | pa.Table | None:
+    """A run's rows: its parquet file, or (not finalised yet) its journal as an Arrow table."""
     journal = run / JOURNAL
     final = run / MEASUREMENTS
     if final.exists() and (not journal.exists() or final.stat().st_mtime >= journal.stat().st_mtime):
@@ -57,9 +62,7 @@ def _run_parquet(run: Path, scratch: Path) -> Path | None:
     rows = list(read_journal(journal).measurements.values())
     if not rows:
         return final if final.exists() else None
-    out = scratch / f"{abs(hash(str(run)))}.parquet"
-    write_parquet(out, rows)
-    return out
+    return measurements_table(rows)
 
 
 def _runs_table(runs: list[Path]) -> pa.Table:
@@ -82,19 +85,23 @@ def open(paths: Iterable[str | Path] | str | Path) -> duckdb.DuckDBPyConnection:
         paths = [paths]
     runs = find_runs(paths)
     con = duckdb.connect()
-    scratch = Path(tempfile.mkdtemp(prefix="hwbehave-q-"))
-    files = []
+    files: list[str] = []
+    parts: list[str] = []
     for r in runs:
-        f = _run_parquet(r, scratch)
-        if f is not None:
-            files.append(str(f))
-    con.register("_runs_arrow", _runs_table(runs))
-    con.execute("CREATE VIEW runs AS SELECT * FROM _runs_arrow")
+        source = _run_source(r)
+        if isinstance(source, pa.Table):  # a run in progress: its journal, in memory
+            name = f"_journal_{len(parts)}"
+            con.register(name, source)
+            parts.append(f"SELECT * FROM {name}")
+        elif source is not None:
+            files.append(str(source))
     if files:
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        con.execute(f"CREATE VIEW measurements AS SELECT * FROM read_parquet([{listing}], union_by_name=true)")
-    else:
-        con.execute("CREATE VIEW measurements AS SELECT NULL::VARCHAR AS run_id WHERE false")
+        parts.insert(0, f"SELECT * FROM read_parquet([{listing}], union_by_name=true)")
+    con.register("_runs_arrow", _runs_table(runs))
+    con.execute("CREATE VIEW runs AS SELECT * FROM _runs_arrow")
+    body = " UNION ALL BY NAME ".join(parts) or "SELECT NULL::VARCHAR AS run_id WHERE false"
+    con.execute(f"CREATE VIEW measurements AS {body}")
     return con
 
 
@@ -104,10 +111,10 @@ def load(paths: Iterable[str | Path] | str | Path, where: str | None = None) -> 
     query = "SELECT * FROM measurements" + (f" WHERE {where}" if where else "")
     df = con.sql(query).df()
     if "schema_version" in df.columns and len(df):
-        versions = builtins.set(int(v) for v in df["schema_version"].dropna().unique())
+        versions = {int(v) for v in df["schema_version"].dropna().unique()}
         for v in versions:
             check_version(v, "measurements")
-        if versions and min(versions) < max(versions | {0}):
+        if versions and min(versions) < SCHEMA_VERSION:
             df = migrate(df, min(versions))
     return df
 

@@ -91,7 +91,7 @@ class RunWriter:
         self.manifest["status"] = "running"
         write_json_atomic(self.manifest_path, self.manifest)
         self.previous = read_journal(self.journal_path)
-        self._previous_parquet()
+        self.done_from_parquet = self._previous_parquet()
         self._journal = open(self.journal_path, "a+b")  # noqa: SIM115 - closed in close()
         self._repair_tail()
 
@@ -106,14 +106,13 @@ class RunWriter:
         check_version(data.get("schema_version"), str(self.manifest_path))
         return data
 
-    def _previous_parquet(self) -> None:
-        """Rows of a finalised run whose journal is gone still count as done."""
+    def _previous_parquet(self) -> set[tuple[str, int]]:
+        """Keys of a finalised run whose journal is gone: they still count as done."""
         if self.previous.measurements or not (self.dir / MEASUREMENTS).exists():
-            return
+            return set()
         table = pq.read_table(self.dir / MEASUREMENTS, columns=["job_id", "round", "status"])
-        self.done_from_parquet = {(j, r) for j, r, s in zip(*(table.column(c).to_pylist() for c in
-                                                             ("job_id", "round", "status")))
-                                  if s not in st.RETRY_ON_RESUME}
+        rows = zip(*(table.column(c).to_pylist() for c in ("job_id", "round", "status")))
+        return {(j, r) for j, r, s in rows if s not in st.RETRY_ON_RESUME}
 
     def _repair_tail(self) -> None:
         # a kill -9 can leave a partial last line: start the next record on a new line
@@ -127,7 +126,7 @@ class RunWriter:
     def done_keys(self) -> set[tuple[str, int]]:
         """Keys already measured (a ``device_lost`` point is measured again)."""
         keys = {k for k, m in self.previous.measurements.items() if m.status not in st.RETRY_ON_RESUME}
-        return keys | getattr(self, "done_from_parquet", set())
+        return keys | self.done_from_parquet
 
     # -- writing ----------------------------------------------------------------------
     def append(self, m: Measurement) -> None:
@@ -160,8 +159,8 @@ class RunWriter:
         self._journal.close()
 
 
-def write_parquet(path: Path, rows: list[Measurement]) -> None:
-    """Write measurements with the contract schema (params as typed columns), atomically."""
+def measurements_table(rows: list[Measurement]) -> pa.Table:
+    """Measurements as an Arrow table with the contract schema (params as typed columns)."""
     rows = sorted(rows, key=lambda m: (m.round, m.order, m.job_id))
     flat = [m.to_row() for m in rows]
     names: dict[str, list[Any]] = {}
@@ -180,7 +179,12 @@ def write_parquet(path: Path, rows: list[Measurement]) -> None:
         row["started_at"] = datetime.fromisoformat(row["started_at"])
     table = pa.Table.from_pylist(flat, schema=schema)
     meta = {b"hwbehave_schema_version": str(SCHEMA_VERSION).encode()}
-    table = table.replace_schema_metadata(meta)
+    return table.replace_schema_metadata(meta)
+
+
+def write_parquet(path: Path, rows: list[Measurement]) -> None:
+    """Write measurements with the contract schema, atomically."""
+    table = measurements_table(rows)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     pq.write_table(table, tmp)
     os.replace(tmp, path)

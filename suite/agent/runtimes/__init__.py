@@ -11,11 +11,10 @@ RUNTIMES = {}
 
 
 class Unsupported(Exception):
-    """The runtime rejects this model/op/dtype: recorded as status ``unsupported``."""
+    """The runtime rejects this model/op/dtype: recorded as status ``unsupported``.
 
-
-class Fallback(Exception):
-    """Raised by nothing; adapters report fallback through ``info()['fallback_ops']``."""
+    (Fallback is not an exception: adapters report it through ``info()['fallback_ops']``.)
+    """
 
 
 def register_runtime(name):
