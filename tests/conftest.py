@@ -7,7 +7,6 @@ runs by default and in CI.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,3 @@ def write_yaml(tmp_path: Path):
         return path
 
     return write
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))

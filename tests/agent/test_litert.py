@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +13,15 @@ from suite.agent.runtimes.litert import LiteRtRuntime, cpu_nodes, delegate_entri
 from suite.agent.worker import execute_job
 from suite.models.catalogue import get_op
 from suite.sweep.point import Point
+from suite.testing.requirements import require_modules
 
 ADAPTER_SOURCE = Path(__file__).resolve().parents[2] / "suite/agent/runtimes/litert.py"
 FAST = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 3, "min_s": 0.0, "max_s": 0.2}
 
 
 def require_tflite_extra() -> None:
-    """CI installs the tflite extra: there a missing TensorFlow fails; elsewhere it skips."""
-    if os.environ.get("CI"):
-        return
-    for module in ("tensorflow", "ai_edge_litert"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} not installed (pip install 'hwbehave[tflite]')")
+    """TensorFlow and LiteRT: skipped where missing locally, a failure in CI."""
+    require_modules("tensorflow", "ai_edge_litert", fix="pip install 'hwbehave[tflite]'")
 
 
 def point(dtype: str) -> Point:

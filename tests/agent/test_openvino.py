@@ -9,16 +9,12 @@ import pytest
 
 from suite.agent.runtimes import Unsupported
 from suite.agent.runtimes.openvino import OpenVinoAdapter, precision_mismatch, unpack_ir
+from suite.testing.requirements import require_modules
 
 
 @pytest.fixture(scope="module")
 def ir_path(tmp_path_factory):
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("openvino is required in CI: pip install -e '.[openvino]'")
-        pytest.skip("openvino not installed")
+    require_modules("openvino", fix="pip install 'hwbehave[openvino]'")
     from suite.models.cache import ArtifactCache
     from suite.sweep.expand import load_sweep
     from suite.toolchains.openvino import OpenVinoBuilder

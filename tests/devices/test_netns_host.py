@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
@@ -12,6 +11,7 @@ from suite.devices.config import load_device
 from suite.pipeline import run_sweep
 from suite.sweep.expand import load_sweep
 from suite.testing.netns import TestNetns
+from suite.testing.requirements import require
 from suite.testing.sshd import TestSshd
 
 SWEEP = """name: netns
@@ -24,11 +24,7 @@ measure: {warmup_runs: 2, warmup_s: 0.0, min_runs: 5, min_s: 0.01, max_s: 0.2}
 
 @pytest.fixture
 def netns_host(tmp_path):
-    reason = TestNetns.why_unavailable()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to create a network namespace test host: {reason}")
-        pytest.skip(reason)
+    require(TestNetns.why_unavailable(), "run as root on a machine that allows network namespaces")
     with TestNetns(subnet=9) as ns:
         server = TestSshd(tmp_path / "sshd", host=ns.ns_ip, netns=ns).start()
         try:

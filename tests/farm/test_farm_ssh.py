@@ -10,11 +10,11 @@ import pytest
 
 from suite.farm.config import EXIT_FAILED, load_farm
 from suite.farm.runner import run_farm
+from suite.testing import sshd  # noqa: E402
+from suite.testing.requirements import require, require_modules  # noqa: E402
 
-sshd = pytest.importorskip("suite.testing.sshd")
-pytest.importorskip("paramiko")
-if not Path(sshd.SSHD).exists():
-    pytest.skip("needs openssh-server (/usr/sbin/sshd)", allow_module_level=True)
+require_modules("paramiko", fix="pip install 'hwbehave[remote]'")
+require(None if Path(sshd.SSHD).exists() else "sshd not installed", "apt-get install -y openssh-server")
 
 SLOW = "measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.15, max_s: 0.3}"
 

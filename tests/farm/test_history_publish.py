@@ -18,6 +18,7 @@ from suite.models.cache import ArtifactCache
 from suite.results.records import Measurement
 from suite.results.statistics import summarize
 from suite.results.store import RunWriter
+from suite.testing.requirements import require
 
 
 def write_run(root: Path, i: int, level_ms: dict[int, float], version: str) -> None:
@@ -89,8 +90,8 @@ def test_publish_site_is_browsable_offline(tmp_path, shared_cache):
     for img in site.glob("img/*.png"):
         assert img.read_bytes()[:4] == b"\x89PNG"
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium not installed: site written but not rendered")
+    require("chromium not installed (the site was written but not rendered)" if chromium is None else None,
+            "apt-get install -y chromium")
     shot = tmp_path / "shot.png"
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("labgrid")
+from suite.testing.requirements import require, require_modules  # noqa: E402
+
+require_modules("labgrid", fix="pip install 'hwbehave[labgrid]'")
 
 from suite.devices.config import load_device  # noqa: E402
 from suite.farm.config import load_farm  # noqa: E402
@@ -106,8 +108,7 @@ def test_acquired_place_points_the_device_at_the_place_and_releases(coordinator,
 
 
 def test_farm_measures_through_a_labgrid_place(coordinator, sshd_server, farm_dir, monkeypatch):
-    if sshd_server is None:
-        pytest.skip("needs openssh-server for the measurement through the place")
+    require("sshd not installed" if sshd_server is None else None, "apt-get install -y openssh-server")
     monkeypatch.setenv("LG_USERNAME", "farm")
     farm_dir.sweep("s", [4, 8])
     text = sshd_server.device_yaml(name="lgdev", workdir=str(farm_dir.root / "remote"))
@@ -134,8 +135,7 @@ def test_hwbehave_run_acquires_the_place_of_a_place_only_device(coordinator, ssh
     import suite.results as results
     from suite.cli.main import main
 
-    if sshd_server is None:
-        pytest.skip("needs openssh-server for the measurement through the place")
+    require("sshd not installed" if sshd_server is None else None, "apt-get install -y openssh-server")
     monkeypatch.setenv("LG_USERNAME", "cli")
     text = sshd_server.device_yaml(name="placed", workdir=str(tmp_path / "remote"))
     lines = [x for x in text.splitlines() if not x.strip().startswith(("host:", "port:"))]

@@ -8,8 +8,6 @@ build of all points, so TensorFlow starts once per worker.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 from pathlib import Path
 
@@ -22,17 +20,14 @@ from suite.models.cache import ArtifactCache
 from suite.models.catalogue import get_op
 from suite.models.onnx_builder import build_onnx_model
 from suite.sweep.point import Point
+from suite.testing.requirements import require_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_tflite_extra() -> None:
-    """CI installs the tflite extra: there a missing TensorFlow fails; elsewhere it skips."""
-    if os.environ.get("CI"):
-        return
-    for module in ("tensorflow", "ai_edge_litert"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} not installed (pip install 'hwbehave[tflite]')")
+    """TensorFlow and LiteRT: skipped where missing locally, a failure in CI."""
+    require_modules("tensorflow", "ai_edge_litert", fix="pip install 'hwbehave[tflite]'")
 
 
 require_tflite_extra()

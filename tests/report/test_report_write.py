@@ -1,4 +1,3 @@
-import os
 import re
 import shutil
 import subprocess
@@ -8,6 +7,7 @@ import pytest
 from suite.analysis import detect_all
 from suite.analysis.synthetic import study_frame
 from suite.report import write_report
+from suite.testing.requirements import require
 
 MANIFEST = {"run_id": "run-<1>", "device": "rk3588-npu", "environment": {"os": "Linux 6.1 <script>alert(1)</script>",
                                                                             "governor": "performance"},
@@ -53,10 +53,7 @@ def chromium_binary():
 
 def test_report_renders_in_headless_chromium_without_console_errors(report, tmp_path):
     browser = chromium_binary()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (required when CI is set): apt-get install -y chromium")
-        pytest.skip("chromium not installed (install it: apt-get install -y chromium)")
+    require("chromium not installed" if browser is None else None, "apt-get install -y chromium")
     shot = tmp_path / "shot.png"
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",

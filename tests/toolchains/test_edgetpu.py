@@ -3,7 +3,6 @@ a stand-in compiler script; missing compiler/delegate give ``unsupported`` sayin
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from suite.models.artifact import Artifact
 from suite.models.cache import ArtifactCache
 from suite.models.catalogue import get_op
 from suite.sweep.point import Point
+from suite.testing.requirements import require_modules
 from suite.toolchains.base import ToolchainSettings
 from suite.toolchains.edgetpu import (
     EdgeTpuBuilder,
@@ -185,8 +185,7 @@ def test_float_points_are_unsupported_without_building(tmp_path: Path) -> None:
 def test_missing_edgetpu_delegate_is_unsupported() -> None:
     from suite.agent.runtimes import Unsupported, get_runtime
 
-    if os.environ.get("CI") is None:
-        pytest.importorskip("ai_edge_litert")
+    require_modules("ai_edge_litert", fix="pip install 'hwbehave[tflite]'")
     adapter = get_runtime("litert")({"delegate": "libedgetpu.so.1"})
     with pytest.raises(Unsupported, match="install the Edge TPU runtime"):
         adapter.load(str(FIXTURES / "unused.tflite"))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
+from suite.testing.requirements import require_modules
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -16,12 +15,7 @@ def fixture_text(rel: str) -> str:
 
 def require_openvino() -> None:
     """Skip without openvino locally; in CI (env CI set) a missing openvino is a failure."""
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("openvino is required in CI: pip install -e '.[openvino]'")
-        pytest.skip("openvino not installed (pip install -e '.[openvino]')")
+    require_modules("openvino", fix="pip install 'hwbehave[openvino]'")
 
 
 TINY_SWEEP = """
