@@ -51,7 +51,6 @@ class Worker(object):
         self.selector.register(self.proc.stdout, selectors.EVENT_READ)
 
     def send(self, job):
-        self.stderr_offset = self.stderr.tell() if not self.stderr.closed else 0
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
 

@@ -92,9 +92,6 @@ def output_sample(output_json: str | None) -> tuple[np.ndarray | None, int]:
     """The sampled output values and the non-finite count of one ``output_json`` (None if absent)."""
     if not isinstance(output_json, str) or not output_json:
         return None, 0
-    fast = _fast_sample(output_json)
-    if fast is not None:
-        return fast
     digest = json.loads(output_json)
     sample = digest.get("sample")
     if not sample:
@@ -106,21 +103,9 @@ _SAMPLE_RE = re.compile(r'"sample":\s*\[([^\]]*)\]')
 _NONFINITE_RE = re.compile(r'"nonfinite":\s*(\d+)')
 
 
-def _fast_sample(text: str) -> tuple[np.ndarray, int] | None:
-    """Parse the common case (all-finite sample) with numpy instead of ``json`` (10x faster)."""
-    m = _SAMPLE_RE.search(text)
-    if m is None or "null" in m.group(1) or not m.group(1).strip():
-        return None
-    nf = _NONFINITE_RE.search(text)
-    try:
-        values = np.array(m.group(1).split(","), dtype=float)
-    except ValueError:
-        return None
-    return values, int(nf.group(1)) if nf else 0
-
-
 def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
-    """:func:`output_sample` of many digests, parsing all plain samples in one numpy call."""
+    """:func:`output_sample` of many digests: all-finite samples (the common case) are parsed
+    with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
     found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
     plain = [m is not None and m.group(1).strip() != "" and "null" not in m.group(1) for m in found]
     bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok]
@@ -138,19 +123,6 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
         else:
             out.append(output_sample(text))
     return out
-
-
-def relative_rmse(values: np.ndarray, reference: np.ndarray) -> float:
-    """``sqrt(mean((v - r)^2)) / sqrt(mean(r^2))`` over positions finite in both; NaN if none.
-
-    When the reference is all zeros the denominator is 1 (an absolute RMSE).
-    """
-    ok = np.isfinite(values) & np.isfinite(reference)
-    if not ok.any():
-        return float("nan")
-    num = np.sqrt(np.mean((values[ok] - reference[ok]) ** 2))
-    den = np.sqrt(np.mean(reference[ok] ** 2))
-    return float(num / den) if den > 0 else float(num)
 
 
 def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +179,11 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _relative_rmse_rows(values: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
-    """:func:`relative_rmse` of many pairs, vectorised per sample length."""
+    """Relative RMSE of many (values, reference) pairs, vectorised per sample length.
+
+    ``sqrt(mean((v - r)^2)) / sqrt(mean(r^2))`` over positions finite in both; NaN if none;
+    when the reference is all zeros the denominator is 1 (an absolute RMSE).
+    """
     out = np.full(len(values), np.nan)
     by_len: dict[int, list[int]] = {}
     for i, v in enumerate(values):
@@ -228,7 +204,7 @@ def _relative_rmse_rows(values: list[np.ndarray], refs: list[np.ndarray]) -> np.
 def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Anomaly]:
     """F6 anomalies: outputs of a lower precision deviating from fp32 beyond tolerance.
 
-    Model: relative RMSE of the sampled outputs (:func:`relative_rmse`). One anomaly per
+    Model: relative RMSE of the sampled outputs (see :func:`_relative_rmse_rows`). One anomaly per
     (device, sweep, runtime, op, dtype) whose median relative RMSE exceeds
     ``quant_rel_rmse[dtype]`` (fp16 1 %, int8 10 %), or where any output has non-finite values
     that fp32 had not. Magnitude is the median relative RMSE (1.0 for non-finite outputs).
