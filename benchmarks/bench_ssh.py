@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ from onnx import TensorProto, helper
 from suite.devices.agent_bundle import agent_bundle
 from suite.devices.config import load_device
 from suite.devices.session import DeviceSession, Job, agent_argv
-from suite.devices.transports.ssh import SshTransport, quote_argv
+from suite.devices.transports.ssh import SshTransport
 from suite.testing.sshd import TestSshd
 
 PROTOCOL = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 3, "min_s": 0.0, "max_runs": 3, "max_s": 0.05,
@@ -86,7 +87,7 @@ def naive(device_yaml: Path, jobs: list[Job]) -> tuple[float, float]:
             with t.client.open_sftp() as sftp:
                 sftp.put(job.model_path, f"{work}/model.onnx")
                 sftp.put(str(job_file), f"{work}/jobs.jsonl")
-            status, out, err = t.exec(f"cd {work} && " + quote_argv(agent_argv(device.python)))
+            status, out, err = t.exec(f"cd {work} && " + shlex.join(agent_argv(device.python)))
             lines = [json.loads(x) for x in out.splitlines() if x.strip()]
             results.extend(m for m in lines if m.get("type") == "result")
     t.remove_workdir(work)

@@ -103,4 +103,4 @@ def benchmark_model_args(graph: str, protocol: ProtocolSettings, options: Mappin
 def benchmark_model_command(graph: str, protocol: ProtocolSettings, options: Mapping[str, Any] | None = None,
                             binary: str = "benchmark_model") -> str:
     """The shell command line of :func:`benchmark_model_args`, every argument quoted."""
-    return " ".join(shlex.quote(a) for a in benchmark_model_args(graph, protocol, options, binary))
+    return shlex.join(benchmark_model_args(graph, protocol, options, binary))

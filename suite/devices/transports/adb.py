@@ -126,7 +126,7 @@ class BenchmarkModelStream(AgentStream):
         pid_file = f"{self.workdir}/.bm.pid"
         # the inner sh records its PID then becomes the command, so a timeout can kill it
         command = (f"cd {shlex.quote(self.workdir)} && sh -c 'echo $$ > \"$0\"; exec \"$@\"' "
-                   f"{shlex.quote(pid_file)} {' '.join(shlex.quote(a) for a in argv)} 2>&1; echo {EXIT_MARKER}$?")
+                   f"{shlex.quote(pid_file)} {shlex.join(argv)} 2>&1; echo {EXIT_MARKER}$?")
         started = utc_now()
         output, status, timed_out = t.shell_stream(command, timeout_s)
         expect_delegate = any(options.get(k) for k in DELEGATE_OPTIONS)
@@ -279,7 +279,7 @@ class AdbTransport(Transport):
     def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
         """Run ``argv`` on the phone (quoted); stdout and stderr come merged as stdout."""
         try:
-            status, text = self.shell(" ".join(shlex.quote(a) for a in argv), timeout_s)
+            status, text = self.shell(shlex.join(argv), timeout_s)
         except DeviceError as exc:
             return 255, "", str(exc)
         return status, text, ""
@@ -323,7 +323,7 @@ class AdbTransport(Transport):
                               f"batch needs {need / 2**20:.1f} MiB")
         dirs = sorted({str(Path(rel).parent) for _, rel in todo} - {"."})
         if dirs:
-            status, out = self.shell(f"cd {shlex.quote(workdir)} && mkdir -p " + " ".join(shlex.quote(d) for d in dirs),
+            status, out = self.shell(f"cd {shlex.quote(workdir)} && mkdir -p " + shlex.join(dirs),
                                      self.command_timeout_s)
             if status != 0:
                 raise self._error(f"mkdir in {self.serial}:{workdir} failed: {out.strip()[-300:]}")

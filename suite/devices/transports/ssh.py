@@ -64,11 +64,6 @@ def quote_path(path: str) -> str:
     return shlex.quote(path)
 
 
-def quote_argv(argv: list[str]) -> str:
-    """One shell command line from ``argv`` (every element quoted)."""
-    return " ".join(shlex.quote(a) for a in argv)
-
-
 @dataclass(frozen=True)
 class SshTarget:
     """Where to connect after resolving ``~/.ssh/config`` (pure data)."""
@@ -400,7 +395,7 @@ class SshTransport(Transport):
     def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
         """Run ``argv`` (each element quoted) and return ``(status, stdout, stderr)``."""
         try:
-            return self.exec(quote_argv(argv), timeout_s)
+            return self.exec(shlex.join(argv), timeout_s)
         except DeviceError as exc:
             return 255, "", str(exc)
 
@@ -505,7 +500,7 @@ class SshTransport(Transport):
         dirs = sorted({str(Path(rel).parent) for _, rel in files} - {"."})
         if dirs:
             status, out, err = self.exec("cd -- " + quote_path(workdir) + " && mkdir -p -- " +
-                                         " ".join(shlex.quote(d) for d in dirs))
+                                         shlex.join(dirs))
             if status != 0:
                 raise self._error(f"mkdir in {self.target.hostname}:{workdir} failed: {(err or out).strip()}")
         try:
@@ -527,9 +522,9 @@ class SshTransport(Transport):
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise self._error(f"connection to {self.target.hostname} is closed")
-        env_part = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+        env_part = shlex.join(f"{k}={v}" for k, v in env.items())
         command = (f"cd -- {quote_path(workdir)} && echo $$ > {PID_FILE} && exec env {env_part} "
-                   f"{quote_argv(argv)}")
+                   f"{shlex.join(argv)}")
         try:
             chan = transport.open_session(timeout=self.device.timeouts.connect_s)
             chan.exec_command(command)
