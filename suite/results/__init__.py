@@ -1,7 +1,20 @@
-"""Store stage: run directories (manifest + parquet + journal) and DuckDB views over them."""
+"""Store stage: run directories (manifest + parquet + journal) and DuckDB views over them.
+
+``open`` and ``load`` (and the ``query`` module) load on first use, so writing results
+(``suite.results.store``, ``records``) does not import pandas and DuckDB.
+"""
 
 from __future__ import annotations
 
-from suite.results.query import load, open  # noqa: A004 - the public name DESIGN.md promises
+import importlib
+from typing import Any
 
-__all__ = ["open", "load"]
+__all__ = ["open", "load", "query"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "query":
+        return importlib.import_module("suite.results.query")
+    if name in ("open", "load", "manifests"):
+        return getattr(importlib.import_module("suite.results.query"), name)
+    raise AttributeError(f"module 'suite.results' has no attribute {name!r}")
