@@ -173,17 +173,22 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
     run_id = writer.manifest["run_id"]
     order = execution_order(list(sweep.points), seed, repeat)
     done = writer.done_keys()
-    todo = [(r, i, p) for r, i, p in order if (f"{p.id}-{fmt}", r) not in done]
+
+    def job_id(point: Point) -> str:
+        return f"{point.id}-{fmt}"
+
+    todo = [(r, i, p) for r, i, p in order if (job_id(p), r) not in done]
     observer("plan", total=len(order), pending=len(todo), out_dir=str(writer.dir), run_id=run_id)
-    counts: dict[str, int] = {}
+    measured = 0
 
     def record(m: Measurement) -> None:
+        nonlocal measured
         writer.append(m)
-        counts[m.status] = counts.get(m.status, 0) + 1
+        measured += 1
         observer("measured", measurement=m)
 
     def base(point: Point, r: int, i: int, artifact: Artifact | None) -> dict[str, Any]:
-        return dict(run_id=run_id, job_id=f"{point.id}-{fmt}", sweep=sweep.name, device=device.name,
+        return dict(run_id=run_id, job_id=job_id(point), sweep=sweep.name, device=device.name,
                     device_class=device.device_class, runtime=device.runtime.name, format=fmt,
                     point_id=point.id, config_id=point.config_id, op=point.op, dtype=point.dtype,
                     params=point.params, macs=point.macs, flops=point.flops, param_count=point.param_count,
@@ -210,19 +215,19 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
 
     # failures of the build stage are measurements with a status; the rest become jobs
     by_job: dict[tuple[str, int], tuple[int, Point]] = {}
-    jobs: list[Job] = []
-    job_round: list[int] = []
+    jobs_by_round: dict[int, list[Job]] = {}
+    options, settings = device.runtime.adapter_options(), protocol.to_dict()
     for r, i, point in todo:
         art = artifacts[point.id]
         if not art.ok:
             record(Measurement(**base(point, r, i, art), status=art.status, error=art.error,
                                started_at=utc_now()))
             continue
-        by_job[(f"{point.id}-{fmt}", r)] = (i, point)
-        jobs.append(Job(job_id=f"{point.id}-{fmt}", model_path=str(art.path), format=fmt, dtype=point.dtype,
-                        runtime=device.runtime.name, runtime_options=device.runtime.adapter_options(),
-                        protocol=protocol.to_dict(), input_seed=point.seed, model_sha256=str(art.sha256)))
-        job_round.append(r)
+        by_job[(job_id(point), r)] = (i, point)
+        jobs_by_round.setdefault(r, []).append(Job(
+            job_id=job_id(point), model_path=str(art.path), format=fmt, dtype=point.dtype,
+            runtime=device.runtime.name, runtime_options=options, protocol=settings, input_seed=point.seed,
+            model_sha256=str(art.sha256)))
 
     session: Any = DeviceSession(device)
     if drift is not None:  # farm drift control: sentinel-checked chunks (suite/farm/drift.py)
@@ -230,8 +235,7 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
     env_log: dict[str, Any] = writer.manifest.setdefault("environment", {})
     outcome_error = None
     complete = True
-    for r in sorted(set(job_round)):
-        round_jobs = [j for j, jr in zip(jobs, job_round) if jr == r]
+    for r, round_jobs in sorted(jobs_by_round.items()):
 
         def on_result(msg: dict[str, Any], r: int = r) -> None:
             i, point = by_job[(msg["job"], r)]
@@ -265,7 +269,6 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
     manifest = writer.finalize(status="complete" if complete else "interrupted")
     if outcome_error:
         writer.update_manifest(error=outcome_error)
-    measured = sum(counts.values())
     return RunOutcome(out_dir=writer.dir, run_id=run_id, total=len(order), measured=measured,
                       skipped_done=len(order) - len(todo), counts=manifest.get("counts", {}), complete=complete,
                       error=outcome_error)
