@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import pct, significantly_greater, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.sweep.point import describe
 
 #: Largest group compared pairwise (O(m^2) memory); larger groups are thinned evenly by latency.
 MAX_RANK_POINTS = 1500
@@ -45,23 +47,15 @@ def _thin(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return order.iloc[keep]
 
 
-#: Parameters left out of labels: they rarely differ and would drown the ones that do.
-_QUIET = {"batch": 1, "bias": True, "dilation": 1, "groups": 1, "padding": "same", "stride": 1,
-          "activation": "none"}
-
-
 def _label(row: pd.Series) -> str:
-    """``conv2d cin=32 cout=32 kernel=5``: the op and its parameters, common defaults hidden."""
-    import json
-
+    """``conv2d cin=32 cout=32 kernel=5``: the op and the parameters that differ from its defaults."""
     params = row["params"]
     if isinstance(params, str):
         try:
             params = json.loads(params)
         except ValueError:
             return f"{row['op']} {params}"
-    shown = " ".join(f"{k}={v}" for k, v in params.items() if _QUIET.get(k, object()) != v)
-    return f"{row['op']} {shown}".strip()
+    return describe(row["op"], params)
 
 
 def device_inversions(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:

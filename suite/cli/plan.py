@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suite.sweep.expand import load_sweep
+from suite.sweep.point import changed_params
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -53,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     for col in ("id", "op", "dtype", "params", "MMACs", "KB moved"):
         table.add_column(col)
     for p in sample:
-        table.add_row(p.id, p.op, p.dtype, p.label().split(" ", 1)[1].rsplit(" ", 1)[0], f"{p.macs / 1e6:.2f}", f"{p.bytes_total / 1024:.1f}")
+        table.add_row(p.id, p.op, p.dtype, changed_params(p.op, p.params), f"{p.macs / 1e6:.2f}", f"{p.bytes_total / 1024:.1f}")
     console.print(table)
     return 0

@@ -51,16 +51,20 @@ def config_id(op: str, params: dict[str, Any], text: str | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def describe(op: str, params: dict[str, Any], dtype: str) -> str:
-    """``conv2d cin=32 cout=64 fp32``: the op, parameters that differ from its defaults, dtype."""
+def changed_params(op: str, params: dict[str, Any]) -> str:
+    """``cin=32 cout=64``: the parameters that differ from the op's defaults."""
     from suite.models.catalogue import get_op
 
     try:
         defaults = {p.name: p.default for p in get_op(op).params}
     except Exception:  # noqa: BLE001 - an op from a plug-in that is gone: show everything
         defaults = {}
-    shown = " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k) != v)
-    return f"{op} {shown} {dtype}".replace("  ", " ")
+    return " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k) != v)
+
+
+def describe(op: str, params: dict[str, Any], dtype: str | None = None) -> str:
+    """``conv2d cin=32 cout=64 fp32``: the op, parameters that differ from its defaults, dtype."""
+    return " ".join(x for x in (op, changed_params(op, params), dtype) if x)
 
 
 @dataclass(frozen=True)
