@@ -8,8 +8,6 @@ connection loses only the points in flight.
 from __future__ import annotations
 
 import json
-import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import tempfile
 import time
 
 from .environment import probe_environment
+from .lines import LineReader
 from .protocol import AGENT_VERSION, PROTOCOL_VERSION
 
 STDERR_TAIL_CHARS = 2000
@@ -46,9 +45,7 @@ class Worker(object):
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(launch + ["worker", "--base", base_dir], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env)
-        self.buffer = b""
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self.reader = LineReader(self.proc.stdout.fileno())
 
     def send(self, job):
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
@@ -56,20 +53,7 @@ class Worker(object):
 
     def read_line(self, timeout_s):
         """Next stdout line, ``None`` at EOF, or raise ``TimeoutError``."""
-        deadline = time.monotonic() + timeout_s
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError()
-            if not self.selector.select(left):
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line.decode()
+        return self.reader.read_line(timeout_s)
 
     def stderr_tail(self):
         try:
@@ -94,7 +78,7 @@ class Worker(object):
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
-        self.selector.close()
+        self.reader.close()
         self.stderr.close()
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from suite.agent.lines import LineReader
 from suite.devices.transports.base import TRANSPORTS, AgentStream, Transport
 
 
@@ -23,28 +22,21 @@ class LocalAgentStream(AgentStream):
 
     def lines(self, idle_timeout_s: float) -> Iterator[str]:
         assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        sel = selectors.DefaultSelector()
-        sel.register(fd, selectors.EVENT_READ)
-        buf = b""
+        reader = LineReader(self.proc.stdout.fileno())
         try:
             while True:
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    yield line.decode(errors="replace")
-                deadline = time.monotonic() + idle_timeout_s
-                while not sel.select(max(0.0, deadline - time.monotonic())):
-                    if time.monotonic() >= deadline:
-                        raise TimeoutError(f"agent silent for {idle_timeout_s:.0f} s")
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    if buf:
-                        yield buf.decode(errors="replace")
+                try:
+                    line = reader.read_line(idle_timeout_s)
+                except TimeoutError:
+                    raise TimeoutError(f"agent silent for {idle_timeout_s:.0f} s") from None
+                if line is None:
+                    if reader.buffer:
+                        yield reader.buffer.decode(errors="replace")
                     self.proc.wait()
                     return
-                buf += chunk
+                yield line
         finally:
-            sel.close()
+            reader.close()
 
     def stderr_tail(self) -> str:
         try:
