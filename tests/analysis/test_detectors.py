@@ -185,7 +185,9 @@ def test_detect_all_finds_each_planted_finding_on_the_right_device(study_anomali
     assert by["F6"] == {"rk3588-npu"}
     assert by["F7"] == {"rk3588-npu"}
     assert not [a for a in study_anomalies if a.device == "cpu-a76"]  # the clean device stays clean
-    mags = [a.magnitude for a in study_anomalies]
+    confirmed = [a for a in study_anomalies if a.verdict == "confirmed"]
+    assert study_anomalies[:len(confirmed)] == confirmed  # confirmed first, then unresolved
+    mags = [a.magnitude for a in confirmed]
     assert mags == sorted(mags, reverse=True)
     periods = {a.device: a.evidence["period"] for a in study_anomalies if a.finding == "F1"}
     assert periods == {"rk3588-npu": 16, "mali-gpu": 8}

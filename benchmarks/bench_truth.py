@@ -1,0 +1,163 @@
+"""Does hwbehave tell the truth on a noisy machine? Planted series with known truth, then this CPU.
+
+Part 1 (planted, seconds to minutes, no device): staircases of periods 4-32 on grids 1-4 with a
+fixed overhead of 0.5-3 steps, and step-free monotone series, each measured as a run of 3
+interleaved rounds through :class:`suite.analysis.synthetic.FrameBuilder` (systematic per-point
+noise 1-5 %, round noise, time drift, slow spells in half the runs), analysed by
+``detect_all``; candidates left unresolved get the adaptive confirmation the pipeline gives them
+(``points_to_confirm`` -> 3 extra rounds of those points) and are analysed again. Targets:
+
+* recall >= 95 % of the staircases whose steps are all >= 8 % and >= 4x the series' noise (and
+  have 2+ points per plateau: a period equal to the grid is a ramp), period right >= 90 %;
+* false staircases on step-free series <= 5 %;
+* false non-monotonic on monotone series (all of them: staircases and step-free) <= 5 %.
+
+Part 2 (``--real``, minutes, this CPU with ONNX Runtime): A/A (the same sweep twice: ``compare``
+flags <= 5 % of points; a 10 % slowdown planted on a quarter of the points of a copy of run B is
+found >= 90 %), repeatability (the quickstart twice: no finding of one run contradicted by the
+other; fused ReLU/ReLU6 never significant), and the staircase of ORT conv2d along cout with the
+period following the SIMD flags (16 with AVX-512, 8 with AVX2).
+
+    .venv/bin/python benchmarks/bench_truth.py [--series 400] [--seed 0] [--real] [--results DIR]
+
+Prints the figures and the machine load (``os.getloadavg``); exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from suite.analysis import detect_all
+from suite.analysis.confirm import points_to_confirm
+from suite.analysis.synthetic import FrameBuilder, PlantedSeries, add_axis_series, planted_series
+from suite.analysis.uncertainty import CONFIRMED
+
+RECALL_TARGET = 0.95
+PERIOD_TARGET = 0.90
+FALSE_STAIRCASE_TARGET = 0.05
+FALSE_DIP_TARGET = 0.05
+CONFIRM_ROUNDS = 3
+
+
+@dataclass
+class Outcome:
+    """What the detectors said about one planted series, before and after confirmation."""
+
+    case: PlantedSeries
+    staircase: str = ""            # "", "confirmed" or "unresolved"
+    period: float | None = None
+    dip: str = ""
+    first_staircase: str = ""      # before confirmation
+    first_dip: str = ""
+    confirmed_points: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def noise_rel(self) -> float:
+        """The series' noise: systematic per-point sd and the headline's between-round sd."""
+        nz = self.case.noise
+        return float(np.hypot(nz.point_rel, 1.2533 * np.hypot(nz.round_rel, nz.sample_rel / 4) / np.sqrt(3)))
+
+    @property
+    def eligible(self) -> bool:
+        """In the recall population: steps >= 8 % and >= 4x the noise, 2+ points per plateau."""
+        c = self.case
+        return c.detectable and c.min_step_rel >= 0.08 and c.min_step_rel >= 4 * self.noise_rel
+
+
+def _verdicts(df) -> tuple[str, float | None, str]:
+    found = detect_all(df, only=["staircase", "non_monotonic"])
+    stair = next((a for a in found if a.kind == "staircase"), None)
+    dip = next((a for a in found if a.kind == "non_monotonic"), None)
+    period = stair.evidence.get("period") if stair is not None and stair.verdict == CONFIRMED else None
+    return (stair.verdict if stair else ""), period, (dip.verdict if dip else "")
+
+
+def analyse_case(case: PlantedSeries, seed: int) -> Outcome:
+    """Measure one planted series as a run, analyse, confirm what is unresolved, analyse again."""
+    b = FrameBuilder(seed, n_samples=15, rounds=3, noise=case.noise, run_id=f"planted-{seed}")
+    add_axis_series(b, "planted", "planted", "cout", case.values, case.latency_ms,
+                    fixed={"cin": 32, "kernel": 3, "resolution": 28})
+    df = b.frame()
+    out = Outcome(case=case)
+    out.first_staircase, out.period, out.first_dip = _verdicts(df)
+    out.staircase, out.dip = out.first_staircase, out.first_dip
+    jobs = points_to_confirm(df)
+    if jobs:
+        out.confirmed_points = b.confirm(jobs, CONFIRM_ROUNDS)
+        out.staircase, out.period, out.dip = _verdicts(b.frame())
+    return out
+
+
+def planted(n_series: int, seed: int) -> tuple[bool, list[Outcome]]:
+    """Part 1; prints the figures and returns whether every target is met."""
+    rng = np.random.default_rng(seed)
+    cases = [planted_series(rng, "staircase") for _ in range(n_series)] + \
+            [planted_series(rng, "smooth") for _ in range(n_series)]
+    cases = [c for c in cases if len(c.values) >= 4]  # a detector needs 4 points along an axis
+    t0 = time.perf_counter()
+    outcomes = [analyse_case(c, seed * 1_000_003 + i) for i, c in enumerate(cases)]
+    took = time.perf_counter() - t0
+    stairs = [o for o in outcomes if o.case.kind == "staircase"]
+    smooth = [o for o in outcomes if o.case.kind == "smooth"]
+    eligible = [o for o in stairs if o.eligible]
+
+    def rate(items: list[Outcome], pred) -> float:
+        return sum(map(pred, items)) / max(len(items), 1)
+
+    recall = rate(eligible, lambda o: o.staircase == CONFIRMED)
+    recall_first = rate(eligible, lambda o: o.first_staircase == CONFIRMED)
+    period_ok = rate(eligible, lambda o: o.staircase == CONFIRMED and o.period == o.case.period)
+    false_stair = rate(smooth, lambda o: o.staircase == CONFIRMED)
+    false_dip = rate(outcomes, lambda o: o.dip == CONFIRMED)
+    unresolved_smooth = rate(smooth, lambda o: o.staircase == "unresolved")
+    unresolved_eligible = rate(eligible, lambda o: o.staircase == "unresolved")
+    other = [o for o in stairs if not o.eligible and o.case.detectable]
+    confirmed_runs = rate(outcomes, lambda o: o.confirmed_points > 0)
+    print(f"planted series: {len(stairs)} staircases ({len(eligible)} in the recall population), {len(smooth)} "
+          f"step-free; analysed in {took:.1f} s; {confirmed_runs:.0%} of runs re-measured some points")
+    rows = [
+        ("recall, staircases with steps >= 8% and >= 4x noise", recall, f">= {RECALL_TARGET:.0%}",
+         recall >= RECALL_TARGET, f"before confirmation {recall_first:.1%}; unresolved {unresolved_eligible:.1%}"),
+        ("period right (same population)", period_ok, f">= {PERIOD_TARGET:.0%}", period_ok >= PERIOD_TARGET, ""),
+        ("false staircases on step-free series", false_stair, f"<= {FALSE_STAIRCASE_TARGET:.0%}",
+         false_stair <= FALSE_STAIRCASE_TARGET, f"unresolved {unresolved_smooth:.1%}"),
+        ("false non-monotonic on monotone series", false_dip, f"<= {FALSE_DIP_TARGET:.0%}",
+         false_dip <= FALSE_DIP_TARGET, f"unresolved {rate(outcomes, lambda o: o.dip == 'unresolved'):.1%}"),
+        ("recall, other detectable staircases (smaller steps)", rate(other, lambda o: o.staircase == CONFIRMED),
+         "(reported)", True, f"{len(other)} series"),
+    ]
+    ok = True
+    for name, value, target, passed, note in rows:
+        ok &= passed
+        print(f"  {name:<55} {value:7.1%}  target {target:<8} {'ok' if passed else 'MISSED'}  {note}")
+    return ok, outcomes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=400, help="planted series of each kind (default 400)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real", action="store_true", help="also run part 2 on this CPU (minutes)")
+    parser.add_argument("--results", default=None, help="where part 2 writes its runs (default: a temp dir)")
+    args = parser.parse_args(argv)
+    load = os.getloadavg()
+    print(f"machine load (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    ok, _ = planted(args.series, args.seed)
+    if args.real:
+        from benchmarks_real import real_machine  # type: ignore[import-not-found]
+
+        ok &= real_machine(args.results)
+    load = os.getloadavg()
+    print(f"machine load at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

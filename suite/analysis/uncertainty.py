@@ -1,0 +1,219 @@
+"""Honest uncertainty: what a point's headline is worth, and what a series' scatter says.
+
+Three sources of noise are kept apart, all as relative (log-scale) standard deviations:
+
+* **between rounds** (``sigma``): a point measured in R interleaved rounds gives R round
+  medians; their spread is the point's measurement noise. With R = 3 one point's own spread has
+  two degrees of freedom, so it is *moderated* towards the run's pooled between-round variance
+  (limma's empirical-Bayes idea): ``s~^2 = (d0 * s_run^2 + (R - 1) * s_p^2) / (d0 + R - 1)``
+  with ``d0 = Thresholds.prior_dof``. The headline is the median of the round medians; its
+  standard error is ``c_R * s~ / sqrt(R)`` (``c_R`` = 1.2533, the median's efficiency loss, for
+  R >= 3). It is never narrower than the interval stored with the point (the within-burst CI
+  in v1 runs, the between-round interval in v2 runs). A run with one round has no between-round
+  information: ``Thresholds.assumed_round_noise_rel`` stands in for ``s~``.
+* **point to point** (``tau``): a configuration can be a few percent off its neighbours for
+  reasons no rerun of it removes (memory layout, alignment, the moment it was measured). No
+  per-point interval shows it; only a series does: ``tau`` is the extra variance the residuals
+  of a model fitted along the series need beyond the per-point ``sigma`` (Paule-Mandel
+  estimator, see :func:`wls_fit`).
+* **the run's noise floor** (``floor``): ``noise_floor_rel`` of the run (from its sentinel).
+  No detector claims an effect smaller than it.
+
+Decisions use a family-wise level (Bonferroni over the candidates a detector looked at):
+``confirmed`` at ``Thresholds.alpha``, ``unresolved`` (a third state: cannot be decided at
+this noise level) when the evidence reaches only ``Thresholds.alpha_unresolved`` or the
+effect is big enough but below the noise floor or the rounds disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+#: Verdicts of an anomaly (``Anomaly.verdict``).
+CONFIRMED = "confirmed"
+UNRESOLVED = "unresolved"
+VERDICTS: tuple[str, ...] = (CONFIRMED, UNRESOLVED)
+
+_NORMAL = NormalDist()
+
+
+def z_quantile(p: float) -> float:
+    """Standard normal quantile."""
+    return _NORMAL.inv_cdf(min(max(p, 1e-300), 1 - 1e-16))
+
+
+def t_quantile(p: float, dof: float) -> float:
+    """Student t quantile (Cornish-Fisher expansion, Abramowitz & Stegun 26.7.5).
+
+    Relative error below 1e-3 for ``dof >= 3`` at the quantiles used here; ``dof`` below 1 is
+    treated as 1, infinite ``dof`` gives the normal quantile.
+    """
+    z = z_quantile(p)
+    if not math.isfinite(dof):
+        return z
+    d = max(float(dof), 1.0)
+    if d == 1.0:
+        return math.tan(math.pi * (p - 0.5))
+    if d == 2.0:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z2 = z * z
+    g1 = (z2 + 1) * z / 4
+    g2 = ((5 * z2 + 16) * z2 + 3) * z / 96
+    g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384
+    g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160
+    return z + g1 / d + g2 / d**2 + g3 / d**3 + g4 / d**4
+
+
+def critical(alpha: float, m: int, dof: float = math.inf) -> float:
+    """One-sided critical value at family-wise level ``alpha`` over ``m`` tests (Bonferroni)."""
+    return t_quantile(1.0 - alpha / max(int(m), 1), dof)
+
+
+def headline_factor(rounds: np.ndarray) -> np.ndarray:
+    """``c_R``: standard error of the median of R values over that of their mean (1 for R <= 2)."""
+    r = np.asarray(rounds, dtype=float)
+    return np.where(r >= 3, 1.2533141373155001, 1.0)
+
+
+#: Huber's tuning constant: residuals beyond this many standard deviations are down-weighted.
+HUBER_K = 2.0
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A weighted least-squares fit with an extra variance component.
+
+    ``beta``/``cov``: coefficients and their covariance; ``tau2``: the extra relative variance
+    per point (0 when the per-point variances already explain the residuals); ``dof``: n - p;
+    ``resid``: relative residuals ``(y - f) / y`` (log units for a fit on logs); ``fitted``:
+    ``f``; ``robust_weight``: Huber weight of each point (1 = fully counted).
+    """
+
+    beta: np.ndarray
+    cov: np.ndarray
+    tau2: float
+    dof: int
+    resid: np.ndarray
+    fitted: np.ndarray
+    robust_weight: np.ndarray
+
+    def t(self, j: int) -> float:
+        """t statistic of coefficient ``j``."""
+        se = math.sqrt(max(float(self.cov[j, j]), 1e-300))
+        return float(self.beta[j]) / se
+
+
+def wls_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, relative: bool = True,
+            tau2: float | None = None, robust: bool = True) -> Fit | None:
+    """Fit ``y ~ X beta`` with per-point variance ``v + tau2`` (Paule-Mandel ``tau2``).
+
+    With ``relative`` the variances are relative (``var(y_i) = y_i^2 (v_i + tau2)``: latency
+    noise is multiplicative), else absolute (``y`` already in log units). ``tau2`` is chosen so
+    the weighted residual sum of squares equals its degrees of freedom ``n - p`` (the
+    Paule-Mandel moment estimator of the between-point variance; 0 when the ``v_i`` already
+    account for the residuals), unless given. With ``robust`` the fit is a Huber M-estimate
+    (iteratively reweighted, :data:`HUBER_K`): one headline that a slow spell spoiled in most
+    of its rounds neither drags the fit nor widens the scatter of every other point. Returns
+    ``None`` when ``n <= p`` or ``X`` is rank-deficient.
+    """
+    n, p = X.shape
+    if n <= p:
+        return None
+    scale = y if relative else np.ones_like(y)
+    dof = n - p
+    base = 1.0 / scale**2
+
+    def solve(t2: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+        w = h * base / (v + t2)
+        sw = np.sqrt(w)
+        A = X * sw[:, None]
+        try:
+            q, r = np.linalg.qr(A)
+            diag = np.abs(np.diag(r))
+            if diag.min() < 1e-10 * diag.max():
+                return None
+            beta = np.linalg.solve(r, q.T @ (y * sw))
+        except np.linalg.LinAlgError:
+            return None
+        f = X @ beta
+        return beta, f, r, float(np.sum(w * (y - f) ** 2))
+
+    def moment(h: np.ndarray) -> float | None:
+        """Paule-Mandel: the tau2 at which the weighted RSS equals dof."""
+        first = solve(0.0, h)
+        if first is None:
+            return None
+        if first[3] <= dof:
+            return 0.0
+        lo, hi = 0.0, max(float(np.max(v)), 1e-6)
+        while (res := solve(hi, h)) is not None and res[3] > dof and hi < 1e3:
+            lo, hi = hi, hi * 4
+        for _ in range(40):  # bisection: the weighted RSS falls monotonically in tau2
+            mid = 0.5 * (lo + hi)
+            res = solve(mid, h)
+            if res is None:
+                return None
+            lo, hi = (mid, hi) if res[3] > dof else (lo, mid)
+            if hi - lo < 1e-3 * hi:
+                break
+        return hi
+
+    h = np.ones(n)
+    given = tau2
+    t2 = 0.0
+    out = None
+    for _ in range(6 if robust else 1):
+        t2_new = moment(h) if given is None else given
+        if t2_new is None:
+            return None
+        t2 = t2_new
+        out = solve(t2, h)
+        if out is None:
+            return None
+        if not robust:
+            break
+        e = np.abs(y - out[1]) / (scale * np.sqrt(v + t2))
+        h_new = np.minimum(1.0, HUBER_K / np.maximum(e, 1e-12))
+        if np.allclose(h_new, h, atol=1e-3):
+            break
+        h = h_new
+    assert out is not None
+    beta, f, r, _ = out
+    rinv = np.linalg.inv(r)
+    cov = rinv @ rinv.T
+    return Fit(beta=beta, cov=cov, tau2=float(t2), dof=dof, resid=(y - f) / scale, fitted=f, robust_weight=h)
+
+
+def robust_scale(values: np.ndarray) -> float:
+    """1.4826 x median absolute deviation from the median (a standard deviation for normal data)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    return 1.4826 * float(np.median(np.abs(v - np.median(v))))
+
+
+def round_matrix(rounds: list[np.ndarray]) -> np.ndarray:
+    """Round medians of several points as a (points x rounds) array padded with NaN."""
+    width = max((len(r) for r in rounds), default=0)
+    out = np.full((len(rounds), max(width, 1)), np.nan)
+    for i, r in enumerate(rounds):
+        out[i, :len(r)] = r
+    return out
+
+
+def rounds_agree(variant: np.ndarray, reference: np.ndarray, min_effect: float) -> bool:
+    """Whether every round shows the effect: ``variant_r / reference_r - 1 >= min_effect``.
+
+    Rounds are paired by index (round r of both points was measured in the same interleaved
+    round). With a single round on either side the rounds cannot disagree: True.
+    """
+    a, b = np.asarray(variant, float), np.asarray(reference, float)
+    k = min(len(a), len(b))
+    if k < 2:
+        return True
+    return bool(np.all(a[:k] / b[:k] - 1.0 >= min_effect))
