@@ -29,7 +29,7 @@ ACTIVATION_REFERENCE: dict[str, str] = {"activation": "relu"}
 REFERENCE_OP = "conv2d"
 
 OVERHEAD_COLUMNS = ["device", "sweep", "runtime", "op", "dtype", "kind", "axis", "level", "reference",
-                    "latency_ms", "reference_ms", "overhead", "cost_ratio", "z", "critical", "critical_unresolved",
+                    "latency_ms", "reference_ms", "overhead", "cost_ratio", "sd", "z", "critical", "critical_unresolved",
                     "noise_rel", "rounds_agree", "significant", "config", "job_ids"]
 
 #: Per pair before the comparison: identity, latencies and what the uncertainty model needs.

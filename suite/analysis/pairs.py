@@ -47,7 +47,7 @@ def run_floors(data: pd.DataFrame) -> dict[str, float]:
 
 def compare_pairs(pairs: pd.DataFrame, threshold: float, thresholds: Thresholds, point_noise: dict[str, float],
                   groups: list[str]) -> pd.DataFrame:
-    """Add ``overhead`` (``latency / reference - 1``), ``z``, ``critical``,
+    """Add ``overhead`` (``latency / reference - 1``), ``sd`` (of its log), ``z``, ``critical``,
     ``critical_unresolved``, ``noise_rel``, ``rounds_agree`` and ``significant`` to a frame of
     pairs (``latency_ms``, ``reference_ms``, ``_sigma``, ``_ref_sigma``, ``_rounds``,
     ``_ref_rounds``, ``device`` and the ``groups`` columns).
@@ -64,6 +64,7 @@ def compare_pairs(pairs: pd.DataFrame, threshold: float, thresholds: Thresholds,
     with np.errstate(invalid="ignore", divide="ignore"):
         out["overhead"] = lat / ref - 1.0
         out["z"] = np.log(lat / ref) / np.sqrt(var)
+    out["sd"] = np.sqrt(var)
     m = out.groupby("device")[groups].apply(lambda g: len(g.drop_duplicates())) if len(out) else pd.Series(dtype=int)
     count = out["device"].map(m).fillna(1).astype(int).to_numpy()
     out["critical"] = [critical(thresholds.alpha, k) for k in count]
@@ -104,12 +105,14 @@ def group_verdict(effects: np.ndarray, z: np.ndarray, significant: np.ndarray, a
 
 def summarize_pairs(frame: pd.DataFrame, keys: list[str], name: str, threshold: float, thresholds: Thresholds,
                     floors: dict[str, float] | None = None) -> pd.DataFrame:
-    """Per group of ``keys``: median ``overhead`` (as ``name``), its min and max, median cost
+    """Per group of ``keys``: median ``overhead`` (as ``name``), its min and max, its 95 %
+    interval (``_low``/``_high``: ``1.96 x`` the median pair sd over ``sqrt(n)``), median cost
     ratio, ``n``, ``n_significant``, median ``z``, ``critical``, ``rounds_agree``, the
     ``verdict``/``why`` of :func:`group_verdict`, ``effect_floor``, ``noise_rel`` and
     ``confirm_jobs``."""
-    cols = [*keys, name, f"{name}_min", f"{name}_max", "cost_ratio", "n", "n_significant", "z", "critical",
-            "rounds_agree", "verdict", "why", "effect_floor", "noise_rel", "confirm_jobs"]
+    cols = [*keys, name, f"{name}_min", f"{name}_max", f"{name}_low", f"{name}_high", "cost_ratio", "n",
+            "n_significant", "z", "critical", "rounds_agree", "verdict", "why", "effect_floor", "noise_rel",
+            "confirm_jobs"]
     if frame.empty:
         return pd.DataFrame(columns=cols)
     floors = floors or {}
@@ -122,8 +125,13 @@ def summarize_pairs(frame: pd.DataFrame, keys: list[str], name: str, threshold: 
         agree = bool(g["rounds_agree"].all())
         verdict, why = group_verdict(eff, g["z"].to_numpy(float), g["significant"].to_numpy(bool), agree,
                                      threshold, floor, float(g["critical_unresolved"].iloc[0]))
-        rows.append({**dict(zip(keys, key, strict=True)), name: float(np.median(eff)),
+        med = float(np.median(eff))
+        # 95 % interval of the typical effect: configurations as replicates of it
+        half = 1.96 * float(np.median(g["sd"].to_numpy(float))) / np.sqrt(len(g))
+        rows.append({**dict(zip(keys, key, strict=True)), name: med,
                      f"{name}_min": float(eff.min()), f"{name}_max": float(eff.max()),
+                     f"{name}_low": float(np.expm1(np.log1p(med) - half)),
+                     f"{name}_high": float(np.expm1(np.log1p(med) + half)),
                      "cost_ratio": float(np.nanmedian(g["cost_ratio"].to_numpy(float)))
                      if np.isfinite(g["cost_ratio"].to_numpy(float)).any() else float("nan"),
                      "n": len(g), "n_significant": int(g["significant"].sum()), "z": float(g["z"].median()),

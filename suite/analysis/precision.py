@@ -57,18 +57,20 @@ def speedup_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
     out["slower"] = (out["z"] >= out["critical"]) & (out["overhead"] >= thresholds.dtype_slower_min)
     out["faster"] = -out["z"] >= out["critical"]
     out["significant"] = out["slower"]
-    return out.reset_index(drop=True)[SPEEDUP_COLUMNS + ["overhead", "critical", "critical_unresolved", "noise_rel",
-                                                        "significant", "cost_ratio"]]
+    return out.reset_index(drop=True)[SPEEDUP_COLUMNS + ["overhead", "sd", "critical", "critical_unresolved",
+                                                        "noise_rel", "significant", "cost_ratio"]]
 
 
 def speedup_summary(frame: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                     floors: dict[str, float] | None = None) -> pd.DataFrame:
-    """Median speedup per (device, sweep, runtime, op, dtype) with counts of slower/faster
-    configurations and the ``verdict`` of a slowdown (:func:`suite.analysis.pairs.group_verdict`
+    """Median speedup per (device, sweep, runtime, op, dtype) with its 95 % interval
+    (``speedup_low``/``speedup_high``), counts of slower/faster configurations and the
+    ``verdict`` of a slowdown (:func:`suite.analysis.pairs.group_verdict`
     on ``latency / fp32 - 1`` with ``dtype_slower_min``)."""
     keys = ["device", "sweep", "runtime", "op", "dtype"]
-    cols = [*keys, "speedup", "speedup_min", "speedup_max", "n", "n_slower", "n_faster", "verdict", "why",
-            "slowdown", "z", "critical", "rounds_agree", "effect_floor", "noise_rel", "confirm_jobs"]
+    cols = [*keys, "speedup", "speedup_min", "speedup_max", "speedup_low", "speedup_high", "n", "n_slower",
+            "n_faster", "verdict", "why", "slowdown", "z", "critical", "rounds_agree", "effect_floor", "noise_rel",
+            "confirm_jobs"]
     if frame.empty:
         return pd.DataFrame(columns=cols)
     base = (frame.assign(slower=frame["slower"].astype(bool), faster=frame["faster"].astype(bool))
@@ -77,8 +79,11 @@ def speedup_summary(frame: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESH
                  n=("speedup", "size"), n_slower=("slower", "sum"), n_faster=("faster", "sum"))
             .reset_index())
     verdicts = summarize_pairs(frame, keys, "slowdown", thresholds.dtype_slower_min, thresholds, floors)
-    merged = base.merge(verdicts[[*keys, "verdict", "why", "slowdown", "z", "critical", "rounds_agree",
-                                  "effect_floor", "noise_rel", "confirm_jobs"]], on=keys, how="left")
+    merged = base.merge(verdicts[[*keys, "verdict", "why", "slowdown", "slowdown_low", "slowdown_high", "z",
+                                  "critical", "rounds_agree", "effect_floor", "noise_rel", "confirm_jobs"]],
+                        on=keys, how="left")
+    merged["speedup_low"] = 1.0 / (1.0 + merged["slowdown_high"])
+    merged["speedup_high"] = 1.0 / (1.0 + merged["slowdown_low"])
     return merged[cols]
 
 

@@ -144,7 +144,9 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
       a run with a single round uses ``assumed_round_noise_rel``;
       a round *slower* than the point's median counts at most :data:`WINSOR_K` typical
       deviations (a slow spell in one of three rounds barely moves their median), a round
-      faster than it in full (then most rounds ran slow and the median is the suspect);
+      faster than it in full (then most rounds ran slow and the median is the suspect); and the
+      moderated variance is never below the point's own (moderation lends a point the run's
+      typical variance, it does not talk down rounds that disagree);
     * the within-burst interval of the point (``ci_low_ms``/``ci_high_ms`` as a 95 % interval of
       a row holding one round: v1 rows, combined over the rounds of a v1 run; a v2 row with
       several rounds carries a between-round interval, which the first item recomputes).
@@ -215,6 +217,9 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
         own_var[g] = float(np.sum(dev**2) / (lr.size - 1))
     d0 = thresholds.prior_dof
     moderated = np.where(have, (d0 * prior + dof * np.nan_to_num(own_var)) / (d0 + dof), prior)
+    # moderation lends a point the run's typical variance; it never talks down a point whose own
+    # rounds disagree (a round far faster than its median counts in full, see above)
+    moderated = np.fmax(moderated, np.where(have, own_var, 0.0))
     sigma = headline_factor(n_rounds) * np.sqrt(moderated / np.maximum(n_rounds, 1))
     sigma = np.fmax(sigma, sig_stored)
     first["median_ms"] = [float(np.median(r)) for r in merged_rounds]
@@ -307,8 +312,12 @@ class AxisSeries:
         return {k: v for k, v in self.key.items() if k not in PLACE_COLUMNS and _present(v)}
 
     def describe(self, limit: int = 4) -> str:
-        """Short label: ``fp32, cin=32 kernel=3 resolution=56``."""
-        fixed = [f"{k}={_fmt(v)}" for k, v in self.fixed_params.items() if k not in ("batch", "bias", "padding")]
+        """Short label: ``fp32, cin=32 kernel=3 resolution=56`` (parameters at the op's defaults left out)."""
+        from suite.sweep.point import changed_params
+
+        params = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in self.fixed_params.items()
+                  if k not in ("batch", "bias", "padding")}
+        fixed = changed_params(str(self.key.get("op", "")), params).split()
         return ", ".join([self.key.get("dtype", "")] + ([" ".join(fixed[:limit])] if fixed else []))
 
 
