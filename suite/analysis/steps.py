@@ -169,9 +169,10 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
        step dropped until every step has ``b_j > 0`` and ``t_j`` clears the unresolved level;
        Bonferroni over the ``n - 1`` positions Potts could pick.
 
-    When both tests confirm steps, the model with the lower Bayesian information criterion
+    When both tests confirm steps, the periodic one is kept if every irregular step lies on a
+    boundary of its period, else the model with the lower Bayesian information criterion
     (weighted residual sum of squares plus ``log(n)`` per parameter, a step position or the
-    period counting as one) is kept: irregular steps are not forced into a period.
+    period counting as one): irregular steps are not forced into a period.
 
     Plateaus must be flat: the smooth part may rise over a plateau by at most
     ``step_max_drift`` of the step. A step is claimed (``confirmed``) when its test clears
@@ -192,7 +193,12 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
     found = [st for st in (_periodic(data, X0, thresholds, floor), _irregular(data, X0, thresholds, floor))
              if st is not None]
     confirmed = [st for st in found if st.verdict == CONFIRMED]
-    if len(confirmed) == 2:  # both explain the steps: the one that fits better for its parameters
+    if len(confirmed) == 2:
+        periodic, irregular = confirmed
+        period = periodic.period or 0.0
+        # irregular steps at the period's boundaries are that period; else the better fit for its parameters
+        if all(math.ceil(st.at / period) < math.ceil(st.next / period) for st in irregular.steps):
+            return periodic
         return min(confirmed, key=lambda st: st.bic)
     if confirmed:
         return confirmed[0]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from suite.analysis.uncertainty import headline_factor, t_quantile
 from suite.results.schema import ALL_FIXED, SCHEMA_VERSION
 from suite.sweep.point import canonical_json, config_id, point_id
 
@@ -213,7 +214,7 @@ class FrameBuilder:
         sample = float(np.median([p[2] for p in self._pending]))
         values = np.exp(nz.round_rel * self.rng.standard_normal(t.size) + self._machine(t)
                         + sample / np.sqrt(n) * self.rng.standard_normal(t.size))
-        self._floor = sentinel_floor(values)
+        self._floor = sentinel_floor(values, R)
 
     def confirm(self, job_ids: Iterable[str], rounds: int = 3) -> int:
         """Re-measure the points of ``job_ids`` in ``rounds`` extra interleaved rounds after the
@@ -287,12 +288,15 @@ V2_COLUMNS: tuple[str, ...] = ("rounds", "rounds_failed", "round_median_ms", "ro
                                "noise_floor_rel", "timing", "confirm_rounds", "adaptive")
 
 
-def sentinel_floor(values_ms: np.ndarray) -> float:
-    """Noise floor of a run from its sentinel's measurements: twice their robust relative
-    standard deviation (``2 * 1.4826 * MAD(log values)``), the smallest relative difference
-    between two headlines this run resolves."""
+def sentinel_floor(values_ms: np.ndarray, rounds: int = 3) -> float:
+    """Noise floor of a run from its sentinel's burst medians, as the run computes it (results
+    contract v2): ``exp(t(0.975, m - 1) * c_R * sqrt(2 / R) * sd(log values)) - 1``, the smallest
+    relative difference between two R-round headlines the run resolves at 95 %."""
     v = np.log(np.asarray(values_ms, dtype=float))
-    return float(2 * 1.4826 * np.median(np.abs(v - np.median(v))))
+    if v.size < 2:
+        return float("nan")
+    c = float(headline_factor(np.array([rounds]))[0])
+    return float(math.expm1(t_quantile(0.975, v.size - 1) * c * math.sqrt(2 / rounds) * float(v.std(ddof=1))))
 
 
 def staircase_latency(values: Iterable[float], period: int, step_rel: float, base_ms: float = 1.0) -> np.ndarray:
