@@ -499,3 +499,26 @@ def planted_frame(cases: Sequence[PlantedSeries], seed: int = 0, rounds: int = 3
                         fixed={"cin": 32, "kernel": 3, "resolution": 28})
         frames.append(b.frame())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def activation_rounds_frame(rounds_by_activation: dict[str, Sequence[float]], seed: int = 0) -> pd.DataFrame:
+    """One conv2d configuration with fused activations whose round medians are given.
+
+    The reference (``activation: none``) measures 1.0 ms in each of three rounds; each
+    activation gets the round medians in ``rounds_by_activation`` (ms, i.e. relative to the
+    reference) and their median as headline. A channel series on the same device (``sweep
+    ch``) gives the device its point-to-point scatter. For tests of single-configuration
+    claims (a slow spell in some rounds of one point).
+    """
+    b = FrameBuilder(seed, rounds=3, noise=MachineNoise(sample_rel=0.01, round_rel=0.004))
+    p = {"cin": 32, "cout": 32, "kernel": 3, "resolution": 28}
+    for act in ("none", *rounds_by_activation):
+        b.add("cpu", "acts", "conv2d", {**p, "activation": act}, "fp32", 1.0)
+    for cin in range(8, 136, 8):
+        b.add("cpu", "ch", "conv2d", {**p, "cin": cin}, "fp32", 0.1 + cin / 100)
+    df = b.frame()
+    for act, rel in {"none": [1.0, 1.0, 1.0], **rounds_by_activation}.items():
+        i = df.index[df["activation"] == act][0]
+        df.at[i, "round_median_ms"] = [float(v) for v in rel]
+        df.at[i, "median_ms"] = float(np.median(rel))
+    return df
