@@ -28,8 +28,14 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave compare``; returns the exit status."""
     import suite.results as results
     from suite.report import render_table
-    from suite.report.compare import ALPHA, compare_runs, comparison_table, csv_frame, incomparable, \
-        significant_changes
+    from suite.report.compare import (
+        ALPHA,
+        compare_runs,
+        comparison_table,
+        csv_frame,
+        incomparable,
+        significant_changes,
+    )
     from suite.results.query import find_runs, manifests
 
     runs = [find_runs([p]) for p in (args.run_a, args.run_b)]

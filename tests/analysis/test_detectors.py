@@ -16,12 +16,12 @@ from suite.analysis.support import find_support_issues, support_matrix
 from suite.analysis.synthetic import (
     FrameBuilder,
     MachineNoise,
+    activation_rounds_frame,
     add_axis_series,
     conv_cost,
     noise_frame,
     planted_frame,
     planted_series,
-    activation_rounds_frame,
     study_frame,
 )
 

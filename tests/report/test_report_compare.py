@@ -33,7 +33,7 @@ def test_a_shift_common_to_all_points_is_reported_once_not_per_point():
 
 
 # this CPU on a quiet moment: rounds of one point agree within ~1 %, slow spells now and then
-QUIET = MachineNoise(sample_rel=0.02, round_rel=0.008, point_rel=0.005, spell_fraction=0.1, spell_rel=0.3)
+QUIET = MachineNoise(sample_rel=0.02, round_rel=0.008, point_rel=0.005, spell_fraction=0.05, spell_rel=0.15)
 
 
 def test_planted_slowdown_on_a_quarter_of_the_points_is_found():
