@@ -20,7 +20,7 @@ from suite.analysis.series import (
 )
 from suite.analysis.steps import MAX_CONFIRM_JOBS
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.trend import SeriesData, moderated_fit, series_data
+from suite.analysis.trend import series_data
 from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical
 
 
@@ -73,9 +73,9 @@ def elasticity(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
     """Fit ``log(latency_ms) = a + e * log(macs)`` by weighted least squares on honest noise.
 
     Each point's variance is its between-round ``sigma^2`` plus the series' scatter ``tau^2``
-    (Paule-Mandel, moderated towards ``assumed_point_noise_rel``; see
-    :mod:`suite.analysis.trend`), so a series that curves or scatters is not over-trusted;
-    ``stderr`` comes from that fit, with ``n - 2 + prior_dof`` degrees of freedom. Returns
+    (DerSimonian-Laird, moderated towards ``assumed_point_noise_rel``; see :func:`_line`), so a
+    series that curves or scatters is not over-trusted; ``stderr`` comes from that fit, with
+    ``n - 2 + prior_dof`` degrees of freedom. Returns
     ``None`` when fewer than three points have MACs > 0, or MACs span less than
     ``elasticity_min_mac_ratio``.
 
@@ -90,16 +90,51 @@ def elasticity(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
     x = np.log(macs[ok])
     if x.max() - x.min() < np.log(thresholds.elasticity_min_mac_ratio):
         return None
-    sub = SeriesData(series=series, x=data.x[ok], y=data.y[ok], v=data.v[ok], u=data.u[ok], idx=data.idx[ok])
-    got = moderated_fit(np.column_stack([np.ones(ok.sum()), x]), sub, thresholds, log=True)
-    if got is None:
+    y, v = np.log(data.y[ok]), data.v[ok]
+    fit = _line(x, y, v, thresholds)
+    if fit is None:
         return None
-    fit, dof = got
-    lat = sub.y
-    return Elasticity(series=series, slope=float(fit.beta[1]), stderr=float(math.sqrt(fit.cov[1, 1])),
-                      mac_ratio=float(np.exp(x.max() - x.min())),
+    slope, stderr, tau2, dof = fit
+    lat = data.y[ok]
+    return Elasticity(series=series, slope=slope, stderr=stderr, mac_ratio=float(np.exp(x.max() - x.min())),
                       latency_ratio=float(lat[np.argmax(x)] / lat[np.argmin(x)]), dof=dof,
-                      noise_rel=math.sqrt(fit.tau2), floor=effect_floor(series.floor, 0.0))
+                      noise_rel=math.sqrt(tau2), floor=effect_floor(series.floor, 0.0))
+
+
+def _line(x: np.ndarray, y: np.ndarray, v: np.ndarray, thresholds: Thresholds) -> tuple[float, float, float, float] | None:
+    """Weighted line ``y = a + e x`` with per-point variance ``v + tau2`` in closed form:
+    ``tau2`` the DerSimonian-Laird moment estimate moderated towards ``assumed_point_noise_rel``
+    (as :func:`suite.analysis.trend.moderated_fit`, without its robust weights); returns the
+    slope, its standard error, ``tau2`` and the degrees of freedom ``n - 2 + prior_dof``."""
+    n = len(x)
+    if n < 3:
+        return None
+
+    def solve(w: np.ndarray) -> tuple[float, float, float, float, float, float] | None:
+        sw, sx, sy = w.sum(), (w * x).sum(), (w * y).sum()
+        sxx, sxy = (w * x * x).sum(), (w * x * y).sum()
+        det = sw * sxx - sx * sx
+        if det <= 1e-12 * sw * sxx:
+            return None
+        slope = (sw * sxy - sx * sy) / det
+        return slope, (sy - slope * sx) / sw, sw, sx, sxx, det
+
+    w0 = 1.0 / v
+    first = solve(w0)
+    if first is None:
+        return None
+    slope, icpt, sw, sx, sxx, det = first
+    q = float(np.sum(w0 * (y - icpt - slope * x) ** 2))
+    s2, s2x, s2xx = (w0 * w0).sum(), (w0 * w0 * x).sum(), (w0 * w0 * x * x).sum()
+    trace = sw - (sxx * s2 - 2 * sx * s2x + sw * s2xx) / det  # tr(W) - tr((X'WX)^-1 X'W^2X)
+    raw = max(0.0, (q - (n - 2)) / trace) if trace > 0 else 0.0
+    d0 = thresholds.prior_dof
+    tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + (n - 2) * raw) / (d0 + n - 2)
+    final = solve(1.0 / (v + tau2))
+    if final is None:
+        return None
+    slope, _, sw, _, _, det = final
+    return float(slope), float(math.sqrt(sw / det)), float(tau2), float(n - 2 + d0)
 
 
 def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,

@@ -7,7 +7,7 @@ parameters are all equal except ``axis``; it is what a latency-vs-channels plot 
 from __future__ import annotations
 
 import json
-import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -173,34 +173,33 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     n_groups = int(gid.max()) + 1 if rows else 0
     starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]]) if rows else np.empty(0, int)
     ends = np.r_[starts[1:], rows]
-    merged_rounds: list[np.ndarray] = []
-    own_var = np.full(n_groups, np.nan)
-    n_rounds = np.zeros(n_groups)
-    sig_stored = np.full(n_groups, np.nan)
-    for g, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        r = rounds[a] if b - a == 1 else np.concatenate(rounds[a:b])
-        merged_rounds.append(r)
-        n_rounds[g] = r.size
-        if r.size >= 2:
-            own_var[g] = float(np.var(np.log(r), ddof=1))
-        # the stored interval is a floor only where it is a within-burst CI: rows of one round
-        # (v1 rows, or a v2 point timed once); a v2 between-round interval is recomputed above
-        one_round = np.array([len(x) == 1 for x in rounds[a:b]])
-        s = sig_ci[a:b][one_round]
-        s = s[np.isfinite(s)]
-        if s.size:
-            sig_stored[g] = float(np.sqrt(np.mean(s**2) / s.size))
+    # every round of every point as one (points x rounds) log matrix, NaN-padded, round order kept
+    lengths = np.fromiter((len(r) for r in rounds), dtype=int, count=rows)
+    flat = np.log(np.concatenate(rounds)) if rows else np.empty(0)
+    value_gid = np.repeat(gid, lengths)
+    n_rounds = np.bincount(value_gid, minlength=n_groups).astype(float)
+    first_value = np.r_[0, np.cumsum(n_rounds)[:-1]].astype(int)
+    position = np.arange(flat.size) - first_value[value_gid]
+    L = np.full((n_groups, int(n_rounds.max()) if n_groups else 1), np.nan)
+    L[value_gid, position] = flat
+    have = n_rounds >= 2
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of points timed once
+        med = np.nanmedian(L, axis=1)
+        mad = np.where(have, np.nanmedian(np.abs(L - med[:, None]), axis=1), np.nan)
+    # the stored interval is a floor only where it is a within-burst CI: rows of one round (v1
+    # rows, or a v2 point timed once); a v2 between-round interval is recomputed here
+    usable = (lengths == 1) & np.isfinite(sig_ci)
+    count = np.bincount(gid, weights=usable, minlength=n_groups)
+    sq = np.bincount(gid, weights=np.where(usable, sig_ci, 0.0) ** 2, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sig_stored = np.where(count > 0, np.sqrt(sq / np.maximum(count, 1) / np.maximum(count, 1)), np.nan)
     first = df.iloc[starts].copy()
     first_run = run[starts]
     # the run's typical between-round variance, the prior of every point's variance: from the
     # median over points of each point's median absolute deviation of its rounds (robust twice: a
     # slow spell that hit one round of most points, or every round of a few, does not widen it)
     dof = np.maximum(n_rounds - 1, 0)
-    have = np.isfinite(own_var)
-    mad = np.full(n_groups, np.nan)
-    for g in np.flatnonzero(have):
-        lr = np.log(merged_rounds[g])
-        mad[g] = float(np.median(np.abs(lr - np.median(lr))))
     pooled: dict[str, float] = {}
     for rid in np.unique(first_run[have]):
         sel = have & (first_run == rid)
@@ -211,10 +210,8 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     # WINSOR_K: interference only slows a machine down, so one round in a slow spell moves the
     # median of three little. A round much *faster* than the median counts in full: then the
     # median itself is the suspect (most of its rounds ran in a spell).
-    for g in np.flatnonzero(have):
-        lr = np.log(merged_rounds[g])
-        dev = np.minimum(lr - np.median(lr), WINSOR_K * math.sqrt(prior[g]))
-        own_var[g] = float(np.sum(dev**2) / (lr.size - 1))
+    dev = np.minimum(L - med[:, None], WINSOR_K * np.sqrt(prior)[:, None])
+    own_var = np.where(have, np.nansum(dev**2, axis=1) / np.maximum(dof, 1), np.nan)
     d0 = thresholds.prior_dof
     moderated = np.where(have, (d0 * prior + dof * np.nan_to_num(own_var)) / (d0 + dof), prior)
     # moderation lends a point the run's typical variance; it never talks down a point whose own
@@ -222,14 +219,19 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     moderated = np.fmax(moderated, np.where(have, own_var, 0.0))
     sigma = headline_factor(n_rounds) * np.sqrt(moderated / np.maximum(n_rounds, 1))
     sigma = np.fmax(sigma, sig_stored)
-    first["median_ms"] = [float(np.median(r)) for r in merged_rounds]
+    merged = np.exp(L)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        first["median_ms"] = np.nanmedian(merged, axis=1)  # in ms, as the contract's headline
     first["_sigma"] = sigma
-    first["_rounds"] = merged_rounds
+    first["_rounds"] = [row[:k] for row, k in zip(merged, n_rounds.astype(int), strict=True)]
     first["_n_rounds"] = n_rounds.astype(int)
     fl = pd.Series(floor).groupby(gid).max().reindex(range(n_groups)).to_numpy(float)
     first["_floor"] = fl
     first["_half_ms"] = Z95 * sigma * first["median_ms"].to_numpy(float)
-    first["_job_ids"] = [tuple(dict.fromkeys(jobs[a:b])) for a, b in zip(starts, ends, strict=True)]
+    single = (ends - starts) == 1
+    first["_job_ids"] = [(jobs[a],) if one else tuple(dict.fromkeys(jobs[a:b]))
+                         for a, b, one in zip(starts, ends, single, strict=True)]
     return first.reset_index(drop=True)
 
 

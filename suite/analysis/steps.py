@@ -29,7 +29,7 @@ from suite.analysis.series import (
 )
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.trend import SeriesData, moderated_fit, series_data, smooth_design
-from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, Fit, critical, robust_scale
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, Fit, critical, robust_scale, wls_fit
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.
 MAX_POTTS_POINTS = 256
@@ -146,7 +146,8 @@ class Staircase:
         return max(s.costs_more for s in self.steps)
 
 
-def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Staircase | None:
+def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+               data: SeriesData | None = None, smooth: Fit | None = None) -> Staircase | None:
     """Steps in one series (confirmed or unresolved), or ``None`` when it has none.
 
     Model. The null is the smooth alternative of :mod:`suite.analysis.trend` (latency affine in
@@ -174,6 +175,10 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
     (weighted residual sum of squares plus ``log(n)`` per parameter, a step position or the
     period counting as one): irregular steps are not forced into a period.
 
+    No test runs when the smooth model leaves no scatter beyond the points' own intervals, and
+    the irregular one not when a confirmed periodic fit leaves no more scatter than
+    ``assumed_point_noise_rel``.
+
     Plateaus must be flat: the smooth part may rise over a plateau by at most
     ``step_max_drift`` of the step. A step is claimed (``confirmed``) when its test clears
     ``alpha`` and it is at least ``max(step_min_rel, noise floor)``; a staircase whose test
@@ -182,7 +187,7 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
     about them). A staircase whose period equals the sampling interval cannot be told from a
     ramp and is not reported.
     """
-    data = series_data(series, MAX_POTTS_POINTS)
+    data = data if data is not None else series_data(series, MAX_POTTS_POINTS)
     if data.n < thresholds.min_series_points:
         return None
     # every step raises latency between two neighbours: without any rise, skip the fits
@@ -190,7 +195,14 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) 
         return None
     floor = effect_floor(series.floor, thresholds.step_min_rel)
     X0 = smooth_design(data)
-    found = [st for st in (_periodic(data, X0, thresholds, floor), _irregular(data, X0, thresholds, floor))
+    smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v)
+    if smooth is not None and smooth.tau2 == 0.0:
+        return None  # the smooth model already explains every point within its own interval
+    periodic = _periodic(data, X0, thresholds, floor)
+    # a periodic fit that leaves no more scatter than the prior allows needs no irregular rival
+    adequate = periodic is not None and periodic.verdict == CONFIRMED and \
+        periodic.tau2 <= thresholds.assumed_point_noise_rel**2
+    found = [st for st in (periodic, None if adequate else _irregular(data, X0, thresholds, floor))
              if st is not None]
     confirmed = [st for st in found if st.verdict == CONFIRMED]
     if len(confirmed) == 2:
@@ -301,7 +313,7 @@ def _steeper(tread: np.ndarray, fit: Fit, limit: float) -> bool:
 
 
 #: Candidate periods fitted in full after the quick scan (per scale, linear and log).
-_FULL_FITS = 3
+_FULL_FITS = 1
 
 
 def _best_patterns(X0: np.ndarray, K: np.ndarray, data: SeriesData, thresholds: Thresholds, log: bool) -> list[int]:
@@ -446,14 +458,19 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
     for s in series:
         if len(s.x) < thresholds.min_series_points:
             continue
-        stair = find_steps(s, thresholds)
         data = series_data(s, MAX_POTTS_POINTS)
+        X0 = smooth_design(data) if data.n >= 3 else None
+        smooth = wls_fit(X0, data.y, data.v) if X0 is not None else None
+        stair = find_steps(s, thresholds, data=data, smooth=smooth)
         cols = step_columns(data, stair)
         if stair is not None and stair.verdict == CONFIRMED:
             tau2, dof = stair.tau2, stair.dof
+        elif smooth is not None:
+            d0 = thresholds.prior_dof  # the smooth fit's scatter, moderated as moderated_fit does
+            tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + smooth.dof * smooth.tau2) / (d0 + smooth.dof)
+            dof = smooth.dof + d0
         else:
-            got = moderated_fit(smooth_design(data), data, thresholds) if data.n >= 3 else None
-            tau2, dof = (got[0].tau2, got[1]) if got is not None else (float("nan"), float("nan"))
+            tau2, dof = float("nan"), float("nan")
         out.append(SeriesModel(series=s, stair=stair, steps_design=cols, tau2=tau2, dof=dof))
     return out
 

@@ -5,7 +5,7 @@ is latency affine in MACs, ``f = c0 + c1 * u`` (a fixed overhead plus a cost per
 quadratic term ``c2 * u^2`` once the series has :data:`QUADRATIC_MIN_POINTS` points (a monotone
 trend that bends, e.g. when a cache fills); ``u`` is MACs where they vary along the series,
 else the axis value, scaled to [0, 1]. Fits are weighted least squares on relative errors with
-the series' extra scatter ``tau`` (Paule-Mandel, :func:`suite.analysis.uncertainty.wls_fit`),
+the series' extra scatter ``tau`` (DerSimonian-Laird, :func:`suite.analysis.uncertainty.wls_fit`),
 *moderated* towards the prior ``assumed_point_noise_rel`` with ``prior_dof`` degrees of freedom
 (a short series cannot show its scatter; a long one overrides the prior). Test statistics then
 use Student t quantiles with ``n - p + prior_dof`` degrees of freedom.
@@ -19,7 +19,7 @@ import numpy as np
 
 from suite.analysis.series import AxisSeries
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.uncertainty import Fit, wls_fit
+from suite.analysis.uncertainty import Fit, refit, wls_fit
 
 #: Points a series needs before the smooth model bends (gets its quadratic term).
 QUADRATIC_MIN_POINTS = 8
@@ -82,7 +82,7 @@ def moderated_fit(X: np.ndarray, data: SeriesData, thresholds: Thresholds = DEFA
         return None
     d0 = thresholds.prior_dof
     tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + raw.dof * raw.tau2) / (d0 + raw.dof)
-    fit = wls_fit(X, y, v, relative=not log, tau2=tau2)
+    fit = refit(X, y, v, raw, tau2, relative=not log)
     if fit is None:
         return None
     return fit, raw.dof + d0

@@ -14,8 +14,8 @@ Three sources of noise are kept apart, all as relative (log-scale) standard devi
 * **point to point** (``tau``): a configuration can be a few percent off its neighbours for
   reasons no rerun of it removes (memory layout, alignment, the moment it was measured). No
   per-point interval shows it; only a series does: ``tau`` is the extra variance the residuals
-  of a model fitted along the series need beyond the per-point ``sigma`` (Paule-Mandel
-  estimator, see :func:`wls_fit`).
+  of a model fitted along the series need beyond the per-point ``sigma`` (the
+  DerSimonian-Laird moment estimator, see :func:`wls_fit`).
 * **the run's noise floor** (``floor``): ``noise_floor_rel`` of the run (from its sentinel).
   No detector claims an effect smaller than it.
 
@@ -130,83 +130,91 @@ class Fit:
 
 def wls_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, relative: bool = True,
             tau2: float | None = None, robust: bool = True) -> Fit | None:
-    """Fit ``y ~ X beta`` with per-point variance ``v + tau2`` (Paule-Mandel ``tau2``).
+    """Fit ``y ~ X beta`` with per-point variance ``v + tau2`` (the between-point ``tau2`` by
+    the method of moments).
 
     With ``relative`` the variances are relative (``var(y_i) = y_i^2 (v_i + tau2)``: latency
-    noise is multiplicative), else absolute (``y`` already in log units). ``tau2`` is chosen so
-    the weighted residual sum of squares equals its degrees of freedom ``n - p`` (the
-    Paule-Mandel moment estimator of the between-point variance; 0 when the ``v_i`` already
-    account for the residuals), unless given. With ``robust`` the fit is a Huber M-estimate
-    (iteratively reweighted, :data:`HUBER_K`): one headline that a slow spell spoiled in most
-    of its rounds neither drags the fit nor widens the scatter of every other point. Returns
-    ``None`` when ``n <= p`` or ``X`` is rank-deficient.
+    noise is multiplicative), else absolute (``y`` already in log units). Unless given,
+    ``tau2`` is the DerSimonian-Laird moment estimator of meta-regression, ``max(0, (Q - (n - p))
+    / tr(P))`` with ``Q`` the residual sum of squares weighted by ``1 / v`` and ``P`` the
+    residual-maker of that weighted fit (0 when the ``v_i`` already account for the residuals).
+    With ``robust`` the fit is a Huber M-estimate (iteratively reweighted, :data:`HUBER_K`): one
+    headline that a slow spell spoiled in most of its rounds neither drags the fit nor widens the
+    scatter of every other point. Returns ``None`` when ``n <= p`` or ``X`` is rank-deficient.
     """
     n, p = X.shape
     if n <= p:
         return None
     scale = y if relative else np.ones_like(y)
+    Xs, ys = X / scale[:, None], y / scale  # standardized: var(ys_i) = v_i + tau2
     dof = n - p
-    base = 1.0 / scale**2
 
-    def solve(t2: float, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-        w = h * base / (v + t2)
-        sw = np.sqrt(w)
-        A = X * sw[:, None]
+    def solve(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        Xw = Xs * w[:, None]
+        A = Xs.T @ Xw
+        d = np.sqrt(np.diag(A))
+        if not np.all(d > 0):
+            return None
+        C = A / np.outer(d, d)  # unit diagonal: a tiny Cholesky pivot means collinear columns
         try:
-            q, r = np.linalg.qr(A)
-            diag = np.abs(np.diag(r))
-            if diag.min() < 1e-10 * diag.max():
-                return None
-            beta = np.linalg.solve(r, q.T @ (y * sw))
+            chol = np.linalg.cholesky(C)
         except np.linalg.LinAlgError:
             return None
-        f = X @ beta
-        return beta, f, r, float(np.sum(w * (y - f) ** 2))
+        if np.min(np.diag(chol)) ** 2 < 1e-10:
+            return None
+        Linv = np.linalg.inv(chol)
+        Ainv = (Linv.T @ Linv) / np.outer(d, d)
+        beta = Ainv @ (Xw.T @ ys)
+        return beta, ys - Xs @ beta, Ainv
 
     def moment(h: np.ndarray) -> float | None:
-        """Paule-Mandel: the tau2 at which the weighted RSS equals dof."""
-        first = solve(0.0, h)
+        w0 = h / v
+        first = solve(w0)
         if first is None:
             return None
-        if first[3] <= dof:
-            return 0.0
-        lo, hi = 0.0, max(float(np.max(v)), 1e-6)
-        while (res := solve(hi, h)) is not None and res[3] > dof and hi < 1e3:
-            lo, hi = hi, hi * 4
-        for _ in range(40):  # bisection: the weighted RSS falls monotonically in tau2
-            mid = 0.5 * (lo + hi)
-            res = solve(mid, h)
-            if res is None:
-                return None
-            lo, hi = (mid, hi) if res[3] > dof else (lo, mid)
-            if hi - lo < 1e-3 * hi:
-                break
-        return hi
+        _, r, Ainv = first
+        q = float(np.sum(w0 * r**2))
+        trace = float(np.sum(w0) - np.trace(Ainv @ (Xs.T @ (Xs * (w0**2)[:, None]))))
+        return max(0.0, (q - dof) / trace) if trace > 0 else 0.0
 
     h = np.ones(n)
-    given = tau2
     t2 = 0.0
     out = None
-    for _ in range(6 if robust else 1):
-        t2_new = moment(h) if given is None else given
-        if t2_new is None:
+    for _ in range(3 if robust else 1):
+        got = moment(h) if tau2 is None else tau2
+        if got is None:
             return None
-        t2 = t2_new
-        out = solve(t2, h)
+        t2 = got
+        out = solve(h / (v + t2))
         if out is None:
             return None
         if not robust:
             break
-        e = np.abs(y - out[1]) / (scale * np.sqrt(v + t2))
+        e = np.abs(out[1]) / np.sqrt(v + t2)
         h_new = np.minimum(1.0, HUBER_K / np.maximum(e, 1e-12))
-        if np.allclose(h_new, h, atol=1e-3):
+        if np.max(np.abs(h_new - h)) < 1e-3:
             break
         h = h_new
     assert out is not None
-    beta, f, r, _ = out
-    rinv = np.linalg.inv(r)
-    cov = rinv @ rinv.T
-    return Fit(beta=beta, cov=cov, tau2=float(t2), dof=dof, resid=(y - f) / scale, fitted=f, robust_weight=h)
+    beta, r, cov = out
+    return Fit(beta=beta, cov=cov, tau2=float(t2), dof=dof, resid=r, fitted=X @ beta, robust_weight=h)
+
+
+def refit(X: np.ndarray, y: np.ndarray, v: np.ndarray, fit: Fit, tau2: float, *, relative: bool = True) -> Fit | None:
+    """``fit`` again with another ``tau2`` and the same robust weights (one weighted solve)."""
+    scale = y if relative else np.ones_like(y)
+    Xs, ys = X / scale[:, None], y / scale
+    w = fit.robust_weight / (v + tau2)
+    A = Xs.T @ (Xs * w[:, None])
+    try:
+        cov = np.linalg.inv(A)
+    except np.linalg.LinAlgError:
+        return None
+    beta = cov @ ((Xs * w[:, None]).T @ ys)
+    if not np.all(np.isfinite(beta)):
+        return None
+    return Fit(beta=beta, cov=cov, tau2=float(tau2), dof=fit.dof, resid=ys - Xs @ beta, fitted=X @ beta,
+               robust_weight=fit.robust_weight)
 
 
 def robust_scale(values: np.ndarray) -> float:
