@@ -22,8 +22,8 @@ import onnx
 from suite import status as st
 from suite.models.artifact import BUILDERS, Artifact
 from suite.models.cache import ArtifactCache, cache_key, file_sha256
-from suite.models.catalogue import get_op
 from suite.models.graph import OPSET, GraphBuilder
+from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 
 #: Bump when generated graphs change for the same point (invalidates cached files).

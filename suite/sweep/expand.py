@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from suite.errors import ConfigError
-from suite.models.catalogue import DTYPES, OpSpec, ParamError, get_op
+from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
 from suite.sweep.point import Point, config_id, config_text
 from suite.sweep.schema import PartSpec, RangeSpec, SweepSpec

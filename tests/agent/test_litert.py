@@ -11,7 +11,7 @@ import pytest
 from suite.agent.runtimes import Unsupported, get_runtime
 from suite.agent.runtimes.litert import LiteRtRuntime, cpu_nodes, delegate_entries, delegate_hint
 from suite.agent.worker import execute_job
-from suite.models.catalogue import get_op
+from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
 

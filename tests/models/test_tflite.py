@@ -17,8 +17,8 @@ import pytest
 
 from suite import status as st
 from suite.models.cache import ArtifactCache
-from suite.models.catalogue import get_op
 from suite.models.onnx_builder import build_onnx_model
+from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
 
@@ -219,8 +219,8 @@ def test_missing_tensorflow_is_a_build_error_saying_what_to_install(tmp_path: Pa
 
 def test_untranslatable_op_gives_a_clear_error() -> None:
     """A point whose graph has an op without translation fails as data, naming the op."""
-    from suite.models.catalogue import OPS, OpSpec, register_op
     from suite.models.tflite_builder import convert_job
+    from suite.ops.catalogue import OPS, OpSpec, register_op
 
     class CosOp(OpSpec):
         name = "test_cos_only"

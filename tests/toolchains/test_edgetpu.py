@@ -11,7 +11,7 @@ import pytest
 from suite import status as st
 from suite.models.artifact import Artifact
 from suite.models.cache import ArtifactCache
-from suite.models.catalogue import get_op
+from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
 from suite.toolchains.base import ToolchainSettings

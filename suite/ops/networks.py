@@ -1,4 +1,4 @@
-"""Whole small networks composed from the block functions of :mod:`suite.models.ops.blocks`.
+"""Whole small networks composed from the block functions of :mod:`suite.ops.blocks`.
 
 Layer tables follow the papers and torchvision's definitions; the ``width`` multiplier
 scales every channel count and rounds it to a multiple of 8 (``make_divisible``, as the
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from suite.models.catalogue import Param, ParamError, register_op
-from suite.models.ops.blocks import (
+from suite.ops.blocks import (
     CostedGraph,
     Tensor,
     TracedOp,
@@ -24,6 +23,7 @@ from suite.models.ops.blocks import (
     mbv2_hidden,
     mbv3_squeeze,
 )
+from suite.ops.catalogue import Param, ParamError, register_op
 
 #: The networks downsample by 32: a smaller input leaves nothing to pool.
 MIN_RESOLUTION = 32

@@ -4,7 +4,7 @@ Cost conventions of the whole catalogue (blocks and networks reuse these functio
 
 * ``macs``: multiply-accumulates of Conv, Gemm and MatMul only.
 * ``flops = 2 * macs + extra``; ``extra`` is the per-element work in
-  :data:`ELEMENTWISE_FLOPS` and :data:`~suite.models.catalogue.ACTIVATION_FLOPS`.
+  :data:`ELEMENTWISE_FLOPS` and :data:`~suite.ops.catalogue.ACTIVATION_FLOPS`.
 * ``param_count``: elements of the learned tensors (``GraphBuilder.weight``: conv/FC
   weights and biases, norm scales/shifts, BN mean and variance, PReLU slopes). Constants
   (int64 shapes and pads, float32 resize scales, scalar activation constants) are not
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from suite.models.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, OpSpec, Param, ParamError, register_op
+from suite.ops.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, OpSpec, Param, ParamError, register_op
 
 #: FLOPs per output element of the non-MAC work of each layer kind: the cost model's
 #: conventions, in one place. Pools count ``kernel**2`` per output element (compares or

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from suite.models.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, OpSpec, Param, register_op
+from suite.ops.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, OpSpec, Param, register_op
 
 
 def apply_activation(g: Any, x: str, kind: str, channels: int | None = None) -> str:

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx_harness import activation_ref, assert_close, build, conv2d_ref
 
-from suite.models.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, ParamError, get_op
+from suite.ops.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, ParamError, get_op
 
 
 def _slope(b) -> np.ndarray | None:

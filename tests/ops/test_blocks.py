@@ -19,9 +19,9 @@ from onnx_harness import (
 )
 
 from suite.models.cache import ArtifactCache
-from suite.models.catalogue import OPS, ParamError, get_op, load_catalogue
 from suite.models.onnx_builder import OnnxBuilder
-from suite.models.ops.blocks import make_divisible
+from suite.ops.blocks import make_divisible
+from suite.ops.catalogue import OPS, ParamError, get_op, load_catalogue
 from suite.sweep.point import Point
 
 #: Small cases of every block op; several per op to cover strides, shortcuts and options.

@@ -8,8 +8,8 @@ import pytest
 from onnx_harness import build, graph_macs
 
 from suite.models.cache import ArtifactCache
-from suite.models.catalogue import OPS, ParamError, get_op, load_catalogue
 from suite.models.onnx_builder import OnnxBuilder
+from suite.ops.catalogue import OPS, ParamError, get_op, load_catalogue
 from suite.sweep.point import Point
 
 #: Published MACs and parameters at width 1.0, 224×224, 1000 classes (papers / torchvision).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from suite.models.catalogue import OPS, load_catalogue
+from suite.ops.catalogue import OPS, load_catalogue
 from suite.results.schema import RESERVED
 
 

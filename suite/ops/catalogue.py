@@ -222,4 +222,4 @@ def load_catalogue() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from suite.models.ops import activations, blocks, layers, networks  # noqa: F401
+    from suite.ops import activations, blocks, layers, networks  # noqa: F401

@@ -12,9 +12,9 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from suite.models.catalogue import OpSpec, get_op
 from suite.models.graph import GraphBuilder
 from suite.models.onnx_builder import build_onnx_model
+from suite.ops.catalogue import OpSpec, get_op
 from suite.sweep.point import Point
 
 

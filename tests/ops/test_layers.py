@@ -20,8 +20,8 @@ from onnx_harness import (
 )
 
 from suite.models.cache import ArtifactCache
-from suite.models.catalogue import OPS, ParamError, get_op, load_catalogue
 from suite.models.onnx_builder import OnnxBuilder
+from suite.ops.catalogue import OPS, ParamError, get_op, load_catalogue
 from suite.sweep.point import Point
 
 #: Small parameters of every layer op (the layer catalogue must be covered: see test below).

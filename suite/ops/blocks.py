@@ -7,8 +7,8 @@ a block's cost and its graph cannot drift apart. Whole networks (``networks.py``
 compositions of these functions.
 
 Convolutions in blocks carry a bias: batch norm folded into the conv, as exported inference
-graphs have it. Cost conventions are those of :mod:`suite.models.ops.layers`
-(:data:`~suite.models.ops.layers.ELEMENTWISE_FLOPS`, :func:`~suite.models.ops.layers.conv_cost`).
+graphs have it. Cost conventions are those of :mod:`suite.ops.layers`
+(:data:`~suite.ops.layers.ELEMENTWISE_FLOPS`, :func:`~suite.ops.layers.conv_cost`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from suite.models.catalogue import ACTIVATION_FLOPS, OpSpec, Param, ParamError, register_op
-from suite.models.ops.layers import (
+from suite.ops.catalogue import ACTIVATION_FLOPS, OpSpec, Param, ParamError, register_op
+from suite.ops.layers import (
     ELEMENTWISE_FLOPS,
     NORM_EPSILON,
     channel_shuffle,
@@ -187,7 +187,7 @@ class CostedGraph:
         return Tensor(self._emit(lambda: self.g.node("Concat", [a.name, b.name], axis=1)), shape)
 
     def channel_shuffle(self, x: Tensor, groups: int) -> Tensor:
-        """ShuffleNet channel shuffle (see :func:`suite.models.ops.layers.channel_shuffle`)."""
+        """ShuffleNet channel shuffle (see :func:`suite.ops.layers.channel_shuffle`)."""
         return Tensor(self._emit(lambda: channel_shuffle(self.g, x.name, x.shape, groups)), x.shape)
 
 
