@@ -47,12 +47,20 @@ class Artifact:
 
 
 class Builder(Protocol):
-    """Turns points into artifacts of one format. A builder never touches a device."""
+    """Turns points into artifacts of one format. A builder never touches a device.
+
+    Every built-in builder is a :class:`suite.models.builder.CachedBuilder` (the one shared
+    cache-and-failure path); a plug-in may be anything with these three members.
+    """
 
     format: str
 
-    def build(self, point: Point) -> Artifact:
-        """Build (or fetch from cache) the artifact of ``point``; failures are statuses."""
+    def build_many(self, points: list[Point]) -> list[Artifact]:
+        """Artifacts of ``points`` in order (built or fetched from cache); failures are statuses."""
+        ...
+
+    def close(self) -> None:
+        """Release what the builder holds (process pools, helper builders)."""
         ...
 
 

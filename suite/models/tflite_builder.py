@@ -45,13 +45,12 @@ from typing import Any
 from suite import status as st
 from suite.models.artifact import BUILDERS, Artifact
 from suite.models.cache import ArtifactCache, cache_key, file_sha256
+from suite.models.calibration import CALIBRATION_SAMPLES, calibration_rng
 from suite.sweep.point import Point
 from suite.toolchains.base import TOOLCHAINS, ToolchainCheck, ToolchainSettings, resolve_settings
 
 #: Bump when generated .tflite files change for the same point (invalidates cached files).
 BUILDER_VERSION = 1
-#: Seeded representative-dataset batches for full-integer quantization.
-CALIBRATION_SAMPLES = 8
 TFLITE_VARIANTS = ("fp32", "fp16", "int8_dynamic", "int8_full")
 #: ``toolchain.tflite.int8`` values → variant of int8 points.
 INT8_MODES = {"full": "int8_full", "dynamic": "int8_dynamic"}
@@ -192,7 +191,7 @@ def convert_point(point: Point, variant: str, out_path: str) -> dict[str, Any]:
         shapes = [[int(d) for d in spec.shape] for spec in signature]
 
         def representative() -> Any:
-            rng = np.random.default_rng(point.seed ^ 0x5EED)
+            rng = calibration_rng(point.seed)
             for _ in range(CALIBRATION_SAMPLES):
                 yield [rng.standard_normal(s).astype(np.float32) for s in shapes]
 

@@ -31,7 +31,8 @@ import onnx
 
 from suite import status as st
 from suite.models.artifact import BUILDERS, Artifact
-from suite.models.onnx_builder import _SeededReader, build_onnx_model
+from suite.models.calibration import CalibrationReader
+from suite.models.onnx_builder import build_onnx_model
 from suite.sweep.point import Point
 from suite.toolchains.base import (
     TOOLCHAINS,
@@ -141,7 +142,7 @@ class NncaseBuilder(ToolchainBuilder):
         folder = work / "calibration"
         folder.mkdir(exist_ok=True)
         samples = []
-        for i, feed in enumerate(_SeededReader(self._model, point.seed).batches):
+        for i, feed in enumerate(CalibrationReader(self._model, point.seed).batches):
             files = []
             for j, arr in enumerate(feed.values()):
                 f = folder / (f"sample_{i}_{j}.bin" if raw else f"sample_{i}_{j}.npy")

@@ -36,7 +36,8 @@ import onnx
 from suite import status as st
 from suite.errors import ToolchainError
 from suite.models.artifact import BUILDERS, Artifact
-from suite.models.onnx_builder import CALIBRATION_SAMPLES, _SeededReader, build_onnx_model
+from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
+from suite.models.onnx_builder import build_onnx_model
 from suite.sweep.point import Point
 from suite.toolchains.base import (
     TOOLCHAINS,
@@ -153,7 +154,7 @@ def install_venv(venv: Path | None = None, *, torch_wheel: str | None = None, fo
 def calibration_dataset(model: onnx.ModelProto, seed: int, work: Path) -> Path:
     """Seeded calibration inputs as ``.npy`` files + ``dataset.txt`` (one line per sample)."""
     lines = []
-    for i, feed in enumerate(_SeededReader(model, seed).batches):
+    for i, feed in enumerate(CalibrationReader(model, seed).batches):
         names = []
         for j, arr in enumerate(feed.values()):
             path = work / f"calib_{i}_{j}.npy"
