@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,6 +75,8 @@ class CachedBuilder:
     format: ClassVar[str] = ""
     component: ClassVar[str] = ""
     filename: ClassVar[str] = ""
+    #: Points the pipeline hands :meth:`build_many` at once (a pool builder converts them in parallel).
+    chunk: ClassVar[int] = 1
 
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None) -> None:
         self.cache = cache or ArtifactCache()
@@ -163,7 +165,7 @@ class CachedBuilder:
     def finish(self, job: BuildJob, made: Made | Artifact) -> Artifact:
         """Store what :meth:`make` returned (a failure passes through)."""
         if isinstance(made, Artifact):
-            return made
+            return made if made.build_s is not None else replace(made, build_s=time.perf_counter() - job.start)
         return self.store(job, made)
 
     def store(self, job: BuildJob, made: Made) -> Artifact:
@@ -198,10 +200,10 @@ class CachedBuilder:
         self.close()
 
 
-def passed_on(builder: CachedBuilder, point: Point, source: Artifact, what: str = "source") -> Artifact:
+def passed_on(builder: CachedBuilder, point: Point, source: Artifact, what: str | None = None) -> Artifact:
     """A failed source artifact (e.g. the ONNX a converter starts from) as ``builder``'s failure.
 
-    Same status; the error says which step failed.
+    Same status and log; the error says which step failed (``"<component>: source onnx failed: ..."``).
     """
-    return builder.fail(point, source.status, f"{what} {source.format} failed: {source.error}", log=source.log,
-                        metadata=dict(source.metadata))
+    return builder.fail(point, source.status, f"{what or 'source ' + source.format} failed: {source.error}",
+                        log=source.log)

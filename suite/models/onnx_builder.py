@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from suite.models.artifact import BUILDERS
 from suite.models.builder import CachedBuilder, Made
 from suite.models.cache import cache_key
 from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
@@ -69,7 +68,6 @@ def quantize_int8(fp32_path: Path, out_path: Path, seed: int, model: onnx.ModelP
             "ops_in_graph": float_ops}
 
 
-@BUILDERS.register("onnx")
 class OnnxBuilder(CachedBuilder):
     """Builds ``.onnx`` artifacts for points, through the content cache."""
 

@@ -18,7 +18,7 @@ Variants (``TFLITE_VARIANTS``), picked from the point dtype by :func:`tflite_var
 * ``int8_dynamic``: dynamic-range (int8 weights, float activations), chosen for int8 points
   by the device YAML ``toolchain: {tflite: {int8: dynamic}}``.
 
-Settings (``suite.toolchains.base.resolve_settings``: defaults < ``toolchains.yaml`` < device
+Settings (``suite.backends.toolchain.resolve_settings``: defaults < ``toolchains.yaml`` < device
 ``toolchain.tflite``): ``int8`` (full | dynamic), ``workers`` (pool size, 0 = ``min(4, cpus)``),
 ``timeout_s`` (per conversion).
 
@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from suite import status as st
-from suite.models.artifact import BUILDERS, Artifact
+from suite.backends.toolchain import ToolchainCheck, ToolchainSettings, resolve_settings
+from suite.models.artifact import Artifact
 from suite.models.cache import ArtifactCache, cache_key, file_sha256
 from suite.models.calibration import CALIBRATION_SAMPLES, calibration_rng
 from suite.sweep.point import Point
-from suite.toolchains.base import TOOLCHAINS, ToolchainCheck, ToolchainSettings, resolve_settings
 
 #: Bump when generated .tflite files change for the same point (invalidates cached files).
 BUILDER_VERSION = 1
@@ -284,8 +284,6 @@ def fusion_report(onnx_ops: collections.Counter[str], tflite_ops: list[tuple[str
 
 
 # -- the builder (parent side) ----------------------------------------------------------------
-@BUILDERS.register("tflite")
-@TOOLCHAINS.register("tflite")
 class TfliteBuilder:
     """Builds ``.tflite`` artifacts for points through the content cache and a process pool.
 
@@ -300,6 +298,7 @@ class TfliteBuilder:
 
     format = "tflite"
     toolchain = "tflite"
+    chunk = 16
     defaults = DEFAULTS
 
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None, workers: int | None = None,

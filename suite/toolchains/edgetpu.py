@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from suite import status as st
-from suite.models.artifact import BUILDERS, Artifact
+from suite.backends.toolchain import ToolchainCheck, ToolchainSettings, resolve_settings
+from suite.models.artifact import Artifact
 from suite.models.cache import ArtifactCache, cache_key, file_sha256
 from suite.sweep.point import Point
-from suite.toolchains.base import TOOLCHAINS, ToolchainCheck, ToolchainSettings, resolve_settings
 
 #: Bump when compiled files change for the same input model.
 BUILDER_VERSION = 1
@@ -242,8 +242,6 @@ class EdgeTpuCompiler:
         return report, (out_model if out_model.exists() and report.failure is None else None), log
 
 
-@BUILDERS.register("edgetpu")
-@TOOLCHAINS.register("edgetpu")
 class EdgeTpuBuilder:
     """Builds Edge TPU models: the point's full-integer TFLite model, then ``edgetpu_compiler``.
 
@@ -258,6 +256,7 @@ class EdgeTpuBuilder:
 
     format = "edgetpu"
     toolchain = "edgetpu"
+    chunk = 16
     defaults: dict[str, Any] = {"args": []}
 
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None, workers: int | None = None,

@@ -30,12 +30,7 @@ import numpy as np
 import onnx
 
 from suite import status as st
-from suite.models.artifact import BUILDERS, Artifact
-from suite.models.calibration import CalibrationReader
-from suite.models.onnx_builder import build_onnx_model
-from suite.sweep.point import Point
-from suite.toolchains.base import (
-    TOOLCHAINS,
+from suite.backends.toolchain import (
     ToolchainBuilder,
     ToolchainCheck,
     ToolchainSettings,
@@ -43,6 +38,10 @@ from suite.toolchains.base import (
     probe_python,
     resolve_settings,
 )
+from suite.models.artifact import Artifact
+from suite.models.calibration import CalibrationReader
+from suite.models.onnx_builder import build_onnx_model
+from suite.sweep.point import Point
 from suite.toolchains.nncase_logs import parse_ncc_log
 from suite.toolchains.nncase_worker import DOTNET_FIX
 
@@ -78,8 +77,6 @@ def dotnet_runtimes() -> list[str]:
     return [line.split()[1] for line in out.splitlines() if line.startswith("Microsoft.NETCore.App ")]
 
 
-@BUILDERS.register("kmodel")
-@TOOLCHAINS.register("nncase")
 class NncaseBuilder(ToolchainBuilder):
     """Builds ``.kmodel`` artifacts for Kendryte K230 (nncase 2.x) or K210 (ncc 1.x)."""
 
@@ -129,20 +126,19 @@ class NncaseBuilder(ToolchainBuilder):
         return None
 
     def source(self, point: Point, work: Path) -> tuple[Path, dict[str, Any]] | Artifact:
-        self._model = build_onnx_model(point, float_dtype="fp32")
         path = work / "model.onnx"
-        onnx.save(self._model, str(path))
+        onnx.save(build_onnx_model(point, float_dtype="fp32"), str(path))
         meta: dict[str, Any] = {"source_format": "onnx fp32 graph", "target": self.target}
         if point.dtype == "int8" and self.target == "k210":
             meta["note"] = "K210 KPU is uint8-only: this int8 point is quantized to uint8"
         return path, meta
 
-    def _calibration(self, point: Point, work: Path, raw: bool) -> tuple[list[list[str]], Path]:
+    def _calibration(self, point: Point, onnx_path: Path, work: Path, raw: bool) -> tuple[list[list[str]], Path]:
         """Seeded calibration samples: ``.npy`` per input (nncase 2.x) or raw ``.bin`` files (ncc)."""
         folder = work / "calibration"
         folder.mkdir(exist_ok=True)
         samples = []
-        for i, feed in enumerate(CalibrationReader(self._model, point.seed).batches):
+        for i, feed in enumerate(CalibrationReader(onnx.load(str(onnx_path)), point.seed).batches):
             files = []
             for j, arr in enumerate(feed.values()):
                 f = folder / (f"sample_{i}_{j}.bin" if raw else f"sample_{i}_{j}.npy")
@@ -158,7 +154,7 @@ class NncaseBuilder(ToolchainBuilder):
         opts = dict(self.settings.options)
         opts["dtype"] = point.dtype
         if point.dtype == "int8":
-            samples, folder = self._calibration(point, work, raw=self.target == "k210")
+            samples, folder = self._calibration(point, onnx_path, work, raw=self.target == "k210")
             opts["calibration"] = samples
             opts["calibration_dir"] = str(folder)
         return opts

@@ -16,26 +16,23 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from suite.models.artifact import BUILDERS, Artifact
-from suite.models.onnx_builder import OnnxBuilder
-from suite.sweep.point import Point
-from suite.toolchains import openvino_worker
-from suite.toolchains.base import (
-    TOOLCHAINS,
+from suite.backends.toolchain import (
     ToolchainBuilder,
     ToolchainCheck,
     ToolchainSettings,
     distribution_version,
     probe_python,
     resolve_settings,
-    source_artifact_failure,
 )
+from suite.models.artifact import Artifact
+from suite.models.builder import passed_on
+from suite.models.onnx_builder import OnnxBuilder
+from suite.sweep.point import Point
+from suite.toolchains import openvino_worker
 
 INSTALL_HINT = "pip install 'hwbehave[openvino]'  (or: pip install openvino)"
 
 
-@BUILDERS.register("openvino")
-@TOOLCHAINS.register("openvino")
 class OpenVinoBuilder(ToolchainBuilder):
     """Builds ``.ovir`` artifacts (OpenVINO IR) from the point's ONNX artifact."""
 
@@ -78,7 +75,7 @@ class OpenVinoBuilder(ToolchainBuilder):
     def source(self, point: Point, work: Path) -> tuple[Path, dict[str, Any]] | Artifact:
         onnx_art = OnnxBuilder(cache=self.cache).build(point)
         if not onnx_art.ok:
-            return source_artifact_failure(self, point, onnx_art)
+            return passed_on(self, point, onnx_art, "source ONNX")
         meta = {"source_format": "onnx", "source_sha256": onnx_art.sha256,
                 **{k: v for k, v in onnx_art.metadata.items() if k in ("quantize", "note", "opset")}}
         return Path(str(onnx_art.path)), meta

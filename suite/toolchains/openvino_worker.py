@@ -70,6 +70,6 @@ def convert(in_path, out_dir, options):
 if __name__ == "__main__":
     import sys
 
-    from suite.toolchains.contract import worker_main
+    from suite.backends.contract import worker_main
 
     sys.exit(worker_main(convert, version=version))

@@ -34,13 +34,7 @@ import numpy as np
 import onnx
 
 from suite import status as st
-from suite.errors import ToolchainError
-from suite.models.artifact import BUILDERS, Artifact
-from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
-from suite.models.onnx_builder import build_onnx_model
-from suite.sweep.point import Point
-from suite.toolchains.base import (
-    TOOLCHAINS,
+from suite.backends.toolchain import (
     ToolchainBuilder,
     ToolchainCheck,
     ToolchainSettings,
@@ -48,6 +42,11 @@ from suite.toolchains.base import (
     probe_python,
     resolve_settings,
 )
+from suite.errors import ToolchainError
+from suite.models.artifact import Artifact
+from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
+from suite.models.onnx_builder import build_onnx_model
+from suite.sweep.point import Point
 
 TOOLKIT_VERSION = "2.5.0"
 #: The toolkit's pins, resolved once on this kind of machine (x86_64, CPython 3.11) and
@@ -166,8 +165,6 @@ def calibration_dataset(model: onnx.ModelProto, seed: int, work: Path) -> Path:
     return dataset
 
 
-@BUILDERS.register("rknn")
-@TOOLCHAINS.register("rknn")
 class RknnBuilder(ToolchainBuilder):
     """Builds ``.rknn`` artifacts with rknn-toolkit2 in its own venv."""
 
@@ -216,20 +213,20 @@ class RknnBuilder(ToolchainBuilder):
         model = build_onnx_model(point, float_dtype="fp32")
         path = work / "model.onnx"
         onnx.save(model, str(path))
-        self._model = model
         return path, {"source_format": "onnx fp32 graph (the toolkit chooses fp16/int8)",
                       "calibration_samples": CALIBRATION_SAMPLES if point.dtype == "int8" else 0}
 
     def worker_options(self, point: Point, onnx_path: Path, work: Path) -> dict[str, Any]:
+        model = onnx.load(str(onnx_path))
         opts = dict(self.settings.options)
         opts.pop("fp32_as_fp16", None)
         opts["dtype"] = "int8" if point.dtype == "int8" else "fp16"
         if point.dtype == "int8":
-            opts["dataset"] = str(calibration_dataset(self._model, point.seed, work))
+            opts["dataset"] = str(calibration_dataset(model, point.seed, work))
         if opts.get("verify"):
             rng = np.random.default_rng(point.seed)  # the agent's input seed: same values on the board
             files = []
-            for j, inp in enumerate(self._model.graph.input):
+            for j, inp in enumerate(model.graph.input):
                 shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
                 f = work / f"verify_{j}.npy"
                 np.save(f, rng.standard_normal(size=shape).astype("float32"))

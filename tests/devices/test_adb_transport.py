@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 
 import suite.results as results
-from suite import status as st
+from suite.backends.backend import Backend
 from suite.devices.config import load_device
 from suite.devices.transports.adb import AdbTransport, cpu_mask
 from suite.errors import DeviceError
-from suite.models.artifact import BUILDERS, Artifact
+from suite.models.builder import CachedBuilder, Made
+from suite.models.cache import ArtifactCache, cache_key
 from suite.pipeline import run_sweep
 from suite.sweep.expand import load_sweep
+from suite.sweep.point import Point
 from suite.testing.fake_adb import FakeAdbServer
 
 
@@ -30,29 +32,34 @@ def adb_yaml(tmp_path: Path, port: int, serial: str | None = "FAKE0001", extra: 
     return path
 
 
-class FakeTfliteBuilder:
+class FakeTfliteBuilder(CachedBuilder):
     """Writes a placeholder ``.tflite`` per point (the fake benchmark_model never reads it)."""
 
     format = "tflite"
+    component = "fake-tflite"
+    filename = "model.tflite"
 
-    def __init__(self, cache: object = None, device: object = None) -> None:
-        import tempfile
+    def key(self, point: Point, work: Path) -> str:
+        return cache_key({"fake-tflite": point.id})
 
-        self.dir = Path(tempfile.mkdtemp(prefix="fake-tflite-"))
-
-    def build(self, point):  # noqa: ANN001, ANN201
-        import hashlib
-
-        path = self.dir / f"{point.id}.tflite"
-        data = f"TFL3 fake model for {point.id}".encode()
-        path.write_bytes(data)
-        return Artifact(point_id=point.id, format="tflite", dtype=point.dtype, status=st.OK, path=str(path),
-                        sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), build_s=0.0)
+    def make(self, point: Point, work: Path) -> Made:
+        path = work / f"{point.id}.tflite"
+        path.write_bytes(f"TFL3 fake model for {point.id}".encode())
+        return Made(path=path, build_s=0.0)
 
 
 @pytest.fixture
-def fake_tflite(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(BUILDERS._items, "tflite", FakeTfliteBuilder)
+def fake_tflite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The ``tflite`` format built by :class:`FakeTfliteBuilder` into a scratch cache (no TensorFlow)."""
+    real = Backend.builder_class
+    scratch = ArtifactCache(tmp_path / "fake-tflite-cache")
+
+    def builder_class(self: Backend) -> object:
+        if self.format != "tflite":
+            return real(self)
+        return lambda cache=None, device=None: FakeTfliteBuilder(cache=scratch, device=device)
+
+    monkeypatch.setattr(Backend, "builder_class", builder_class)
 
 
 def test_push_shell_pull_and_workdir(fake_adb: FakeAdbServer, tmp_path: Path) -> None:

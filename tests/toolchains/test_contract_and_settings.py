@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from suite.backends import contract
+from suite.backends.toolchain import resolve_settings
 from suite.devices.config import load_device
 from suite.errors import ConfigError
-from suite.toolchains import contract
-from suite.toolchains.base import resolve_settings
 
 
 def test_parse_result_takes_the_last_contract_line_among_vendor_noise():

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from suite import status as st
+from suite.backends.toolchain import ToolchainSettings
 from suite.models.artifact import Artifact
 from suite.models.cache import ArtifactCache
 from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
-from suite.toolchains.base import ToolchainSettings
 from suite.toolchains.edgetpu import (
     EdgeTpuBuilder,
     EdgeTpuCompiler,

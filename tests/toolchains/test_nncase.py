@@ -17,8 +17,8 @@ import pytest
 from toolchain_harness import FIXTURES, fixture_text, tiny_sweep
 
 from suite import status as st
+from suite.backends.toolchain import resolve_settings
 from suite.models.cache import ArtifactCache
-from suite.toolchains.base import resolve_settings
 from suite.toolchains.nncase import NncaseBuilder, ncc_command, ncc_result
 from suite.toolchains.nncase_logs import parse_kpu_debug, parse_ncc_log
 

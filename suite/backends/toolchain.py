@@ -1,4 +1,4 @@
-"""Toolchains: interface, records, per-machine settings, registry and the builder base.
+"""Vendor toolchains: per-machine settings, the check record and the builder base.
 
 A toolchain turns the canonical artifact (ONNX, from :class:`OnnxBuilder`) into a
 vendor format. Where it runs is per machine; what it builds is per device:
@@ -17,36 +17,27 @@ vendor format. Where it runs is per machine; what it builds is per device:
 
 Device values win over machine values, which win over the toolchain's defaults.
 A toolchain with no ``python`` runs in this interpreter (in-process when it can).
-The subprocess contract is in :mod:`suite.toolchains.contract`.
+The subprocess contract is in :mod:`suite.backends.contract`.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-import time
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from suite import status as st
+from suite.backends import contract
 from suite.errors import ConfigError
 from suite.models.artifact import Artifact
+from suite.models.builder import CachedBuilder, Made
 from suite.models.cache import ArtifactCache, cache_key, file_sha256
-from suite.registry import Registry
 from suite.sweep.point import Point
-from suite.toolchains import contract
 
 #: Keys of a toolchain entry that say *where* it runs; every other key is a build option.
 PLACEMENT_KEYS = ("python", "executable", "timeout_s", "env")
-
-TOOLCHAINS: Registry[Any] = Registry("toolchain", entry_point_group="hwbehave.toolchains")
-
-#: Built-in toolchain modules (imported on demand by :func:`load_builtin`).
-BUILTIN_TOOLCHAINS = {"openvino": "suite.toolchains.openvino", "rknn": "suite.toolchains.rknn",
-                      "nncase": "suite.toolchains.nncase", "tflite": "suite.models.tflite_builder",
-                      "edgetpu": "suite.toolchains.edgetpu"}
-
 
 def toolchains_file() -> Path:
     """``$HWBEHAVE_TOOLCHAINS`` or ``$XDG_CONFIG_HOME/hwbehave/toolchains.yaml``."""
@@ -161,24 +152,17 @@ def distribution_version(python: str, dist: str) -> str | None:
     return out.strip() or None if rc == 0 else None
 
 
-def load_builtin() -> None:
-    """Import the built-in toolchain modules (each registers itself)."""
-    import importlib
-
-    for module in BUILTIN_TOOLCHAINS.values():
-        importlib.import_module(module)
-
-
-class ToolchainBuilder:
-    """Builder base of a vendor format: ONNX artifact → toolchain → cached vendor artifact.
+class ToolchainBuilder(CachedBuilder):
+    """Builder base of a vendor format: ONNX → the toolchain's worker → cached vendor artifact.
 
     Subclasses set ``format``, ``toolchain``, ``suffix``, ``worker`` (module name of the
     contract worker), ``defaults`` (options) and implement :meth:`source` (the ONNX to
     convert), :meth:`worker_options` and optionally :meth:`refuse` (a dtype/target the
-    toolchain cannot build, returned as ``unsupported`` without running it).
+    toolchain cannot build, returned as ``unsupported`` without running it). Cache lookup,
+    storing and failures are :class:`~suite.models.builder.CachedBuilder`'s; error texts
+    start with the toolchain name.
     """
 
-    format: ClassVar[str] = ""
     toolchain: ClassVar[str] = ""
     suffix: ClassVar[str] = ""
     worker: ClassVar[str] = ""
@@ -186,12 +170,17 @@ class ToolchainBuilder:
     #: Bump when what a builder hands the toolchain changes (invalidates cached files).
     builder_version: ClassVar[int] = 1
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.component = cls.toolchain
+        cls.filename = f"model{cls.suffix}"
+
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None,
                  settings: ToolchainSettings | None = None) -> None:
-        self.cache = cache or ArtifactCache()
-        self.device = device
+        super().__init__(cache=cache, device=device)
         self.settings = settings or resolve_settings(self.toolchain, self.defaults, device=device)
         self._version: str | None = None
+        self._sources: dict[str, tuple[Path, dict[str, Any]]] = {}
 
     # -- to override -------------------------------------------------------------------
     @classmethod
@@ -201,10 +190,6 @@ class ToolchainBuilder:
 
     def toolchain_version(self) -> str | None:
         """Version of the vendor toolchain that will run (part of the cache key)."""
-        return None
-
-    def refuse(self, point: Point) -> str | None:
-        """A reason this point cannot be built by this toolchain, or ``None``."""
         return None
 
     def source(self, point: Point, work: Path) -> tuple[Path, dict[str, Any]] | Artifact:
@@ -220,84 +205,48 @@ class ToolchainBuilder:
         return None
 
     # -- the build ----------------------------------------------------------------------
-    def key(self, point: Point, source_sha256: str) -> str:
+    def key(self, point: Point, work: Path) -> str | Artifact:
+        """Cache key from the source ONNX's bytes, the toolchain version and the options."""
+        work.mkdir(parents=True, exist_ok=True)
+        src = self.source(point, work)
+        if isinstance(src, Artifact):
+            return src
+        self._sources[point.id] = src
         return cache_key({"point": point.id, "format": self.format, "dtype": point.dtype,
                           "builder": self.builder_version, "contract": contract.CONTRACT_VERSION,
-                          "source": source_sha256, "toolchain": self.version_cached(),
+                          "source": file_sha256(src[0]), "toolchain": self.version_cached(),
                           "options": self.settings.options})
 
     def version_cached(self) -> str | None:
+        """:meth:`toolchain_version`, asked once per builder."""
         if self._version is None:
             self._version = self.toolchain_version() or "unknown"
         return self._version
 
-    def _fail(self, point: Point, status: str, error: str, log: str = "", start: float | None = None,
-              metadata: dict[str, Any] | None = None) -> Artifact:
-        prefix = f"{self.toolchain}: "
-        return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=status,
-                        error=(error if error.startswith(prefix) else prefix + error)[:4000], log=log[-20000:],
-                        build_s=time.perf_counter() - start if start else None, metadata=metadata or {})
-
-    def build(self, point: Point) -> Artifact:
-        """Build (or fetch) the vendor artifact of ``point``; failures are statuses, never exceptions."""
-        start = time.perf_counter()
-        reason = self.refuse(point)
-        if reason:
-            return self._fail(point, st.UNSUPPORTED, reason, start=start)
-        try:
-            with tempfile.TemporaryDirectory(prefix=f"hwbehave-{self.toolchain}-") as tmp:
-                work = Path(tmp)
-                src = self.source(point, work)
-                if isinstance(src, Artifact):
-                    return src
-                onnx_path, source_meta = src
-                key = self.key(point, file_sha256(onnx_path))
-                hit = self.cache.lookup(key)
-                if hit is not None:
-                    return Artifact(**{**hit, "metadata": {**hit.get("metadata", {}), "cache": "hit"}})
-                out_dir = work / "out"
-                out_dir.mkdir()
-                options = self.worker_options(point, onnx_path, work)
-                result = self.convert_in_process(onnx_path, out_dir, options)
-                if result is None:
-                    result = contract.call_worker(self.settings.python or _this_python(), self.worker, onnx_path,
-                                                  out_dir, options, timeout_s=self.settings.timeout_s,
-                                                  env=self.settings.env)
-                log = str(result.get("log") or "")
-                build_log = out_dir / "build.log"
-                if build_log.exists():
-                    log = build_log.read_text(errors="replace") + ("\n" + log if log else "")
-                metadata = {**source_meta, **(result.get("metadata") or {}),
-                            "toolchain": self.toolchain, "toolchain_version": result.get("toolchain_version")
-                            or self.version_cached(), "interpreter": self.settings.python or "in-process"}
-                status = result.get("status", st.BUILD_ERROR)
-                if status != st.OK:
-                    return self._fail(point, status if status in st.ALL else st.BUILD_ERROR,
-                                      str(result.get("error") or f"status {status} without an error text"),
-                                      log=log, start=start, metadata=metadata)
-                artifact = out_dir / str(result.get("artifact") or "")
-                if not result.get("artifact") or not artifact.is_file():
-                    return self._fail(point, st.BUILD_ERROR, f"worker reported ok but wrote no artifact "
-                                      f"({result.get('artifact')!r})", log=log, start=start, metadata=metadata)
-                record = {"point_id": point.id, "format": self.format, "dtype": point.dtype, "status": st.OK,
-                          "sha256": file_sha256(artifact), "size_bytes": artifact.stat().st_size,
-                          "build_s": time.perf_counter() - start, "error": None, "log": log[-20000:],
-                          "metadata": metadata}
-                stored = self.cache.store(key, {f"model{self.suffix}": artifact}, record)
-        except ConfigError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - boundary: a point that fails to build is data
-            return self._fail(point, st.BUILD_ERROR, f"{type(exc).__name__}: {exc}", start=start)
-        return Artifact(**{**stored, "metadata": {**stored["metadata"], "cache": "miss"}})
-
-
-def _this_python() -> str:
-    import sys
-
-    return sys.executable
-
-
-def source_artifact_failure(builder: ToolchainBuilder, point: Point, onnx_art: Artifact) -> Artifact:
-    """A failed ONNX build passed on as this format's artifact (same status, prefixed error)."""
-    return Artifact(point_id=point.id, format=builder.format, dtype=point.dtype, status=onnx_art.status,
-                    error=f"{builder.toolchain}: source ONNX failed: {onnx_art.error}"[:4000], log=onnx_art.log)
+    def make(self, point: Point, work: Path) -> Made | Artifact:
+        """Run the conversion (in process or the worker) on the source :meth:`key` wrote."""
+        onnx_path, source_meta = self._sources.pop(point.id)
+        out_dir = work / "out"
+        out_dir.mkdir()
+        options = self.worker_options(point, onnx_path, work)
+        result = self.convert_in_process(onnx_path, out_dir, options)
+        if result is None:
+            result = contract.call_worker(self.settings.python or sys.executable, self.worker, onnx_path,
+                                          out_dir, options, timeout_s=self.settings.timeout_s, env=self.settings.env)
+        log = str(result.get("log") or "")
+        build_log = out_dir / "build.log"
+        if build_log.exists():
+            log = build_log.read_text(errors="replace") + ("\n" + log if log else "")
+        metadata = {**source_meta, **(result.get("metadata") or {}),
+                    "toolchain": self.toolchain, "toolchain_version": result.get("toolchain_version")
+                    or self.version_cached(), "interpreter": self.settings.python or "in-process"}
+        status = result.get("status", st.BUILD_ERROR)
+        if status != st.OK:
+            return self.fail(point, status if status in st.ALL else st.BUILD_ERROR,
+                             str(result.get("error") or f"status {status} without an error text"),
+                             log=log, start=None, metadata=metadata)
+        artifact = out_dir / str(result.get("artifact") or "")
+        if not result.get("artifact") or not artifact.is_file():
+            return self.fail(point, st.BUILD_ERROR, f"worker reported ok but wrote no artifact "
+                             f"({result.get('artifact')!r})", log=log, metadata=metadata)
+        return Made(path=artifact, metadata=metadata, log=log)
