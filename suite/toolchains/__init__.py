@@ -5,7 +5,6 @@
 * :mod:`~suite.backends.contract` — the versioned subprocess contract (stdlib only,
   because it runs inside vendor venvs);
 * one module per toolchain (``openvino``, ``rknn``, ``nncase``) plus its ``*_worker``;
-* :mod:`~suite.toolchains.ort_placement` — ONNX Runtime node placement from logs/profiles;
 * :mod:`~suite.toolchains.nncase_logs` — ncc compile logs and K210 runtime debug output.
 
 This package's ``__init__`` imports nothing: workers import ``suite.backends.contract``

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from toolchain_harness import FIXTURES, fixture_text, tiny_sweep
+from backend_harness import FIXTURES, fixture_text, tiny_sweep
 
 from suite import status as st
 from suite.backends.toolchain import resolve_settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from toolchain_harness import require_openvino, tiny_sweep
+from backend_harness import require_openvino, tiny_sweep
 
 from suite import status as st
 from suite.devices.config import load_device

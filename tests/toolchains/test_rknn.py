@@ -7,7 +7,7 @@ Skipped only when the venv cannot be built here; the skip reason says why.
 from __future__ import annotations
 
 import pytest
-from toolchain_harness import tiny_sweep
+from backend_harness import tiny_sweep
 
 from suite import status as st
 from suite.agent.runtimes.rknnlite import rknn_io_specs

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from toolchain_harness import fixture_text, tiny_sweep
+from backend_harness import fixture_text, tiny_sweep
 
 from suite import status as st
+from suite.backends.onnxruntime.placement import log_fallback, parse_placement_log, placement_from_profile
 from suite.devices.config import load_device
 from suite.models.cache import ArtifactCache
 from suite.pipeline import run_sweep
-from suite.toolchains.ort_placement import log_fallback, parse_placement_log, placement_from_profile
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MIXED_LOG = "ort_logs/recorded-verbose-openvino-ep-mixed-placement-ort1.24.1.txt"
 MIXED_PROFILE = "ort_logs/recorded-profile-openvino-ep-mixed-placement-ort1.24.1.json"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from suite.testing.requirements import require_modules
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def fixture_text(rel: str) -> str:
