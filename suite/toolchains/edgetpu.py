@@ -261,7 +261,7 @@ class EdgeTpuBuilder:
 
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None, workers: int | None = None,
                  settings: ToolchainSettings | None = None) -> None:
-        from suite.models.tflite_builder import TfliteBuilder
+        from suite.backends.litert.builder import TfliteBuilder
 
         self.cache = cache or ArtifactCache()
         self.settings = settings or resolve_settings(self.toolchain, self.defaults, device=device)

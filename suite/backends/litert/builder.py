@@ -43,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from suite import status as st
+from suite.backends.litert.backend import BACKEND
 from suite.backends.toolchain import ToolchainCheck, ToolchainSettings, resolve_settings
 from suite.models.artifact import Artifact
-from suite.models.cache import ArtifactCache, cache_key, file_sha256
+from suite.models.builder import BuildJob, CachedBuilder, Made
+from suite.models.cache import ArtifactCache, cache_key
 from suite.models.calibration import CALIBRATION_SAMPLES, calibration_rng
 from suite.sweep.point import Point
 
@@ -147,7 +149,7 @@ def convert_job(point: Point, variant: str, out_path: str) -> dict[str, Any]:
 
 def _describe_error(exc: BaseException) -> str:
     """A short message for a conversion failure (converter errors carry pages of MLIR)."""
-    from suite.models.onnx_to_tf import UntranslatableOp
+    from suite.backends.litert.onnx_to_tf import UntranslatableOp
 
     if isinstance(exc, UntranslatableOp):
         return f"cannot translate to TensorFlow: {exc}"
@@ -168,8 +170,8 @@ def convert_point(point: Point, variant: str, out_path: str) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
+    from suite.backends.litert.onnx_to_tf import OnnxToTf
     from suite.models.onnx_builder import build_onnx_model
-    from suite.models.onnx_to_tf import OnnxToTf
 
     if variant not in TFLITE_VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; expected one of {', '.join(TFLITE_VARIANTS)}")
@@ -208,7 +210,7 @@ def convert_point(point: Point, variant: str, out_path: str) -> dict[str, Any]:
     onnx_ops = collections.Counter(n.op_type for n in model.graph.node)
     analysis = analyze_tflite(flatbuffer)
     return {**settings, "tensorflow": tf.__version__, "converter": "TFLiteConverter.from_concrete_functions",
-            "route": "onnx fp32 -> tf ops (suite.models.onnx_to_tf) -> tflite",
+            "route": "onnx fp32 -> tf ops (suite.backends.litert.onnx_to_tf) -> tflite",
             "io_layout": translator.io_layout(), "inputs": analysis["inputs"], "outputs": analysis["outputs"],
             "onnx_ops": dict(sorted(onnx_ops.items())), "tflite_ops": analysis["op_counts"],
             "fusion": fusion_report(onnx_ops, analysis["ops"], translator.pattern_counts())}
@@ -284,27 +286,28 @@ def fusion_report(onnx_ops: collections.Counter[str], tflite_ops: list[tuple[str
 
 
 # -- the builder (parent side) ----------------------------------------------------------------
-class TfliteBuilder:
+class TfliteBuilder(CachedBuilder):
     """Builds ``.tflite`` artifacts for points through the content cache and a process pool.
 
     ``build_many(points)`` converts every cache miss in parallel (spawn-context
-    ``ProcessPoolExecutor``; TensorFlow is imported only in the workers); ``build(point)``
-    is ``build_many([point])[0]``. The pool lives until :meth:`close` (or the ``with`` block
-    ends), so successive calls do not pay TensorFlow's import again.
+    ``ProcessPoolExecutor``; TensorFlow is imported only in the workers). The pool lives
+    until :meth:`close` (or the ``with`` block ends), so successive calls do not pay
+    TensorFlow's import again.
 
     Options: the ``tflite`` toolchain block (``int8``, ``workers``, ``timeout_s``; see the
     module docstring); ``workers`` given here wins.
     """
 
-    format = "tflite"
-    toolchain = "tflite"
+    format = BACKEND.format
+    toolchain = BACKEND.toolchain or ""
+    component = "tflite-builder"
+    filename = "model.tflite"
     chunk = 16
     defaults = DEFAULTS
 
     def __init__(self, cache: ArtifactCache | None = None, device: Any = None, workers: int | None = None,
                  settings: ToolchainSettings | None = None) -> None:
-        self.cache = cache or ArtifactCache()
-        self.device = device
+        super().__init__(cache=cache, device=device)
         self.settings = settings or resolve_settings(self.toolchain, self.defaults, device=device)
         self.int8 = str(self.settings.options["int8"])
         tflite_variant("int8", self.int8)  # a bad mode is a ConfigError now, not per point
@@ -324,9 +327,10 @@ class TfliteBuilder:
 
     # -- keys ------------------------------------------------------------------------------
     def variant(self, point: Point) -> str:
+        """The TFLite variant of ``point`` under this builder's int8 mode."""
         return tflite_variant(point.dtype, self.int8)
 
-    def key(self, point: Point) -> str:
+    def key(self, point: Point, work: Path | None = None) -> str:
         """Cache key: point, variant, builder version and the TensorFlow/ONNX versions."""
         import onnx
 
@@ -340,88 +344,51 @@ class TfliteBuilder:
         return cache_key(parts)
 
     # -- building --------------------------------------------------------------------------
-    def build(self, point: Point) -> Artifact:
-        """Build or fetch one artifact (see :meth:`build_many`)."""
-        return self.build_many([point])[0]
-
-    def build_many(self, points: list[Point]) -> list[Artifact]:
-        """Artifacts of ``points`` in order: cache hits at once, misses converted in parallel.
-
-        Every failure is an artifact with a status (``build_error``, ``timeout``), never an
-        exception; a point listed twice is converted once.
-        """
-        results: dict[str, Artifact] = {}
-        todo: dict[str, tuple[Point, str]] = {}
-        for point in points:
-            if point.id in results or point.id in todo:
-                continue
-            key = self.key(point)
-            hit = self.cache.lookup(key)
-            if hit is not None:
-                results[point.id] = Artifact(**{**hit, "metadata": {**hit.get("metadata", {}), "cache": "hit"}})
-            else:
-                todo[point.id] = (point, key)
-        if todo:
-            if tensorflow_version() is None:
-                for pid, (point, _) in todo.items():
-                    results[pid] = self._failure(point, st.BUILD_ERROR,
-                                                 f"tflite-builder: TensorFlow is not installed; {INSTALL_HINT}")
-            else:
-                results.update(self._convert(list(todo.values())))
-        return [results[p.id] for p in points]
-
-    def _convert(self, jobs: list[tuple[Point, str]]) -> dict[str, Artifact]:
+    def make_many(self, jobs: list[BuildJob]) -> dict[str, Artifact]:
+        """Convert the cache misses in parallel; a stuck conversion times out, the pool is rebuilt."""
+        if tensorflow_version() is None:
+            return {job.point.id: self._failure(job.point, st.BUILD_ERROR,
+                                                f"TensorFlow is not installed; {INSTALL_HINT}") for job in jobs}
         out: dict[str, Artifact] = {}
-        tmp = Path(tempfile.mkdtemp(prefix="hwbehave-tflite-"))
-        try:
-            pool = self._ensure_pool()
-            futures: dict[cf.Future[dict[str, Any]], tuple[Point, str, Path, float]] = {}
-            for point, key in jobs:
-                path = tmp / f"{point.id}.tflite"
-                fut = pool.submit(convert_job, point, self.variant(point), str(path))
-                futures[fut] = (point, key, path, time.perf_counter())
-            deadline = time.monotonic() + self.timeout_s * max(1, -(-len(jobs) // self.workers))
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
-                                        return_when=cf.FIRST_COMPLETED)
-                if not done:  # stuck conversion: tear the pool down, the rest time out
-                    for fut in pending:
-                        point = futures[fut][0]
-                        out[point.id] = self._failure(point, st.TIMEOUT,
-                                                      f"tflite-builder: conversion took over {self.timeout_s:.0f} s")
-                    self._kill_pool()
-                    break
-                for fut in done:
-                    point, key, path, start = futures[fut]
-                    out[point.id] = self._finish(fut, point, key, path, start)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        pool = self._ensure_pool()
+        futures: dict[cf.Future[dict[str, Any]], BuildJob] = {}
+        for job in jobs:
+            job.work.mkdir(parents=True, exist_ok=True)
+            path = job.work / f"{job.point.id}.tflite"
+            futures[pool.submit(convert_job, job.point, self.variant(job.point), str(path))] = job
+        deadline = time.monotonic() + self.timeout_s * max(1, -(-len(jobs) // self.workers))
+        pending = set(futures)
+        while pending:
+            done, pending = cf.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
+                                    return_when=cf.FIRST_COMPLETED)
+            if not done:  # stuck conversion: tear the pool down, the rest time out
+                for fut in pending:
+                    point = futures[fut].point
+                    out[point.id] = self._failure(point, st.TIMEOUT, f"conversion took over {self.timeout_s:.0f} s")
+                self._kill_pool()
+                break
+            for fut in done:
+                job = futures[fut]
+                out[job.point.id] = self._finish(fut, job)
         return out
 
-    def _finish(self, fut: cf.Future[dict[str, Any]], point: Point, key: str, path: Path,
-                start: float) -> Artifact:
+    def _finish(self, fut: cf.Future[dict[str, Any]], job: BuildJob) -> Artifact:
+        point = job.point
         try:
             res = fut.result()
         except cf.process.BrokenProcessPool as exc:
             self._kill_pool()
-            return self._failure(point, st.BUILD_ERROR,
-                                 f"tflite-builder: conversion worker died (the converter crashed): {exc}")
+            return self._failure(point, st.BUILD_ERROR, f"conversion worker died (the converter crashed): {exc}")
         # time in the converter itself (the wall time since submit includes queueing and imports)
-        build_s = float(res.get("convert_s", time.perf_counter() - start))
+        build_s = float(res.get("convert_s", time.perf_counter() - job.start))
         if "error" in res:
-            return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=st.BUILD_ERROR,
-                            error=res["error"][:4000], log=res.get("log", "")[-4000:], build_s=build_s,
-                            metadata={"variant": self.variant(point)})
-        record = {"point_id": point.id, "format": self.format, "dtype": point.dtype, "status": st.OK,
-                  "sha256": file_sha256(path), "size_bytes": path.stat().st_size, "build_s": build_s,
-                  "error": None, "log": res.get("log", "")[-4000:], "metadata": res["metadata"]}
-        stored = self.cache.store(key, {"model.tflite": path}, record)
-        return Artifact(**{**stored, "metadata": {**stored["metadata"], "cache": "miss"}})
+            return self.fail(point, st.BUILD_ERROR, res["error"], log=res.get("log", "")[-4000:], build_s=build_s,
+                             metadata={"variant": self.variant(point)})
+        return self.store(job, Made(path=job.work / f"{point.id}.tflite", metadata=res["metadata"],
+                                    log=res.get("log", "")[-4000:], build_s=build_s))
 
     def _failure(self, point: Point, status: str, error: str) -> Artifact:
-        return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=status, error=error,
-                        metadata={"variant": self.variant(point)})
+        return self.fail(point, status, error, metadata={"variant": self.variant(point)})
 
     # -- pool --------------------------------------------------------------------------------
     def _ensure_pool(self) -> cf.ProcessPoolExecutor:
@@ -454,9 +421,3 @@ class TfliteBuilder:
         if self._log_dir:
             shutil.rmtree(self._log_dir, ignore_errors=True)
             self._log_dir = None
-
-    def __enter__(self) -> TfliteBuilder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -15,7 +15,7 @@ from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
 
-ADAPTER_SOURCE = Path(__file__).resolve().parents[2] / "suite/agent/runtimes/litert.py"
+ADAPTER_SOURCE = Path(__file__).resolve().parents[3] / "suite/agent/runtimes/litert.py"
 FAST = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 3, "min_s": 0.0, "max_s": 0.2}
 
 
@@ -34,7 +34,7 @@ def point(dtype: str) -> Point:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """fp32 and full-int8 models of one conv point, converted in this process."""
     require_tflite_extra()
-    from suite.models.tflite_builder import convert_point
+    from suite.backends.litert.builder import convert_point
 
     out = tmp_path_factory.mktemp("litert")
     paths = {}

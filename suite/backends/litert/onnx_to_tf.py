@@ -1,6 +1,6 @@
 """Translate a float ONNX graph of the catalogue into TensorFlow ops, node by node.
 
-Used by the TFLite builder (:mod:`suite.models.tflite_builder`) inside its worker
+Used by the TFLite builder (:mod:`suite.backends.litert.builder`) inside its worker
 processes: the ONNX graph from :func:`suite.models.onnx_builder.build_onnx_model` is the
 one description of a point, and its initializers are the weights, so the ``.tflite`` file
 computes the same function as the ``.onnx`` file without a second copy of the catalogue.

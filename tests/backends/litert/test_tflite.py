@@ -22,7 +22,7 @@ from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def require_tflite_extra() -> None:
@@ -34,7 +34,7 @@ require_tflite_extra()
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from suite.models.tflite_builder import TfliteBuilder, fusion_report, tflite_variant  # noqa: E402
+from suite.backends.litert.builder import TfliteBuilder, fusion_report, tflite_variant  # noqa: E402
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -195,7 +195,7 @@ def test_shuffle_keeps_nhwc_with_one_transpose(built: dict) -> None:
 
 
 def test_cache_hit_and_key_has_tensorflow_version(built: dict, cache: ArtifactCache, monkeypatch) -> None:
-    import suite.models.tflite_builder as tb
+    import suite.backends.litert.builder as tb
 
     builder = TfliteBuilder(cache=cache, workers=1)
     p = LAYER_POINTS["conv2d"]
@@ -209,7 +209,7 @@ def test_cache_hit_and_key_has_tensorflow_version(built: dict, cache: ArtifactCa
 
 
 def test_missing_tensorflow_is_a_build_error_saying_what_to_install(tmp_path: Path, monkeypatch) -> None:
-    import suite.models.tflite_builder as tb
+    import suite.backends.litert.builder as tb
 
     monkeypatch.setattr(tb, "tensorflow_version", lambda: None)
     art = TfliteBuilder(cache=ArtifactCache(tmp_path), workers=1).build(point("conv2d", cin=4, cout=4))
@@ -219,7 +219,7 @@ def test_missing_tensorflow_is_a_build_error_saying_what_to_install(tmp_path: Pa
 
 def test_untranslatable_op_gives_a_clear_error() -> None:
     """A point whose graph has an op without translation fails as data, naming the op."""
-    from suite.models.tflite_builder import convert_job
+    from suite.backends.litert.builder import convert_job
     from suite.ops.catalogue import OPS, OpSpec, register_op
 
     class CosOp(OpSpec):
@@ -255,7 +255,7 @@ def test_variant_mapping_and_dynamic_range_option(tmp_path: Path) -> None:
     p = point("conv2d", "int8", cin=8, cout=8, **IMG)
     assert builder.variant(p) == "int8_dynamic" and builder.variant(LAYER_POINTS["conv2d"]) == "fp32"
     # the conversion itself in this process (a second pool would cost a TensorFlow start-up)
-    from suite.models.tflite_builder import convert_point
+    from suite.backends.litert.builder import convert_point
 
     meta = convert_point(p, builder.variant(p), str(tmp_path / "m.tflite"))
     assert meta["variant"] == "int8_dynamic" and meta["inputs"][0]["dtype"] == "float32"  # float I/O
