@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 
 from suite import status as st
+from suite.backends.edgetpu.builder import EdgeTpuBuilder
+from suite.backends.edgetpu.compiler import (
+    EdgeTpuCompiler,
+    ToolchainMissing,
+    compiler_from,
+    parse_compiler_log,
+)
 from suite.backends.toolchain import ToolchainSettings
 from suite.models.artifact import Artifact
 from suite.models.cache import ArtifactCache
 from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 from suite.testing.requirements import require_modules
-from suite.toolchains.edgetpu import (
-    EdgeTpuBuilder,
-    EdgeTpuCompiler,
-    ToolchainMissing,
-    compiler_from,
-    parse_compiler_log,
-)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "edgetpu_compiler"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "edgetpu_compiler"
 
 
 def log(name: str) -> str:
@@ -142,11 +142,11 @@ def test_compile_with_partial_mapping_keeps_the_artifact_and_the_placement(tmp_p
     compiler = fake_compiler(tmp_path, "v16-yolov5s-224-partial-cpu-with-summary.txt")
     builder = builder_with(tmp_path, str(compiler))
     p = int8_point()
-    art = builder._compile(p, base_artifact(tmp_path, p))
+    art = builder.compile(p, base_artifact(tmp_path, p))
     assert art.status == st.OK and art.format == "edgetpu" and Path(art.path).name == "model_edgetpu.tflite"
     tpu = art.metadata["edgetpu"]
     assert tpu["placement"] == st.FALLBACK and tpu["ops_on_cpu"] == 5 and len(tpu["cpu_ops"]) == 4
-    again = builder._compile(p, base_artifact(tmp_path, p))
+    again = builder.compile(p, base_artifact(tmp_path, p))
     assert again.metadata["cache"] == "hit"
 
 
@@ -154,7 +154,7 @@ def test_compile_refused_model_is_unsupported(tmp_path: Path) -> None:
     compiler = fake_compiler(tmp_path, "v15-failure-model-not-quantized.txt", write_model=False, exit_code=1)
     builder = builder_with(tmp_path, str(compiler))
     p = int8_point()
-    art = builder._compile(p, base_artifact(tmp_path, p))
+    art = builder.compile(p, base_artifact(tmp_path, p))
     assert art.status == st.UNSUPPORTED and "model not quantized" in art.error
     assert "Edge TPU Compiler version 15.0" in art.log
 
@@ -162,7 +162,7 @@ def test_compile_refused_model_is_unsupported(tmp_path: Path) -> None:
 def test_missing_compiler_is_unsupported_saying_what_to_install(tmp_path: Path) -> None:
     builder = builder_with(tmp_path, str(tmp_path / "no" / "edgetpu_compiler"))
     p = int8_point()
-    art = builder._compile(p, base_artifact(tmp_path, p))
+    art = builder.compile(p, base_artifact(tmp_path, p))
     assert art.status == st.UNSUPPORTED
     assert "edgetpu_compiler" in art.error and "apt-get install edgetpu-compiler" in art.error
     whole = builder.build(p)  # checked before any TFLite conversion

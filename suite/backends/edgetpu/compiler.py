@@ -1,4 +1,4 @@
-"""Edge TPU: full-integer TFLite → ``edgetpu_compiler`` → parsed placement, and its builder.
+"""Edge TPU compiler: run ``edgetpu_compiler`` and parse its placement (the builder is :mod:`.builder`).
 
 The compiler (x86-64 Linux, Debian package ``edgetpu-compiler``) maps each op of an int8
 model to the Edge TPU or leaves it on the CPU and says so in a table::
@@ -25,20 +25,13 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from suite import status as st
-from suite.backends.toolchain import ToolchainCheck, ToolchainSettings, resolve_settings
-from suite.models.artifact import Artifact
-from suite.models.cache import ArtifactCache, cache_key, file_sha256
-from suite.sweep.point import Point
+from suite.backends.toolchain import ToolchainSettings
 
-#: Bump when compiled files change for the same input model.
-BUILDER_VERSION = 1
 DEFAULT_COMPILER = "edgetpu_compiler"
 DEFAULT_TIMEOUT_S = 180.0
 MAPPED = "Mapped to Edge TPU"
@@ -240,105 +233,6 @@ class EdgeTpuCompiler:
             report = EdgeTpuReport(compiler_version=report.compiler_version, table=report.table,
                                    failure=f"compiler exited with code {proc.returncode}: {tail[0]}")
         return report, (out_model if out_model.exists() and report.failure is None else None), log
-
-
-class EdgeTpuBuilder:
-    """Builds Edge TPU models: the point's full-integer TFLite model, then ``edgetpu_compiler``.
-
-    Only int8 points compile (the Edge TPU has no float path): fp32/fp16 points are
-    ``unsupported``. Settings (``toolchain.edgetpu`` of the device, or ``toolchains.yaml``):
-    ``executable`` (compiler path, default ``edgetpu_compiler`` on ``PATH``), ``timeout_s``
-    (default 180), ``args`` (extra compiler arguments); ``toolchain.tflite`` applies to the
-    first step, except that int8 is always full-integer.
-    An op the compiler leaves on the CPU keeps the artifact ``ok`` (it runs) with the
-    placement in ``metadata['edgetpu']``; the LiteRT adapter reports the run as ``fallback``.
-    """
-
-    format = "edgetpu"
-    toolchain = "edgetpu"
-    chunk = 16
-    defaults: dict[str, Any] = {"args": []}
-
-    def __init__(self, cache: ArtifactCache | None = None, device: Any = None, workers: int | None = None,
-                 settings: ToolchainSettings | None = None) -> None:
-        from suite.backends.litert.builder import TfliteBuilder
-
-        self.cache = cache or ArtifactCache()
-        self.settings = settings or resolve_settings(self.toolchain, self.defaults, device=device)
-        self.tflite = TfliteBuilder(cache=self.cache, device=device, workers=workers)
-        self.tflite.int8 = "full"  # the compiler takes only full-integer models
-        self.compiler = compiler_from(self.settings)
-
-    @classmethod
-    def check(cls, settings: ToolchainSettings | None = None) -> ToolchainCheck:
-        """Usable when the compiler runs here (the TFLite step needs TensorFlow too)."""
-        compiler = compiler_from(settings or resolve_settings(cls.toolchain, cls.defaults))
-        if not compiler.available():
-            return ToolchainCheck("edgetpu", False, detail=f"{compiler.path!r} not found", fix=COMPILER_INSTALL_HINT)
-        return ToolchainCheck("edgetpu", True, version=compiler.version(), interpreter=compiler.executable(),
-                              detail="full-int8 TFLite → edgetpu_compiler (placement parsed from its log)")
-
-    def build(self, point: Point) -> Artifact:
-        return self.build_many([point])[0]
-
-    def build_many(self, points: list[Point]) -> list[Artifact]:
-        """Artifacts of ``points`` in order (TFLite conversion in parallel, compilation serial)."""
-        int8 = [p for p in points if p.dtype == "int8"]
-        if int8 and not self.compiler.available():  # say so before paying for the TFLite step
-            missing = f"edgetpu-compiler: {self.compiler.path!r} not found; {COMPILER_INSTALL_HINT}"
-            int8 = []
-        else:
-            missing = None
-        tflite = dict(zip([p.id for p in int8], self.tflite.build_many(int8), strict=True)) if int8 else {}
-        out = []
-        for p in points:
-            if p.dtype != "int8":
-                out.append(self._fail(p, st.UNSUPPORTED, f"edgetpu-compiler: dtype {p.dtype} is not supported: "
-                                                         "the Edge TPU runs only full-integer int8 models"))
-                continue
-            if missing:
-                out.append(self._fail(p, st.UNSUPPORTED, missing))
-                continue
-            base = tflite[p.id]
-            if not base.ok:
-                out.append(Artifact(**{**base.__dict__, "format": self.format}))
-                continue
-            out.append(self._compile(p, base))
-        return out
-
-    def _compile(self, point: Point, base: Artifact) -> Artifact:
-        version = self.compiler.version() if self.compiler.available() else None
-        key = cache_key({"tflite": base.sha256, "format": self.format, "builder": BUILDER_VERSION,
-                         "compiler": version, "args": self.compiler.extra_args})
-        hit = self.cache.lookup(key)
-        if hit is not None:
-            return Artifact(**{**hit, "metadata": {**hit.get("metadata", {}), "cache": "hit"}})
-        start = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="hwbehave-edgetpu-") as tmp:
-            src = Path(tmp) / "model.tflite"
-            shutil.copyfile(str(base.path), src)
-            try:
-                report, compiled, log = self.compiler.compile(src, Path(tmp))
-            except ToolchainMissing as exc:
-                return self._fail(point, st.UNSUPPORTED, str(exc))
-            status, error = report.placement_status()
-            meta = {"tflite": base.metadata, "tflite_sha256": base.sha256, "edgetpu": report.to_dict()}
-            if status == st.UNSUPPORTED or compiled is None:
-                return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=st.UNSUPPORTED,
-                                error=error or "edgetpu-compiler: no output model", log=log[-4000:],
-                                build_s=time.perf_counter() - start, metadata=meta)
-            record = {"point_id": point.id, "format": self.format, "dtype": point.dtype, "status": st.OK,
-                      "sha256": file_sha256(compiled), "size_bytes": compiled.stat().st_size,
-                      "build_s": time.perf_counter() - start, "error": None, "log": log[-4000:], "metadata": meta}
-            stored = self.cache.store(key, {"model_edgetpu.tflite": compiled}, record)
-        return Artifact(**{**stored, "metadata": {**stored["metadata"], "cache": "miss"}})
-
-    def _fail(self, point: Point, status: str, error: str) -> Artifact:
-        return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=status, error=error)
-
-    def close(self) -> None:
-        self.tflite.close()
-
 
 
 def compiler_from(settings: ToolchainSettings) -> EdgeTpuCompiler:
