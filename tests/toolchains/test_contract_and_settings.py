@@ -21,7 +21,7 @@ def test_parse_result_takes_the_last_contract_line_among_vendor_noise():
 
 
 def test_worker_refuses_another_contract_version(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "suite.toolchains.openvino_worker", "--contract", "2", "--in",
+    proc = subprocess.run([sys.executable, "-m", "suite.backends.openvino.worker", "--contract", "2", "--in",
                            "x.onnx", "--out", str(tmp_path), "--options", "{}"], capture_output=True, text=True,
                           env={"PYTHONPATH": contract.suite_root()}, timeout=60)
     result = contract.parse_result(proc.stdout)
@@ -36,7 +36,7 @@ def test_worker_that_dies_without_a_result_line_is_a_build_error(tmp_path):
 
 
 def test_missing_interpreter_is_a_build_error(tmp_path):
-    r = contract.call_worker("/nonexistent/python", "suite.toolchains.openvino_worker", tmp_path / "m.onnx",
+    r = contract.call_worker("/nonexistent/python", "suite.backends.openvino.worker", tmp_path / "m.onnx",
                              tmp_path, {})
     assert r["status"] == "build_error" and "not found" in r["error"]
 

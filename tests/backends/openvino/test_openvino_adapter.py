@@ -15,9 +15,9 @@ from suite.testing.requirements import require_modules
 @pytest.fixture(scope="module")
 def ir_path(tmp_path_factory):
     require_modules("openvino", fix="pip install 'hwbehave[openvino]'")
+    from suite.backends.openvino.builder import OpenVinoBuilder
     from suite.models.cache import ArtifactCache
     from suite.sweep.expand import load_sweep
-    from suite.toolchains.openvino import OpenVinoBuilder
 
     point = load_sweep("s.yaml", text="name: s\nparts:\n  - op: conv2d\n    fixed: {cin: 8, cout: 16, kernel: 3, "
                                       "resolution: 10}\n    dtypes: [fp32]\n").points[0]

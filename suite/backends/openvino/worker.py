@@ -6,8 +6,8 @@ adapter unpacks it next to itself before ``read_model``. Weights are saved as th
 in the ONNX graph (``compress_to_fp16=False`` unless asked): an fp32 point stays fp32
 on disk, an fp16 point is already fp16.
 
-Runs in-process from :class:`suite.toolchains.openvino.OpenVinoBuilder` when this
-interpreter has OpenVINO, or as ``python -m suite.toolchains.openvino_worker`` in
+Runs in-process from :class:`suite.backends.openvino.builder.OpenVinoBuilder` when this
+interpreter has OpenVINO, or as ``python -m suite.backends.openvino.worker`` in
 another one. Standard library + openvino only.
 """
 

@@ -15,7 +15,7 @@ from suite.devices.config import load_device
 from suite.models.cache import ArtifactCache
 from suite.pipeline import run_sweep
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def _openvino():
 
 
 def test_builder_writes_ir_with_weights_in_the_point_dtype(tmp_path):
-    from suite.toolchains.openvino import OpenVinoBuilder
+    from suite.backends.openvino.builder import OpenVinoBuilder
 
     builder = OpenVinoBuilder(cache=ArtifactCache(tmp_path))
     arts = {p.dtype: builder.build(p) for p in tiny_sweep().points}

@@ -1,4 +1,4 @@
-"""OpenVINO toolchain: ONNX artifact → OpenVINO IR (``.ovir``: xml + bin in one zip).
+"""OpenVINO builder: ONNX artifact → OpenVINO IR (``.ovir``: xml + bin in one zip).
 
 The source is the point's ONNX artifact from :class:`~suite.models.onnx_builder.OnnxBuilder`
 (fp32 or fp16 graph; for int8 the ORT QDQ graph, which OpenVINO reads and runs with
@@ -16,6 +16,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from suite.backends.openvino import worker as openvino_worker
+from suite.backends.openvino.backend import BACKEND
 from suite.backends.toolchain import (
     ToolchainBuilder,
     ToolchainCheck,
@@ -28,7 +30,6 @@ from suite.models.artifact import Artifact
 from suite.models.builder import passed_on
 from suite.models.onnx_builder import OnnxBuilder
 from suite.sweep.point import Point
-from suite.toolchains import openvino_worker
 
 INSTALL_HINT = "pip install 'hwbehave[openvino]'  (or: pip install openvino)"
 
@@ -36,10 +37,10 @@ INSTALL_HINT = "pip install 'hwbehave[openvino]'  (or: pip install openvino)"
 class OpenVinoBuilder(ToolchainBuilder):
     """Builds ``.ovir`` artifacts (OpenVINO IR) from the point's ONNX artifact."""
 
-    format = "openvino"
-    toolchain = "openvino"
+    format = BACKEND.format
+    toolchain = BACKEND.toolchain or ""
     suffix = ".ovir"
-    worker = "suite.toolchains.openvino_worker"
+    worker = "suite.backends.openvino.worker"
     defaults: dict[str, Any] = {"compress_to_fp16": False}
 
     @classmethod
