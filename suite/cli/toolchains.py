@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave toolchains``; returns the exit status."""
     if args.toolchains_command == "install":
-        from suite.toolchains.rknn import install_venv
+        from suite.backends.rknn.venv import install_venv
 
         python = install_venv(args.venv, torch_wheel=args.torch_wheel, force=args.force)
         print(f"rknn toolchain python: {python}")

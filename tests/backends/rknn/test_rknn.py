@@ -11,9 +11,10 @@ from backend_harness import tiny_sweep
 
 from suite import status as st
 from suite.agent.runtimes.rknnlite import rknn_io_specs
+from suite.backends.rknn import venv
+from suite.backends.rknn.builder import RknnBuilder
 from suite.errors import ToolchainError
 from suite.models.cache import ArtifactCache
-from suite.toolchains import rknn
 
 pytestmark = pytest.mark.rknn
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.rknn
 @pytest.fixture(scope="module")
 def rknn_python():
     try:
-        return rknn.install_venv(log=lambda line: print(line))
+        return venv.install_venv(log=lambda line: print(line))
     except ToolchainError as exc:
         print(f"rknn venv cannot be built here: {exc}")
         pytest.skip(f"rknn venv cannot be built here: {exc}")
@@ -31,15 +32,15 @@ def rknn_python():
 def built(rknn_python, tmp_path_factory):
     from dataclasses import replace
 
-    builder = rknn.RknnBuilder(cache=ArtifactCache(tmp_path_factory.mktemp("cache")))
+    builder = RknnBuilder(cache=ArtifactCache(tmp_path_factory.mktemp("cache")))
     builder.settings = replace(builder.settings, python=str(rknn_python))
     return builder, {p.dtype: builder.build(p) for p in tiny_sweep().points}
 
 
 def test_venv_is_reused_once_built(rknn_python):
-    assert rknn.venv_ready(rknn.default_venv()) or rknn_python
+    assert venv.venv_ready(venv.default_venv()) or rknn_python
     lines = []
-    assert rknn.install_venv(rknn_python.parent.parent, log=lines.append) == rknn_python
+    assert venv.install_venv(rknn_python.parent.parent, log=lines.append) == rknn_python
     assert lines == [f"rknn venv ready at {rknn_python.parent.parent} (reused)"]
 
 
@@ -49,7 +50,7 @@ def test_fp16_and_int8_build_for_rk3588_and_pass_the_simulator(built):
         a = arts[dtype]
         assert a.status == st.OK, a.error
         assert a.path.endswith(".rknn") and a.metadata["target_platform"] == "rk3588"
-        assert a.metadata["toolchain_version"] == rknn.TOOLKIT_VERSION
+        assert a.metadata["toolchain_version"] == venv.TOOLKIT_VERSION
         assert a.metadata["simulator_outputs"] == 1
     assert arts["fp16"].metadata["compute_dtype"] == "fp16" and not arts["fp16"].metadata["quantized"]
     assert arts["int8"].metadata["quantized"] and arts["int8"].metadata["calibration_samples"] == 8
@@ -74,7 +75,7 @@ def test_unknown_target_platform_is_a_failed_build_not_a_crash(built, tmp_path):
     from dataclasses import replace
 
     builder, _ = built
-    bad = rknn.RknnBuilder(cache=ArtifactCache(tmp_path), settings=replace(
+    bad = RknnBuilder(cache=ArtifactCache(tmp_path), settings=replace(
         builder.settings, options={**builder.settings.options, "target_platform": "rk9999"}))
     a = bad.build(tiny_sweep("[fp16]").points[0])
     assert a.status in (st.UNSUPPORTED, st.BUILD_ERROR) and a.error.startswith("rknn: rknn-toolkit2 config failed")

@@ -1,6 +1,6 @@
 """RKNN conversion worker (contract 1): ONNX (fp32 graph) → ``model.rknn``, then a simulator check.
 
-Runs as ``python -m suite.toolchains.rknn_worker`` in the rknn-toolkit2 venv (see
+Runs as ``python -m suite.backends.rknn.worker`` in the rknn-toolkit2 venv (see
 ``hwbehave toolchains install rknn``): the toolkit pins numpy <= 1.26.4, onnx <= 1.18 and
 protobuf <= 4.25.4, which our main environment does not. Standard library, numpy,
 onnxruntime (a toolkit dependency) and ``rknn.api`` only.
