@@ -4,7 +4,7 @@ Vendor toolchains pin dependencies that conflict with ours (rknn-toolkit2 wants
 numpy <= 1.26.4, nncase 2.x wants a .NET runtime), so each one may run in its own
 interpreter. The suite calls it as a subprocess::
 
-    PYTHON -m suite.toolchains.<x>_worker --contract 1 --in MODEL.onnx --out DIR --options JSON
+    PYTHON -m suite.backends.<name>.worker --contract 1 --in MODEL.onnx --out DIR --options JSON
 
 and the worker prints **one JSON line** on stdout as its last line::
 

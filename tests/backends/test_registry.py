@@ -51,7 +51,7 @@ def test_names_agree(name: str) -> None:
     assert cls.format == b.format and owner.builder
     if b.builder is not None:
         assert owner is b
-        assert cls.__module__.startswith(("suite.models.", "suite.backends.", "suite.toolchains."))
+        assert cls.__module__.startswith(("suite.models.", f"suite.backends.{b.name}."))
         if b.toolchain:
             assert cls.toolchain == b.toolchain and callable(cls.check) and isinstance(cls.defaults, dict)
     if b.host_runtime is not None:

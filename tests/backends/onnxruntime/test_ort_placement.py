@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from backend_harness import fixture_text, tiny_sweep
 
+from backends.backend_harness import fixture_text, tiny_sweep
 from suite import status as st
 from suite.backends.onnxruntime.placement import log_fallback, parse_placement_log, placement_from_profile
 from suite.devices.config import load_device

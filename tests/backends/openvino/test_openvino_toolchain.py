@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from backend_harness import require_openvino, tiny_sweep
 
+from backends.backend_harness import require_openvino, tiny_sweep
 from suite import status as st
 from suite.devices.config import load_device
 from suite.models.cache import ArtifactCache

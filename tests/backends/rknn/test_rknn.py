@@ -7,8 +7,8 @@ Skipped only when the venv cannot be built here; the skip reason says why.
 from __future__ import annotations
 
 import pytest
-from backend_harness import tiny_sweep
 
+from backends.backend_harness import tiny_sweep
 from suite import status as st
 from suite.agent.runtimes.rknnlite import rknn_io_specs
 from suite.backends.rknn import venv

@@ -14,13 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from backend_harness import FIXTURES, fixture_text, tiny_sweep
 
+from backends.backend_harness import FIXTURES, fixture_text, tiny_sweep
 from suite import status as st
+from suite.backends.nncase.builder import NncaseBuilder, ncc_command, ncc_result
+from suite.backends.nncase.logs import parse_kpu_debug, parse_ncc_log
 from suite.backends.toolchain import resolve_settings
 from suite.models.cache import ArtifactCache
-from suite.toolchains.nncase import NncaseBuilder, ncc_command, ncc_result
-from suite.toolchains.nncase_logs import parse_kpu_debug, parse_ncc_log
 
 
 def test_ncc_command_float_and_quantized():

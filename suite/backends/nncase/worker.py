@@ -1,6 +1,6 @@
 """nncase 2.x conversion worker (contract 1, K230 KPU): ONNX → ``model.kmodel`` via the Python API.
 
-Runs as ``python -m suite.toolchains.nncase_worker`` in an interpreter with ``nncase`` and
+Runs as ``python -m suite.backends.nncase.worker`` in an interpreter with ``nncase`` and
 ``nncase-kpu`` (pip). nncase 2.x hosts its compiler on .NET 7: without that runtime
 ``import nncase`` raises "Failed to get hostfxr path", which this worker answers as
 ``unsupported`` with what to install. Standard library + numpy + nncase only.

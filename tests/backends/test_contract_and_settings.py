@@ -30,7 +30,7 @@ def test_worker_refuses_another_contract_version(tmp_path):
 
 
 def test_worker_that_dies_without_a_result_line_is_a_build_error(tmp_path):
-    r = contract.call_worker(sys.executable, "suite.toolchains.no_such_worker", tmp_path / "m.onnx", tmp_path, {})
+    r = contract.call_worker(sys.executable, "suite.backends.no_such.worker", tmp_path / "m.onnx", tmp_path, {})
     assert r["status"] == "build_error"
     assert "without a result line" in r["error"] and "No module named" in r["error"]
 
@@ -42,8 +42,8 @@ def test_missing_interpreter_is_a_build_error(tmp_path):
 
 
 def test_worker_argv_is_the_documented_command_line():
-    argv = contract.worker_argv("py", "suite.toolchains.rknn_worker", "m.onnx", "out", {"b": 1, "a": 2})
-    assert argv == ["py", "-m", "suite.toolchains.rknn_worker", "--contract", "1", "--in", "m.onnx", "--out", "out",
+    argv = contract.worker_argv("py", "suite.backends.rknn.worker", "m.onnx", "out", {"b": 1, "a": 2})
+    assert argv == ["py", "-m", "suite.backends.rknn.worker", "--contract", "1", "--in", "m.onnx", "--out", "out",
                     "--options", json.dumps({"a": 2, "b": 1})]
 
 

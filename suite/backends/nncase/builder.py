@@ -1,4 +1,4 @@
-"""nncase toolchain (Kendryte KPU): ONNX → ``.kmodel`` for K230 (nncase 2.x) or K210 (nncase 1.x ``ncc``).
+"""nncase builder (Kendryte KPU): ONNX → ``.kmodel`` for K230 (nncase 2.x) or K210 (nncase 1.x ``ncc``).
 
 Device YAML::
 
@@ -6,11 +6,11 @@ Device YAML::
       nncase: {target: k230}                      # nncase 2.x Python API, via nncase_worker
       nncase: {target: k210, executable: ncc}     # nncase 1.x command line (not on PyPI)
 
-* K230: ``python -m suite.toolchains.nncase_worker`` in the configured python (``pip install
+* K230: ``python -m suite.backends.nncase.worker`` in the configured python (``pip install
   nncase nncase-kpu``); nncase 2.x needs a .NET 7 runtime, and without one the point is
   ``unsupported`` with what to install.
 * K210: ``ncc compile model.onnx model.kmodel -i onnx -t k210 ...`` (see :func:`ncc_command`);
-  the log is parsed (:func:`~suite.toolchains.nncase_logs.parse_ncc_log`) for memory use,
+  the log is parsed (:func:`~suite.backends.nncase.logs.parse_ncc_log`) for memory use,
   float fallbacks and failures.
 
 dtypes: fp32 → float kmodel (on K210 float layers run on the RISC-V cores, not the KPU);
@@ -30,6 +30,9 @@ import numpy as np
 import onnx
 
 from suite import status as st
+from suite.backends.nncase.backend import BACKEND
+from suite.backends.nncase.logs import parse_ncc_log
+from suite.backends.nncase.worker import DOTNET_FIX
 from suite.backends.toolchain import (
     ToolchainBuilder,
     ToolchainCheck,
@@ -42,8 +45,6 @@ from suite.models.artifact import Artifact
 from suite.models.calibration import CalibrationReader
 from suite.models.onnx_builder import build_onnx_model
 from suite.sweep.point import Point
-from suite.toolchains.nncase_logs import parse_ncc_log
-from suite.toolchains.nncase_worker import DOTNET_FIX
 
 TARGETS = ("k230", "k210")
 NCC_FIX = ("nncase 1.x's ncc is not on PyPI: build it from kendryte/nncase (release/1.x) or take the release "
@@ -80,10 +81,10 @@ def dotnet_runtimes() -> list[str]:
 class NncaseBuilder(ToolchainBuilder):
     """Builds ``.kmodel`` artifacts for Kendryte K230 (nncase 2.x) or K210 (ncc 1.x)."""
 
-    format = "kmodel"
-    toolchain = "nncase"
+    format = BACKEND.format
+    toolchain = BACKEND.toolchain or ""
     suffix = ".kmodel"
-    worker = "suite.toolchains.nncase_worker"
+    worker = "suite.backends.nncase.worker"
     defaults: dict[str, Any] = {"target": "k230", "quant_type": None, "w_quant_type": None,
                                 "calibrate_method": None, "input_type": None, "dump_ir": False}
 
