@@ -4,6 +4,6 @@ from suite.backends.backend import Backend, register_backend
 
 BACKEND = register_backend(Backend(
     name="benchmark_model", format="tflite", runtime="benchmark_model",
-    host_runtime="suite.devices.transports.adb:BenchmarkModelStream",
+    host_runtime="suite.backends.benchmark_model.runtime:BenchmarkModelRuntime",
     timing="summary",
     description="TFLite's benchmark_model tool (Android phones: CPU, GPU, NNAPI, Hexagon/QNN delegates)"))

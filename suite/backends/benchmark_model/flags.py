@@ -1,4 +1,4 @@
-"""Command lines for TFLite's ``benchmark_model`` (the output parser is :mod:`.benchmark_model`).
+"""Command lines for TFLite's ``benchmark_model`` (the output parser is :mod:`.parser`).
 
 :func:`benchmark_model_args` maps our protocol (DESIGN.md §2) and the device's runtime
 options onto the tool's flags; :func:`benchmark_model_command` quotes every argument

@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from suite.agent.protocol import ProtocolSettings
-from suite.devices.benchmark_model_flags import benchmark_model_args, benchmark_model_command
+from suite.backends.benchmark_model.flags import benchmark_model_args, benchmark_model_command
 from suite.errors import ConfigError
 
 PROTO = ProtocolSettings(warmup_runs=2, warmup_s=0.5, min_runs=50, min_s=1.0, max_s=5.0)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.devices.benchmark_model import TimingStats, parse, result_from_output
+from suite.backends.benchmark_model.parser import TimingStats, parse, result_from_output
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "benchmark_model"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "benchmark_model"
 ALL = sorted(FIXTURES.glob("*.txt"))
 
 #: file → (run average µs, count, init µs, first inference µs, memory overall MB)
