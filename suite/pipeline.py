@@ -23,7 +23,7 @@ import suite
 from suite import status as st
 from suite.agent.environment import probe_environment
 from suite.agent.protocol import ProtocolSettings
-from suite.backends.backend import Backend, backend_for
+from suite.backends.backend import Backend, backend_for, version_modules
 from suite.devices.config import Device
 from suite.devices.session import DeviceLost, DeviceSession, Job
 from suite.errors import DeviceError
@@ -144,7 +144,7 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
         "device": {"name": device.name, "class": device.device_class, "file": device_path,
                    "definition": json.loads(device.model_dump_json(by_alias=True))},
         "format": fmt, "runtime": device.runtime.name,
-        "environment": {"controller": {**probe_environment(), "user": getpass.getuser(),
+        "environment": {"controller": {**probe_environment(version_modules()), "user": getpass.getuser(),
                                        "python_implementation": platform.python_implementation()}},
     }
     writer = RunWriter(out_dir, manifest)

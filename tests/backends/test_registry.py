@@ -45,7 +45,7 @@ def test_names_agree(name: str) -> None:
         registered = [c for _, c in inspect.getmembers(adapter, inspect.isclass) if getattr(c, "name", None) == b.runtime]
         assert registered, f"{b.agent_module} registers no adapter named {b.runtime!r}"
         # the controller versions at least what the adapter reports from the device
-        assert set(registered[0].modules) <= {m for m, _ in b.version_modules}
+        assert set(registered[0].modules) <= set(b.version_modules)
     owner = builder_backend(b.format)  # every format has exactly one builder
     cls = b.builder_class()
     assert cls.format == b.format and owner.builder
@@ -95,3 +95,21 @@ def test_records_are_validated(fields: dict, message: str) -> None:
     base = {"name": "mine", "format": "myformat", "runtime": "myruntime", "agent_module": "my.adapter"}
     with pytest.raises(ValueError, match=message):
         Backend(**{**base, **fields})
+
+
+def test_the_agent_bundle_ships_the_adapters_of_the_registry_and_finds_them_by_name(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    from suite.devices.agent_bundle import agent_bundle
+
+    bundle = agent_bundle(tmp_path)
+    names = {n for n in zipfile.ZipFile(bundle).namelist() if n.startswith("hwagent/runtimes/")}
+    in_agent = {b.runtime for b in all_backends() if b.in_agent}
+    assert names == {"hwagent/runtimes/__init__.py"} | {f"hwagent/runtimes/{r}.py" for r in in_agent}
+    assert "benchmark_model" not in in_agent  # driven from the controller, not an adapter
+    hello = json.loads(subprocess.run([sys.executable, str(bundle), "hello"], capture_output=True, text=True,
+                                      check=True, timeout=60).stdout.strip().splitlines()[-1])
+    assert set(hello["runtimes"]) == in_agent

@@ -18,7 +18,7 @@ K210_REASON = ("nncase: the K210 runs no Linux, so the agent cannot run on it; f
 class NncaseAdapter(RuntimeAdapter):
     """Runs ``.kmodel`` artifacts with the K230's ``nncase_runtime``."""
 
-    modules = ("nncase_runtime",)
+    modules = (("nncase_runtime", "nncase-kpu"),)
 
     @classmethod
     def version(cls):

@@ -114,7 +114,7 @@ def precision_mismatch(layers, precision):
 class OpenVinoAdapter(RuntimeAdapter):
     """Runs ``.ovir``/``.xml``/``.onnx`` artifacts with ``openvino.Core``."""
 
-    modules = ("openvino",)
+    modules = (("openvino", "openvino"),)
 
     @classmethod
     def version(cls):

@@ -1,5 +1,4 @@
-"""Agent adapters that cannot run here (rknnlite, nncase) tested on their parsing and statuses,
-plus the onnxruntime adapter's provider handling."""
+"""The rknnlite agent adapter (cannot run here): its layer-table parsing and model I/O reading."""
 
 from __future__ import annotations
 
@@ -7,12 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.agent.runtimes import Unsupported
-from suite.agent.runtimes.nncase import NncaseAdapter
-from suite.agent.runtimes.onnxruntime import OnnxRuntimeAdapter, fallback_nodes, provider_list
 from suite.agent.runtimes.rknnlite import cpu_layers, parse_layer_table, rknn_io_specs
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def test_board_layer_table_parses_every_row_with_target_and_time():
@@ -45,30 +41,3 @@ def test_rknn_io_specs_reads_the_attrs_block():
     assert rknn_io_specs(blob) == [("x", [1, 8, 16, 16], "float32")]
     with pytest.raises(ValueError, match="attrs"):
         rknn_io_specs(b"RKNN no attrs")
-
-
-def test_nncase_adapter_refuses_k210_with_the_reason():
-    with pytest.raises(Unsupported, match="K210 runs no Linux"):
-        NncaseAdapter({"target": "k210"}).load("m.kmodel")
-
-
-def test_nncase_adapter_without_the_runtime_is_unsupported():
-    with pytest.raises(Unsupported, match="nncase_runtime is not importable"):
-        NncaseAdapter({}).load("m.kmodel")
-
-
-def test_provider_list_accepts_short_names_and_stringifies_options():
-    names, opts = provider_list([["tensorrt", {"trt_fp16_enable": True, "device_id": 0}], "cpu"])
-    assert names == ["TensorrtExecutionProvider", "CPUExecutionProvider"]
-    assert opts == [{"trt_fp16_enable": "1", "device_id": "0"}, {}]
-
-
-def test_fallback_ignores_copy_nodes_and_cpu_only_sessions():
-    placement = {"CPUExecutionProvider": ["MemcpyToHost (m)", "Gather (g)"], "CUDAExecutionProvider": ["Conv (c)"]}
-    assert fallback_nodes(placement, "CUDAExecutionProvider") == ["Gather (g)"]
-    assert fallback_nodes(placement, "CPUExecutionProvider") == []
-
-
-def test_missing_provider_is_unsupported_before_any_session():
-    with pytest.raises(Unsupported, match="CoreMLExecutionProvider not available"):
-        OnnxRuntimeAdapter({"providers": ["coreml"]}).load("unused.onnx")
