@@ -9,7 +9,7 @@ still run ONNX Runtime points.
 
 from __future__ import annotations
 
-RUNTIMES = {}
+RUNTIMES = {}  # type: dict  # runtime name -> adapter class
 
 
 class Unsupported(Exception):
