@@ -23,7 +23,7 @@ import suite
 from suite import status as st
 from suite.agent.environment import probe_environment
 from suite.agent.protocol import ProtocolSettings
-from suite.backends.backend import Backend, backend_for, version_modules
+from suite.backends.backend import version_modules
 from suite.devices.config import Device
 from suite.devices.session import DeviceLost, DeviceSession, Job
 from suite.errors import DeviceError
@@ -81,16 +81,6 @@ def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
     return ProtocolSettings.from_dict(settings)
 
 
-def backend_of(device: Device) -> Backend:
-    """The device's backend: its runtime, with the first of ``device.formats`` that runtime runs."""
-    return backend_for(device.runtime.name, device.formats)
-
-
-def format_for(device: Device) -> str:
-    """The first of ``device.formats`` that the device's runtime executes."""
-    return backend_of(device).format
-
-
 def execution_order(points: list[Point], seed: int, repeat: int) -> list[tuple[int, int, Point]]:
     """``(round, order, point)`` triples: each round a fresh permutation from ``(seed, round)``."""
     out: list[tuple[int, int, Point]] = []
@@ -130,7 +120,7 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
     """
     repeat = repeat or sweep.repeat
     protocol = protocol_for(sweep, device)
-    backend = backend_of(device)
+    backend = device.backend
     fmt = backend.format
     builder = backend.builder_class()(cache=cache or ArtifactCache(), device=device)
     run_id = uuid.uuid4().hex[:12]

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite.backends.backend import backend_for
 from suite.devices.agent_bundle import agent_bundle
 from suite.devices.config import Device
 from suite.devices.transports.base import Transport, transport_for
@@ -91,7 +90,7 @@ def check_device(device: Device, transport: Transport | None = None) -> DeviceCh
         t.connect()
         workdir = t.make_workdir()
         timeout_s = device.timeouts.command_s
-        host_runtime = backend_for(device.runtime.name, device.formats).host_runtime_class()
+        host_runtime = device.backend.host_runtime_class()
         if host_runtime is not None:  # no agent on the device: the runtime answers from the controller
             runtime = host_runtime(t, device)
             hello = runtime.hello()

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from suite.agent.protocol import PROTOCOL_VERSION
-from suite.backends.backend import backend_for
 from suite.devices.agent_bundle import agent_bundle
 from suite.devices.config import Device
 from suite.devices.host_runtime import HostRuntimeStream
@@ -81,7 +80,7 @@ class DeviceSession:
 
     def __init__(self, device: Device, transport: Transport | None = None) -> None:
         self.device = device
-        self.backend = backend_for(device.runtime.name, device.formats)
+        self.backend = device.backend
         self.transport = transport or transport_for(device)
         self.hello: dict[str, Any] | None = None
 

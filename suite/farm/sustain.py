@@ -36,7 +36,6 @@ from suite.devices.config import Device
 from suite.devices.session import DeviceSession, Job
 from suite.errors import ConfigError
 from suite.models.cache import ArtifactCache
-from suite.pipeline import backend_of
 from suite.results.statistics import summarize
 from suite.results.store import write_json_atomic
 from suite.sweep.expand import load_sweep
@@ -77,7 +76,7 @@ def run_sustain(device: Device, point: Point, out_dir: Path, *, minutes: float, 
                           value={"minutes": minutes, "window_s": window_s, "chunk_s": chunk_s})
     emit = observer or (lambda event, **data: None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    backend = backend_of(device)
+    backend = device.backend
     fmt = backend.format
     with backend.builder_class()(cache=cache or ArtifactCache(), device=device) as builder:
         artifact = builder.build(point)
