@@ -113,3 +113,12 @@ def test_the_agent_bundle_ships_the_adapters_of_the_registry_and_finds_them_by_n
     hello = json.loads(subprocess.run([sys.executable, str(bundle), "hello"], capture_output=True, text=True,
                                       check=True, timeout=60).stdout.strip().splitlines()[-1])
     assert set(hello["runtimes"]) == in_agent
+
+
+def test_the_import_contracts_cover_every_backend_folder() -> None:
+    """The independence contract (pyproject.toml) lists each backend folder, so a new one is checked too."""
+    import tomllib
+
+    config = tomllib.loads((BACKENDS_DIR.parents[1] / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contract = next(c for c in config["contracts"] if c["id"] == "backends-independent")
+    assert contract["modules"] == [f"suite.backends.{name}" for name in BUILTIN]
