@@ -1,4 +1,4 @@
-"""Backends: one folder per accelerator stack, ``suite/backends/<name>/`` (docs/architecture.md).
+"""Backends: one folder per accelerator stack, ``suite/backends/<name>/`` (docs/architecture.md §3).
 
 * :mod:`~suite.backends.backend` — the :class:`~suite.backends.backend.Backend` record and the
   registry every list of formats, runtimes and toolchains derives from;

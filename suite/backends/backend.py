@@ -12,7 +12,7 @@ This registry is the only list: the pipeline (which format a runtime runs, which
 makes a format), ``hwbehave toolchains check``, device validation (runtime names,
 transport pairings, ``toolchain:`` blocks), the agent bundle (which adapter files it
 ships) and the controller's version probe all derive theirs from it. How to add a backend:
-docs/architecture.md.
+docs/architecture.md §4.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from suite.errors import ConfigError
 from suite.registry import Registry
 
-#: How a backend's numbers were obtained (docs/architecture.md, "timing kinds"): wall clock on
+#: How a backend's numbers were obtained (docs/architecture.md §5): wall clock on
 #: the device, a tool's own summary, an accelerator emulated on the host, a vendor's model.
 TIMING_KINDS = ("measured", "summary", "emulated", "estimated")
 #: Where built-in on-device adapters live: ``suite/agent/runtimes/<runtime>.py``.

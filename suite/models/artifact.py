@@ -1,4 +1,4 @@
-"""The ``Artifact`` record and the builder interface (docs/architecture.md, build stage).
+"""The ``Artifact`` record and the builder interface (docs/architecture.md §1, build stage).
 
 Which builder makes which format is the backend registry's business
 (:func:`suite.backends.backend.builder_for`).

@@ -1,4 +1,4 @@
-"""The one cache-and-failure path every builder shares (build stage, docs/architecture.md).
+"""The one cache-and-failure path every builder shares (build stage, docs/architecture.md §1).
 
 A builder turns points into artifacts of one format. :class:`CachedBuilder` does what
 all of them must do the same way, so each builder writes only what differs:

@@ -5,5 +5,5 @@ analytic cost model (:class:`~suite.ops.catalogue.Cost`) and the registry with i
 :mod:`~suite.ops.layers`, :mod:`~suite.ops.activations`, :mod:`~suite.ops.blocks` (with the
 ``CostedGraph`` tracer) and :mod:`~suite.ops.networks` are the built-in entries. Planning
 (``suite.sweep``) and building (``suite.models``, ``suite.backends``) import this package;
-it imports neither (checked by import-linter, see docs/architecture.md).
+it imports neither (checked by import-linter, docs/architecture.md §2).
 """

@@ -122,3 +122,30 @@ def test_the_import_contracts_cover_every_backend_folder() -> None:
     config = tomllib.loads((BACKENDS_DIR.parents[1] / "pyproject.toml").read_text())["tool"]["importlinter"]
     contract = next(c for c in config["contracts"] if c["id"] == "backends-independent")
     assert contract["modules"] == [f"suite.backends.{name}" for name in BUILTIN]
+
+
+def test_a_third_party_backend_flows_into_devices_and_the_agent_bundle(tmp_path: Path, monkeypatch) -> None:
+    """Registered like an entry point would: its runtime loads in device files, its adapter ships."""
+    import json
+    import subprocess
+    import sys
+
+    from suite.devices.agent_bundle import agent_bundle
+    from suite.devices.config import load_device
+
+    pkg = tmp_path / "thirdparty_hw"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "agent_adapter.py").write_text(
+        "from . import RuntimeAdapter, register_runtime\n\n\n@register_runtime('thirdrt')\n"
+        "class ThirdAdapter(RuntimeAdapter):\n    @classmethod\n    def version(cls):\n        return '9.9'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    record = Backend(name="thirdparty", format="thirdfmt", runtime="thirdrt", builder="suite.models.onnx_builder:OnnxBuilder",
+                     agent_module="thirdparty_hw.agent_adapter")
+    monkeypatch.setitem(BACKENDS._items, "thirdparty", record)
+    device = load_device("d.yaml", text="name: d\nclass: npu\nruntime: {name: thirdrt}\nformats: [thirdfmt]\n")
+    assert device.backend is record
+    bundle = agent_bundle(tmp_path / "bundle")
+    hello = json.loads(subprocess.run([sys.executable, str(bundle), "hello"], capture_output=True, text=True,
+                                      check=True, timeout=60).stdout.strip().splitlines()[-1])
+    assert hello["runtimes"]["thirdrt"] == "9.9"

@@ -1,4 +1,4 @@
-"""The ``benchmark_model`` backend record (docs/architecture.md, "the backend unit")."""
+"""The ``benchmark_model`` backend record (docs/architecture.md §3)."""
 
 from suite.backends.backend import Backend, register_backend
 

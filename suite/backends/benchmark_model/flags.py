@@ -1,6 +1,6 @@
 """Command lines for TFLite's ``benchmark_model`` (the output parser is :mod:`.parser`).
 
-:func:`benchmark_model_args` maps our protocol (DESIGN.md §2) and the device's runtime
+:func:`benchmark_model_args` maps our protocol (docs/architecture.md §5) and the device's runtime
 options onto the tool's flags; :func:`benchmark_model_command` quotes every argument
 (``shlex.quote``) for a remote shell (``adb shell``, ssh).
 

@@ -42,7 +42,7 @@ from suite.results.store import utc_now
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 #: Options that put (part of) the graph on an accelerator delegate: ops outside it are fallback.
 DELEGATE_OPTIONS = ("gpu", "nnapi", "nnapi_accelerator_name", "hexagon", "external_delegate_path")
-#: The tool's own average, not wall-clock samples (docs/architecture.md, timing kinds).
+#: The tool's own average, not wall-clock samples (docs/architecture.md §5, timing kinds).
 TIMING = "summary"
 PID_FILE = ".bm.pid"
 #: One run in the batch workdir: the shell writes its PID, then becomes the tool.

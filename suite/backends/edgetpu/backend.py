@@ -1,4 +1,4 @@
-"""The ``edgetpu`` backend record (docs/architecture.md, "the backend unit")."""
+"""The ``edgetpu`` backend record (docs/architecture.md §3)."""
 
 from suite.backends.backend import Backend, register_backend
 from suite.backends.litert.backend import BACKEND as LITERT

@@ -1,4 +1,4 @@
-"""The ``onnxruntime`` backend record (docs/architecture.md, "the backend unit")."""
+"""The ``onnxruntime`` backend record (docs/architecture.md §3)."""
 
 from suite.backends.backend import Backend, register_backend
 

@@ -1,4 +1,4 @@
-"""The ``rknn`` backend record (docs/architecture.md, "the backend unit")."""
+"""The ``rknn`` backend record (docs/architecture.md §3)."""
 
 from suite.backends.backend import Backend, register_backend
 
