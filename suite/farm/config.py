@@ -27,12 +27,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suite.devices.config import DEVICE_CLASSES, Device, load_device
 from suite.errors import ConfigError
+from suite.paths import MAX_SEED, SafeName
 from suite.sweep.expand import Sweep, load_sweep
 from suite.yamlfile import YamlDocument, load_yaml, validation_error
 
@@ -114,18 +115,18 @@ class LabgridSpec(_Spec):
 class JobSpec(_Spec):
     """Sweeps × device selectors."""
 
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: SafeName | None = None  # a run directory: <results>/<instance>/<device>/<job>
     sweep: str | None = None
     sweeps: list[str] | None = None
     devices: list[str] = Field(min_length=1)
-    repeat: int | None = Field(default=None, ge=1)
-    seed: int | None = None
+    repeat: int | None = Field(default=None, ge=1, le=1000)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 class FarmSpec(_Spec):
     """The top level of a farm file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: SafeName
     description: str = ""
     results: str = "results/farm"
     devices_dir: str = "devices"
@@ -133,13 +134,13 @@ class FarmSpec(_Spec):
     cache: str | None = None
     jobs: list[JobSpec] = Field(min_length=1)
     budget_min: float | None = Field(default=None, gt=0)
-    concurrency: int | dict[str, int] = 1
+    concurrency: Annotated[int, Field(ge=1, le=1024)] | dict[str, Annotated[int, Field(ge=1, le=1024)]] = 1
     retry: RetrySpec = Field(default_factory=RetrySpec)
     quarantine_after: int = Field(default=3, ge=1)
     prepare: PrepareSpec = Field(default_factory=PrepareSpec)
     drift: DriftSpec | None = None
     labgrid: LabgridSpec = Field(default_factory=LabgridSpec)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 
