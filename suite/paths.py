@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -83,7 +84,7 @@ def seed_arg(text: str) -> int:
     return value
 
 
-def count_arg(maximum: int) -> type:
+def count_arg(maximum: int) -> Callable[[str], int]:
     """``argparse`` type of a count flag (``--repeat``): an integer from 1 to ``maximum``."""
 
     def parse(text: str) -> int:
@@ -96,4 +97,4 @@ def count_arg(maximum: int) -> type:
         return value
 
     parse.__name__ = "count"
-    return parse  # type: ignore[return-value]
+    return parse

@@ -104,10 +104,13 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> YamlDocument:
     elif len(text) > MAX_FILE_BYTES:
         raise ConfigError(f"text is longer than {MAX_FILE_BYTES // 2**20} MiB", file=name)
     loader = _Loader(text)
+    lines: dict[Path_, int] = {}
     try:
         node = loader.get_single_node()
-        if node is not None:
+        if node is not None:  # checked and indexed before construction, which rewrites merge keys (<<) in place
             _check_expansion(node, name)
+            _check_duplicates(node, name)
+            _walk(node, (), lines)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -123,9 +126,6 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> YamlDocument:
     if node is None or not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", file=name, line=1,
                           value=type(data).__name__, expected="key: value pairs")
-    lines: dict[Path_, int] = {}
-    _check_duplicates(node, name)
-    _walk(node, (), lines)
     return YamlDocument(name, data, lines)
 
 

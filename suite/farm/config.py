@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -134,7 +134,7 @@ class FarmSpec(_Spec):
     cache: str | None = None
     jobs: list[JobSpec] = Field(min_length=1)
     budget_min: float | None = Field(default=None, gt=0)
-    concurrency: Annotated[int, Field(ge=1, le=1024)] | dict[str, Annotated[int, Field(ge=1, le=1024)]] = 1
+    concurrency: int | dict[str, int] = 1  # each at least 1 (checked in load_farm, where the line is known)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     quarantine_after: int = Field(default=3, ge=1)
     prepare: PrepareSpec = Field(default_factory=PrepareSpec)
@@ -263,6 +263,9 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
             raise doc.error("prepare override for a device that no job uses", ("prepare", "per_device", name),
                             field="prepare.per_device", value=name,
                             expected="one of " + ", ".join(sorted(all_devices)))
+    if isinstance(spec.concurrency, int) and spec.concurrency < 1:
+        raise doc.error("concurrency must be at least 1", ("concurrency",), field="concurrency",
+                        value=spec.concurrency, expected=">= 1")
     if isinstance(spec.concurrency, dict):
         for name, n in spec.concurrency.items():
             if name != "default" and name not in all_devices:
@@ -270,7 +273,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
                                 field="concurrency", value=name,
                                 expected="default or one of " + ", ".join(sorted(all_devices)))
             if n < 1:
-                raise doc.error("concurrency must be at least 1", ("concurrency", name), field="concurrency",
+                raise doc.error("concurrency must be at least 1", ("concurrency", name), field=f"concurrency.{name}",
                                 value=n, expected=">= 1")
     return Farm(name=spec.name, file=str(path), spec=spec, results_root=_rel(base, spec.results),
                 lock_dir=_rel(base, spec.lock_dir) if spec.lock_dir else default_lock_dir(),

@@ -85,8 +85,8 @@ class RangeSpec(_Strict):
         """The values, in order; ``ValueError`` if invalid or more than ``max_values``."""
         n = self.count()
         if n > max_values:
-            raise ValueError(f"generates {n:,} values, more than the sweep's cap of {max_values:,} points "
-                             "(max_points)")
+            raise ValueError(f"generates {n:,} values, more than the {max_values:,} points that the sweep's cap "
+                             "(max_points) leaves for it")
         if self.range is not None:
             start, stop = self.range[0], self.range[1]
             step = self.range[2] if len(self.range) == 3 else 1
@@ -149,7 +149,8 @@ def _measure_model() -> type[BaseModel]:
             fields[f.name] = (float | None, Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False))
     fields["repeat"] = (int | None, Field(default=None, ge=1, le=MAX_REPEAT))
     return create_model("MeasureOverrides", __config__=ConfigDict(extra="forbid"),
-                        __validators__={"_protocol": model_validator(mode="after")(_check_protocol)}, **fields)
+                        __validators__={"_protocol": model_validator(mode="after")(_check_protocol)},  # type: ignore[dict-item]
+                        **fields)
 
 
 MeasureOverrides = _measure_model()
