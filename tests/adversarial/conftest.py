@@ -7,7 +7,6 @@ Every fault here is produced for real: signals to a real ``hwbehave`` process, a
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -125,13 +124,3 @@ def leftovers(tmpdir: Path) -> list[str]:
 def have_sshd() -> None:
     require(None if Path("/usr/sbin/sshd").exists() else "/usr/sbin/sshd not found", "apt-get install openssh-server")
 
-
-@pytest.fixture
-def agent_tmp(tmp_path: Path) -> Path:
-    d = tmp_path / "agent-tmp"
-    d.mkdir()
-    return d
-
-
-def rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
