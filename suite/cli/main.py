@@ -94,21 +94,17 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
-                  line: str | None = None) -> None:
-    print(f"hwbehave: warning: {message}", file=sys.stderr)
-
-
 def _main(argv: list[str] | None) -> int:
+    """:func:`_dispatch` with damaged-results warnings shown as one ``hwbehave: warning:`` line each."""
     from suite.results.damage import ResultsWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("default", ResultsWarning)  # each distinct warning once
         default_show = warnings.showwarning
 
-        def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
             if issubclass(category, ResultsWarning) and not os.environ.get("HWBEHAVE_DEBUG"):
-                _show_warning(message, category, *args, **kwargs)
+                print(f"hwbehave: warning: {message}", file=sys.stderr)
             else:
                 default_show(message, category, *args, **kwargs)
 

@@ -175,3 +175,22 @@ def test_hostile_workdir_and_env_are_quoted_in_every_remote_command(sshd, tmp_pa
             rest = rest.replace(shlex.quote(path), "")
         assert "touch" not in rest, f"hostile text outside a quoted word in: {command}"
     assert any(shlex.quote(f"HOSTILE_VALUE={env_value}") in c for c in commands)
+
+
+def test_a_silent_but_healthy_host_passes_its_keepalives(sshd, tmp_path, monkeypatch):
+    probes: list[bool] = []
+    real = SshTransport.responsive
+
+    def counted(self, timeout_s):
+        probes.append(real(self, timeout_s))
+        return probes[-1]
+
+    monkeypatch.setattr(SshTransport, "responsive", counted)
+    dev = device_file(sshd, tmp_path, str(tmp_path / "remote"))
+    dev.write_text(dev.read_text().replace("  allow_agent: false", "  allow_agent: false\n  keepalive_s: 1"))
+    sweep = tmp_path / "s.yaml"  # each point measures ~2.5 s in silence
+    sweep.write_text(sweep_text(couts=(4,), measure="measure: {warmup_runs: 1, warmup_s: 0, min_runs: 3, "
+                                                    "max_runs: 10000000, min_s: 2.5, max_s: 3}\n"))
+    outcome = run_sweep(load_sweep(sweep), load_device(dev), tmp_path / "run")
+    assert outcome.complete, outcome.error
+    assert probes and all(probes)

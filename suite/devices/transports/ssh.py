@@ -24,7 +24,9 @@ Steps for a batch (called by :class:`suite.devices.session.DeviceSession`):
    directory after its marker token is checked, never of ``workdir`` itself.
 
 Every remote argument goes through :func:`shlex.quote`. A dropped connection makes the
-channel report end-of-file, which the session turns into ``DeviceLost``.
+channel report end-of-file, which the session turns into ``DeviceLost``; a host that stops
+answering while TCP stays up (frozen, SIGSTOPped sshd) is found by a keepalive that needs a
+reply, sent after ``keepalive_s`` of silence and answered within ``timeouts.connect_s``.
 """
 
 from __future__ import annotations
