@@ -214,13 +214,20 @@ def devices_dir() -> Path:
     return Path(os.environ.get("HWBEHAVE_DEVICES", "devices"))
 
 
+def _exists(path: Path) -> bool:
+    try:  # a name too long for the filesystem raises instead of answering False
+        return path.exists()
+    except OSError:
+        return False
+
+
 def resolve_device(name_or_path: str) -> Device:
     """A device by file path, or by name from ``devices/<name>.yaml``."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml") or _exists(p):
         return load_device(p)
     candidate = devices_dir() / f"{name_or_path}.yaml"
-    if candidate.exists():
+    if _exists(candidate):
         return load_device(candidate)
     known = sorted(f.stem for f in devices_dir().glob("*.yaml")) if devices_dir().exists() else []
     raise ConfigError(f"unknown device {name_or_path!r}", field="--device", value=name_or_path,

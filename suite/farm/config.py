@@ -209,6 +209,20 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"hwbehave-locks-{os.getuid()}"
 
 
+def _is_file(path: Path) -> bool:
+    try:  # a name too long for the filesystem raises instead of answering False
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _rel(base: Path, p: str) -> Path:
     path = Path(os.path.expanduser(p))
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
@@ -240,7 +254,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
             sp = _rel(base, sweep_file)
             key_path = ("jobs", ji, "sweep") if job.sweep else ("jobs", ji, "sweeps", si)
             if sp not in sweeps_cache:
-                if not sp.exists():
+                if not _is_file(sp):
                     raise doc.error("sweep file not found", key_path, field=".".join(map(str, key_path)),
                                     value=sweep_file, expected=f"a file relative to {base}")
                 sweeps_cache[sp] = load_sweep(sp)
@@ -282,7 +296,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
 
 
 def _device_catalogue(doc: YamlDocument, devices_dir: Path) -> dict[str, tuple[Device, str]]:
-    if not devices_dir.is_dir():
+    if not _is_dir(devices_dir):
         raise doc.error("devices folder not found", ("devices_dir",), field="devices_dir", value=str(devices_dir),
                         expected="a folder of device YAML files")
     out: dict[str, tuple[Device, str]] = {}

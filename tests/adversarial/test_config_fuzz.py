@@ -19,13 +19,14 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from suite.devices.config import load_device  # noqa: E402
+from suite.devices.config import Device, load_device  # noqa: E402
 from suite.errors import ConfigError  # noqa: E402
 from suite.farm.config import load_farm  # noqa: E402
+from suite.pipeline import protocol_for  # noqa: E402
 from suite.sweep.expand import load_sweep  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-FUZZ = settings(max_examples=60, deadline=timedelta(seconds=3), derandomize=True, database=None,
+FUZZ = settings(max_examples=200, deadline=timedelta(seconds=3), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 VALID_SWEEP = """name: fuzz
@@ -80,17 +81,34 @@ def _loader(kind: str, tmp_path: Path):
     return load_farm, "farm.yaml"
 
 
+INT64 = range(-(2**63), 2**63)
+
+
+def check_usable(kind: str, loaded: object) -> None:
+    """What loads must not crash later: a valid protocol, int64-sized parameters, costs and seed."""
+    if kind != "sweep":
+        return
+    sweep = loaded
+    protocol_for(sweep, Device.model_validate({"name": "d", "class": "cpu"}))  # type: ignore[arg-type]
+    assert sweep.seed is None or sweep.seed in INT64 and sweep.seed >= 0  # type: ignore[attr-defined]
+    for point in sweep.points[:200]:  # type: ignore[attr-defined]
+        assert all(v in INT64 for v in point.params.values() if isinstance(v, int)), point.params
+        assert max(point.macs, point.flops, point.bytes_total) in INT64, point
+
+
 def check_loads_or_config_error(kind: str, tmp_path: Path, data: bytes) -> None:
-    """The property itself: value or ConfigError (with a file), nothing else."""
+    """The property itself: a usable value or a ConfigError (with a file), nothing else."""
     load, name = _loader(kind, tmp_path)
     path = tmp_path / name
     path.write_bytes(data)
     try:
-        load(path)
+        loaded = load(path)
     except ConfigError as exc:
         assert exc.file is not None, exc
+        return
     except RecursionError:  # pragma: no cover - would be a bug: report the input
         pytest.fail(f"RecursionError on {data[:200]!r}")
+    check_usable(kind, loaded)
 
 
 def dump(tree: object) -> bytes:

@@ -103,13 +103,16 @@ def test_journal_lines_with_wrong_types_are_bad_lines(fields, finished_run, tmp_
 # ---- paths that escape ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["../../../escaped", "/srv/abs", ".hidden", "a/b"])
-def test_sweep_names_cannot_leave_the_results_root(name, tmp_path):
+def test_sweep_names_cannot_leave_the_results_root(name, tmp_path, repo):
     sweep = tmp_path / "s.yaml"
     sweep.write_text(sweep_text(name=json.dumps(name)))
-    p = hwbehave("run", str(sweep), "--results", str(tmp_path / "results"), "--quiet", cwd=tmp_path)
+    results_root = tmp_path / "a" / "b" / "results"  # "../../../escaped" would land in tmp_path
+    p = hwbehave("run", str(sweep), "--device", str(repo / "devices" / "local-cpu.yaml"),
+                 "--results", str(results_root), "--quiet", cwd=tmp_path)
     assert_clean_exit(p, 2)
     assert f"{sweep}:1" in p.stderr and "field: name" in p.stderr
-    assert not (tmp_path / "results").exists() and not Path("/srv/abs").exists()
+    assert not results_root.exists()
+    assert not list(tmp_path.glob("escaped--*")) and not list(Path("/srv").glob("abs--*"))
 
 
 def test_farm_jobs_and_instances_are_one_path_segment(tmp_path):
