@@ -125,6 +125,11 @@ def test_farm_jobs_and_instances_are_one_path_segment(tmp_path):
     p = hwbehave("farm", "plan", str(farm))
     assert_clean_exit(p, 2)
     assert f"{farm}:5" in p.stderr
+    (tmp_path / "escaping.yaml").write_text(sweep_text(name='"../../../../x"'))  # a job named after its sweep
+    farm.write_text("name: f\ndevices_dir: devices\nresults: out\njobs:\n  - {sweep: escaping.yaml, devices: [d]}\n")
+    p = hwbehave("farm", "plan", str(farm))
+    assert_clean_exit(p, 2)
+    assert f"{tmp_path / 'escaping.yaml'}:1" in p.stderr
     farm.write_text("name: f\ndevices_dir: devices\nresults: out\njobs:\n  - {sweep: s.yaml, devices: [d]}\n")
     for command in ("run", "status"):
         p = hwbehave("farm", command, str(farm), "--instance", "../../../../x")
