@@ -23,10 +23,11 @@ import suite
 from suite import status as st
 from suite.agent.environment import probe_environment
 from suite.agent.protocol import ProtocolSettings
+from suite.backends.backend import version_modules
 from suite.devices.config import Device
 from suite.devices.session import DeviceLost, DeviceSession, Job
-from suite.errors import ConfigError, DeviceError
-from suite.models.artifact import Artifact, get_builder
+from suite.errors import DeviceError
+from suite.models.artifact import Artifact, Builder
 from suite.models.cache import ArtifactCache
 from suite.results.records import Measurement
 from suite.results.schema import SCHEMA_VERSION
@@ -34,16 +35,6 @@ from suite.results.statistics import summarize
 from suite.results.store import RunWriter, utc_now
 from suite.sweep.expand import Sweep
 from suite.sweep.point import Point
-
-#: Runtime adapter → artifact format it executes.
-#: Runtime adapter → artifact formats it executes, preferred first (a Coral device runs
-#: ``edgetpu``-compiled TFLite through LiteRT).
-RUNTIME_FORMATS = {"onnxruntime": ("onnx",), "litert": ("tflite", "edgetpu"),
-                   "benchmark_model": ("tflite", "edgetpu"), "openvino": ("openvino",), "rknnlite": ("rknn",),
-                   "nncase": ("kmodel",)}
-
-#: Points handed to a parallel builder at once (between progress updates).
-BUILD_CHUNK = 16
 
 Observer = Callable[..., None]
 
@@ -90,19 +81,6 @@ def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
     return ProtocolSettings.from_dict(settings)
 
 
-def format_for(device: Device) -> str:
-    """The first of ``device.formats`` that the device's runtime executes."""
-    runs = RUNTIME_FORMATS.get(device.runtime.name)
-    if runs is None:
-        return device.formats[0]
-    for fmt in device.formats:
-        if fmt in runs:
-            return fmt
-    raise ConfigError(f"device {device.name}: runtime {device.runtime.name} runs {', '.join(runs)} but formats "
-                      f"lists {', '.join(device.formats)}", field="formats", value=device.formats,
-                      expected="a list containing one of " + ", ".join(runs))
-
-
 def execution_order(points: list[Point], seed: int, repeat: int) -> list[tuple[int, int, Point]]:
     """``(round, order, point)`` triples: each round a fresh permutation from ``(seed, round)``."""
     out: list[tuple[int, int, Point]] = []
@@ -126,6 +104,8 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
             m = json.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(m, dict):  # a damaged manifest is not a run to resume
+            continue
         if (m.get("sweep_sha256") == sweep.sha256 and m.get("device_name") == device.name
                 and m.get("status") != "complete"):
             best = manifest.parent
@@ -142,9 +122,9 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
     """
     repeat = repeat or sweep.repeat
     protocol = protocol_for(sweep, device)
-    fmt = format_for(device)
-    builder_cls = get_builder(fmt)
-    builder = builder_cls(cache=cache or ArtifactCache(), device=device)
+    backend = device.backend
+    fmt = backend.format
+    builder = backend.builder_class()(cache=cache or ArtifactCache(), device=device)
     run_id = uuid.uuid4().hex[:12]
     manifest = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "created_at": utc_now(),
@@ -156,19 +136,24 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
         "device": {"name": device.name, "class": device.device_class, "file": device_path,
                    "definition": json.loads(device.model_dump_json(by_alias=True))},
         "format": fmt, "runtime": device.runtime.name,
-        "environment": {"controller": {**probe_environment(), "user": getpass.getuser(),
+        "environment": {"controller": {**probe_environment(version_modules()), "user": getpass.getuser(),
                                        "python_implementation": platform.python_implementation()}},
     }
     writer = RunWriter(out_dir, manifest)
     try:
         return _run(sweep, device, writer, builder, protocol, fmt, seed, repeat, observer, drift)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk: the directory stays resumable; say so in it
+        try:
+            writer.update_manifest(status="interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
+        except OSError:
+            pass  # the disk that is full cannot take the note either; the journal is what counts
+        raise
     finally:
         writer.close()
-        if hasattr(builder, "close"):
-            builder.close()
+        builder.close()
 
 
-def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol: ProtocolSettings, fmt: str,
+def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Builder, protocol: ProtocolSettings, fmt: str,
          seed: int, repeat: int, observer: Observer, drift: Any = None) -> RunOutcome:
     run_id = writer.manifest["run_id"]
     order = execution_order(list(sweep.points), seed, repeat)
@@ -202,15 +187,10 @@ def _run(sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol
     # build: each distinct point once, whatever the number of rounds
     artifacts: dict[str, Artifact] = {}
     distinct = list({p.id: p for _, _, p in todo}.values())
-    if hasattr(builder, "build_many"):  # parallel builders (TFLite conversion in a process pool)
-        for k in range(0, len(distinct), BUILD_CHUNK):
-            chunk = distinct[k:k + BUILD_CHUNK]
-            observer("build", index=k, total=len(distinct), point=chunk[0])
-            artifacts.update(zip((p.id for p in chunk), builder.build_many(chunk)))
-    else:
-        for k, point in enumerate(distinct):
-            observer("build", index=k, total=len(distinct), point=point)
-            artifacts[point.id] = builder.build(point)
+    for k in range(0, len(distinct), builder.chunk):  # a parallel builder converts one chunk at once
+        chunk = distinct[k:k + builder.chunk]
+        observer("build", index=k, total=len(distinct), point=chunk[0])
+        artifacts.update(zip((p.id for p in chunk), builder.build_many(chunk), strict=True))
     observer("built", total=len(distinct))
 
     # failures of the build stage are measurements with a status; the rest become jobs
