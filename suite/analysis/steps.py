@@ -195,7 +195,7 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
         return None
     floor = effect_floor(series.floor, thresholds.step_min_rel)
     X0 = smooth_design(data)
-    smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v)
+    smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
     if smooth is not None and smooth.tau2 == 0.0:
         return None  # the smooth model already explains every point within its own interval
     periodic = _periodic(data, X0, thresholds, floor)
@@ -460,7 +460,7 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
             continue
         data = series_data(s, MAX_POTTS_POINTS)
         X0 = smooth_design(data) if data.n >= 3 else None
-        smooth = wls_fit(X0, data.y, data.v) if X0 is not None else None
+        smooth = wls_fit(X0, data.y, data.v, robust=False) if X0 is not None else None
         stair = find_steps(s, thresholds, data=data, smooth=smooth)
         cols = step_columns(data, stair)
         if stair is not None and stair.verdict == CONFIRMED:
