@@ -74,18 +74,18 @@ def worst_dip(model: SeriesModel | AxisSeries, thresholds: Thresholds = DEFAULT_
     z_all = np.where(cand, logr / np.sqrt(v[:, None] + v[None, :] + 2 * tau2_all), -np.inf)
     flat = np.argsort(-z_all, axis=None)[:_RETESTED]
     floor = effect_floor(series.floor, thresholds.dip_min_rel)
-    best = None
+    best: tuple[float, int, int, float, float] | None = None
     for f in flat:
-        i, j = np.unravel_index(int(f), z_all.shape)
-        if not np.isfinite(z_all[i, j]):
+        a, b = (int(k) for k in np.unravel_index(int(f), z_all.shape))
+        if not np.isfinite(z_all[a, b]):
             continue
         keep = np.ones(n, dtype=bool)
-        keep[[i, j]] = False
+        keep[[a, b]] = False
         got = moderated_fit(X, data, thresholds, rows=keep) if keep.sum() > X.shape[1] else None
         tau2, dof = (got[0].tau2, got[1]) if got is not None else (tau2_all, thresholds.prior_dof)
-        z = float(logr[i, j] / math.sqrt(v[i] + v[j] + 2 * tau2))
+        z = float(logr[a, b] / math.sqrt(v[a] + v[b] + 2 * tau2))
         if best is None or z > best[0]:
-            best = (z, int(i), int(j), tau2, dof)
+            best = (z, a, b, tau2, dof)
     if best is None:
         return None
     z, i, j, tau2, dof = best

@@ -144,7 +144,7 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
     found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
     plain = [m is not None and m.group(1).strip() != "" and "null" not in m.group(1) for m in found]
-    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok]
+    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok and m is not None]
     counts = [b.count(",") + 1 for b in bodies]
     try:
         flat = np.array(",".join(bodies).split(","), dtype=float) if bodies else np.empty(0)
@@ -246,7 +246,7 @@ def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     that fp32 had not. Magnitude is the median relative RMSE (1.0 for non-finite outputs).
     """
     frame = quant_error_frame(df)
-    out = []
+    out: list[Anomaly] = []
     if frame.empty:
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]
@@ -263,7 +263,7 @@ def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
         else:
             magnitude = med
             message = (f"On {device}, {op} outputs in {dtype} deviate from fp32 by {pct(med)} relative RMSE "
-                       f"(median of {len(g)} configurations; tolerance {pct(limit)}); validate accuracy before "
+                       f"(median of {len(g)} configurations; tolerance {pct(limit or 0.0)}); validate accuracy before "
                        f"deploying {dtype} on this device.")
         evidence = {"op": op, "runtime": runtime, "rel_rmse_median": med, "rel_rmse_max": float(g["rel_rmse"].max()),
                     "n": int(len(g)), "n_nonfinite": n_nonfinite,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -303,7 +303,7 @@ class AxisSeries:
     floor: float = float("nan")
     job_ids: tuple[tuple[str, ...], ...] = ()
 
-    def jobs(self, idx: Iterator[int] | list[int] | np.ndarray | None = None) -> list[str]:
+    def jobs(self, idx: Iterable[int] | np.ndarray | None = None) -> list[str]:
         """Job ids of the points at ``idx`` (default: all), flattened."""
         picked = range(len(self.job_ids)) if idx is None else idx
         return [j for i in picked for j in self.job_ids[int(i)]]
