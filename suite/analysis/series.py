@@ -243,12 +243,6 @@ def effect_floor(floor: float | np.ndarray, thresholds_min: float) -> float:
     return float(max(thresholds_min, float(f.max()) if f.size else 0.0))
 
 
-def significantly_greater(a: np.ndarray, ha: np.ndarray, b: np.ndarray, hb: np.ndarray) -> np.ndarray:
-    """``a > b`` beyond both CIs: ``a - ha > b + hb`` (NaN half-widths give False)."""
-    with np.errstate(invalid="ignore"):
-        return np.asarray((a - ha) > (b + hb)) & np.isfinite(ha) & np.isfinite(hb)
-
-
 def is_bool_column(s: pd.Series) -> bool:
     """Whether a parameter column holds booleans (nulls aside)."""
     if pd.api.types.is_bool_dtype(s):

@@ -1,9 +1,12 @@
 """Staircase detection (finding F1): latency that is flat, then jumps, along a numeric axis.
 
-The fit is a weighted L1 Potts model solved exactly by dynamic programming. The model is the
-one asv uses to find steps in benchmark history (``asv/step_detect.py``, "solve_potts"); this
-is an independent implementation applied to latency vs an op parameter (channels, resolution)
-instead of latency vs commit.
+A staircase must beat the smooth alternative (:mod:`suite.analysis.trend`) by more than the
+noise the run really had (:mod:`suite.analysis.uncertainty`), see :func:`find_steps`: a
+periodic test (one common step every ``P``, as blocked kernels do) and an irregular one whose
+step positions come from a weighted L1 Potts model solved exactly by dynamic programming. The
+Potts model is the one asv uses to find steps in benchmark history (``asv/step_detect.py``,
+"solve_potts"); this is an independent implementation applied to latency vs an op parameter
+(channels, resolution) instead of latency vs commit.
 """
 
 from __future__ import annotations

@@ -226,15 +226,6 @@ def robust_scale(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(v - np.median(v))))
 
 
-def round_matrix(rounds: list[np.ndarray]) -> np.ndarray:
-    """Round medians of several points as a (points x rounds) array padded with NaN."""
-    width = max((len(r) for r in rounds), default=0)
-    out = np.full((len(rounds), max(width, 1)), np.nan)
-    for i, r in enumerate(rounds):
-        out[i, :len(r)] = r
-    return out
-
-
 def rounds_agree(variant: np.ndarray, reference: np.ndarray, min_effect: float) -> bool:
     """Whether every round shows the effect: ``variant_r / reference_r - 1 >= min_effect``.
 
