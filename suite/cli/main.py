@@ -1,8 +1,9 @@
 """Entry point of ``hwbehave``: builds the parser from the subcommand modules.
 
 Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
-A ``ConfigError`` prints one clear message and exits 2; other hwbehave errors exit 1;
-neither prints a traceback (``HWBEHAVE_DEBUG=1`` shows it).
+A ``ConfigError`` prints one clear message and exits 2; a ``Busy`` device or run directory
+(held by another process) exits 4; other hwbehave errors exit 1; none prints a traceback
+(``HWBEHAVE_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 import suite
-from suite.errors import ConfigError, HwbehaveError
+from suite.errors import EXIT_BUSY, Busy, ConfigError, HwbehaveError
 
 #: Subcommand modules in ``--help`` order (a missing optional one is left out).
 COMMANDS = ("run", "plan", "show", "devices", "analyse", "report", "findings", "table", "compare",
@@ -59,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hwbehave: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Busy as exc:
+        if os.environ.get("HWBEHAVE_DEBUG"):
+            raise
+        print(f"hwbehave: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except HwbehaveError as exc:
         if os.environ.get("HWBEHAVE_DEBUG"):
             raise

@@ -1,4 +1,9 @@
-"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--resume]``: measure a sweep."""
+"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--rounds R] [--confirm-s S] [--resume]``.
+
+Measures a sweep in rounds (a fresh agent session each), with the run's noise floor from a
+sentinel point and adaptive confirmation rounds, holding the device lock (shared with farms,
+:mod:`suite.locks`) and the run directory's lock for the whole run.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +27,10 @@ from rich.progress import (
 from rich.table import Table
 
 from suite import status as st
+from suite.agent.protocol import RoundSettings
 from suite.devices.config import resolve_device
 from suite.errors import ConfigError
+from suite.locks import DeviceLock, default_lock_dir
 from suite.models.cache import ArtifactCache
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
@@ -42,7 +49,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run directory (rerunning into it resumes)")
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
     p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
-    p.add_argument("--repeat", type=int, default=None, help="rounds, each re-shuffled (default: the sweep's, else 1)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help=f"planned rounds, each re-shuffled in a fresh session (default: the sweep's "
+                        f"measure.rounds, else {RoundSettings().rounds})")
+    p.add_argument("--confirm-s", type=float, default=None, metavar="S",
+                   help="seconds of extra rounds for points whose rounds disagree (default: the sweep's "
+                        f"measure.confirm_s, else {RoundSettings().confirm_s:g}; 0 turns confirmation off)")
+    p.add_argument("--repeat", type=int, default=None, help=argparse.SUPPRESS)  # renamed: a clear error
     p.add_argument("--resume", action="store_true",
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
@@ -57,8 +70,15 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave run``; returns the exit status."""
     sweep = load_sweep(args.sweep)
     device = resolve_device(args.device)
-    if args.repeat is not None and args.repeat < 1:
-        raise ConfigError("--repeat must be at least 1", field="--repeat", value=args.repeat, expected=">= 1")
+    if args.repeat is not None:
+        raise ConfigError("--repeat is now --rounds (rounds are the unit of replication: each is a fresh, "
+                          f"re-shuffled session; default {RoundSettings().rounds})", field="--repeat",
+                          value=args.repeat, expected=f"--rounds {args.repeat}")
+    if args.rounds is not None and args.rounds < 1:
+        raise ConfigError("--rounds must be at least 1", field="--rounds", value=args.rounds, expected=">= 1")
+    if args.confirm_s is not None and not args.confirm_s >= 0:
+        raise ConfigError("--confirm-s must be a number of seconds >= 0", field="--confirm-s", value=args.confirm_s,
+                          expected=">= 0 (0: no confirmation rounds)")
     out = args.out
     if out is None and args.resume:
         out = latest_incomplete(args.results, sweep, device)
@@ -79,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     def observer(event: str, **data: Any) -> None:
         if event == "plan":
             console.print(f"run {data['run_id']} → {data['out_dir']}: {data['pending']} of {data['total']} "
-                          "measurements to take" + (" (resuming)" if data["pending"] < data["total"] else ""))
+                          f"measurements to take ({data['rounds']} rounds)"
+                          + (" (resuming)" if data["pending"] < data["total"] else ""))
             tasks["build"] = progress.add_task("build", total=data["pending"], failed=0, current="")
         elif event == "build":
             progress.update(tasks["build"], completed=data["index"], total=data["total"],
@@ -87,8 +108,11 @@ def run(args: argparse.Namespace) -> int:
         elif event == "built":
             progress.update(tasks["build"], completed=data["total"], current="")
         elif event == "measure":
-            tasks["measure"] = progress.add_task(f"measure r{data['round']}", total=data["total"], failed=0,
-                                                 current="")
+            label = f"{'confirm' if data.get('phase') == 'confirm' else 'measure'} r{data['round']}"
+            tasks["measure"] = progress.add_task(label, total=data["total"], failed=0, current="")
+        elif event == "confirm":
+            console.print(f"confirming {data['points']} of {data['candidates']} point(s) whose rounds disagree "
+                          f"(round {data['round']}, {data['budget_left_s']:.0f} s of budget left)")
         elif event == "measured":
             m = data["measurement"]
             if m.status not in st.TIMED:
@@ -100,10 +124,15 @@ def run(args: argparse.Namespace) -> int:
         elif event in ("device_lost", "device_error"):
             console.print(f"[red]{data['error']}[/]")
 
-    with progress, _held(device, args.labgrid, console) as reachable:
-        outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
-                            cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
-                            device_path=args.device)
+    lock = DeviceLock(default_lock_dir(), device.name, {"command": "hwbehave run", "out": str(out)})
+    lock.acquire(wait=False)  # a farm or another run measuring this device: DeviceBusy, exit 4
+    try:
+        with progress, _held(device, args.labgrid, console) as reachable:
+            outcome = run_sweep(sweep, reachable, Path(out), seed=seed, rounds=args.rounds, confirm_s=args.confirm_s,
+                                cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
+                                device_path=args.device)
+    finally:
+        lock.release()
     print_summary(console, Path(outcome.out_dir))
     console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
     if not outcome.complete:
@@ -128,9 +157,31 @@ def _held(device: Any, coordinator: str | None, console: Console) -> Iterator[An
         yield held
 
 
+def resolution_lines(manifest: dict[str, Any]) -> list[str]:
+    """What a run can resolve: rounds, its noise floor (sentinel) and the confirmation it did."""
+    lines = []
+    floor = manifest.get("noise_floor") or {}
+    sentinel = floor.get("sentinel") or {}
+    rounds = manifest.get("rounds", manifest.get("repeat"))
+    if floor.get("rel") is not None:
+        pct = 100.0 * float(floor["rel"])
+        lines.append(f"noise floor {pct:.1f}%: effects below {pct:.1f}% are not resolved on this run "
+                     f"({rounds} rounds; sentinel {sentinel.get('label', '?')}, "
+                     f"{floor.get('measurements', len(floor.get('values_ms') or []))} measurements)")
+    else:
+        lines.append(f"noise floor: not measured on this run ({rounds} rounds, no timed sentinel measurement)")
+    confirm = manifest.get("confirm") or {}
+    if confirm:
+        lines.append(f"confirmation: {len(confirm.get('points') or [])} point(s) in {confirm.get('rounds', 0)} extra "
+                     f"round(s), {float(confirm.get('spent_s') or 0):.0f} s of {float(confirm.get('budget_s') or 0):.0f} s"
+                     + (f" ({confirm['stopped']})" if confirm.get("stopped") else ""))
+    return lines
+
+
 def print_summary(console: Console, run_dir: Path) -> None:
-    """Per op/dtype: points ok and failed, and the median range."""
+    """Per op/dtype: points ok and failed, the median range; then the run's resolution."""
     import suite.results as results
+    from suite.results.store import read_manifest
 
     df = results.load(run_dir)
     if df.empty:
@@ -148,3 +199,5 @@ def print_summary(console: Console, run_dir: Path) -> None:
                       f"{ok['median_ms'].max():.4f}" if len(ok) else "-",
                       str(int(ok["unstable"].fillna(False).sum())) if len(ok) else "-")
     console.print(table)
+    for line in resolution_lines(read_manifest(run_dir)):
+        console.print(line)

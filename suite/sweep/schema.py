@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from suite.agent.protocol import ProtocolSettings
+from suite.agent.protocol import ProtocolSettings, RoundSettings
 
 Scalar = bool | int | float | str
 
@@ -90,7 +90,10 @@ def _measure_model() -> type[BaseModel]:
     for f in dataclasses.fields(ProtocolSettings):
         kind = int if isinstance(f.default, int) else float
         fields[f.name] = (kind | None, Field(default=None, ge=0))
-    fields["repeat"] = (int | None, Field(default=None, ge=1))
+    for f in dataclasses.fields(RoundSettings):
+        kind = int if isinstance(f.default, int) else float
+        fields[f.name] = (kind | None, Field(default=None, ge=1 if f.name == "rounds" else 0))
+    fields["repeat"] = (Any, None)  # renamed to ``rounds``: a located error in load_sweep
     return create_model("MeasureOverrides", __config__=ConfigDict(extra="forbid"), **fields)
 
 

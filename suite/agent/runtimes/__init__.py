@@ -60,6 +60,9 @@ class RuntimeAdapter(object):
     name = ""
     #: module names whose versions the handshake reports
     modules = ()
+    #: how the protocol's samples time this runtime (DESIGN.md §2 "Timing kinds"): ``measured``
+    #: (wall clock around ``infer()``), ``emulated`` (an accelerator emulated on the host) …
+    timing = "measured"
 
     def __init__(self, options):
         self.options = dict(options or {})
