@@ -28,11 +28,13 @@ Rounds are the unit of replication (DESIGN.md §2). Over the ``R`` timed rounds 
   never narrower than the typical within-burst one (the median over rounds of each round's
   relative CI half-width). One round and no pooled value: the within-burst CI of that round;
 * ``spread_rel`` = (max − min) / headline of the round medians (NaN with fewer than 2 rounds);
-* **noise floor** (:func:`noise_floor`): from the ``m`` burst medians ``v_i`` of the run's
-  sentinel point (start, every few points and end of every round), ``σ = sd(log v_i)``; the
-  floor is ``exp(t(0.975, m − 1) · c(R) · √(2/R) · σ) − 1``: the smallest relative difference
-  between two points, each estimated over the run's ``R`` rounds, that this run resolves at
-  95 % (two-sided). Effects below it are not resolved on this run.
+* **noise floor** (:func:`noise_floor`): from the ``m`` burst medians of the run's sentinel
+  point (start, every few points and end of every round): the 95th percentile of
+  ``|log(A / B)|``, where ``A`` and ``B`` are each the median of ``R`` values drawn with
+  replacement from the sentinel's burst medians (a bootstrap, 20,000 pairs with a fixed seed,
+  scaled by ``√(m/(m−1))``), as ``exp(q) − 1``: the smallest relative difference between two
+  points, each the median of the run's ``R`` rounds, that this run resolves at 95 %
+  (two-sided). Effects below it are not resolved on this run.
 """
 
 from __future__ import annotations
@@ -310,17 +312,30 @@ def round_estimate(round_medians_ms: Sequence[float], within_half: float, pooled
                          spread_rel=spread, rounds=r, log_sd=own, log_sd_used=used, df=df)
 
 
+#: Resampled pairs behind :func:`noise_floor` (drawn with a fixed seed: the same values give the same floor).
+FLOOR_RESAMPLES = 20_000
+
 #: How :func:`noise_floor` is computed, for the manifest.
-NOISE_FLOOR_METHOD = ("sentinel: exp(t(0.975, m-1) * c(R) * sqrt(2/R) * sd(log sentinel burst medians)) - 1, "
-                      "the smallest relative difference between two R-round headlines resolved at 95%")
+NOISE_FLOOR_METHOD = ("sentinel bootstrap: 95th percentile of |log(median of R draws / median of R draws)| from the "
+                      "sentinel's burst medians (20000 pairs, seed 0, scaled by sqrt(m/(m-1))), as exp(q) - 1: the "
+                      "smallest relative difference between two R-round headlines resolved at 95%")
 
 
 def noise_floor(sentinel_medians_ms: Sequence[float], rounds: int, level: float = CI_LEVEL) -> float:
     """The run's resolution from its sentinel's burst medians (see the module docstring); NaN
-    with fewer than two sentinel measurements."""
+    with fewer than two sentinel measurements.
+
+    Two identical points, each measured in ``rounds`` rounds whose medians vary as the
+    sentinel's burst medians do over the run, give headlines (medians of their rounds) whose
+    relative difference stays below the floor with probability ``level``. The distribution is
+    the sentinel's own (a bootstrap), so one spike among many measurements moves the floor as
+    little as it moves a median of rounds, while drift or a long slow spell raises it.
+    """
     v = np.log(np.asarray([x for x in sentinel_medians_ms if x and x > 0], dtype=float))
-    if v.size < 2 or rounds < 1:
+    m = int(v.size)
+    if m < 2 or rounds < 1:
         return math.nan
-    sd = float(v.std(ddof=1))
-    t = t_quantile(0.5 + level / 2.0, v.size - 1)
-    return math.exp(t * median_se_factor(rounds) * math.sqrt(2.0 / rounds) * sd) - 1.0
+    rng = np.random.default_rng(0)
+    draws = v[rng.integers(0, m, size=(2, FLOOR_RESAMPLES, rounds))]
+    diff = np.abs(np.median(draws[0], axis=1) - np.median(draws[1], axis=1)) * math.sqrt(m / (m - 1))
+    return float(math.exp(float(np.quantile(diff, level))) - 1.0)

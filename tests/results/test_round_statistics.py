@@ -107,3 +107,12 @@ def test_noise_floor_is_the_difference_pure_noise_exceeds_only_5_percent_of_the_
     assert np.mean(detected) >= 0.9
     assert math.isnan(noise_floor([1.0], 3)) and math.isnan(noise_floor([], 3))
     assert noise_floor(np.exp(0.06 * rng.standard_normal(12)), 3) > noise_floor(np.exp(0.01 * rng.standard_normal(12)), 3)
+
+
+def test_one_spike_barely_moves_the_floor_a_long_slow_spell_raises_it():
+    rng = np.random.default_rng(12)
+    quiet = np.exp(0.002 * rng.standard_normal(24))
+    base = noise_floor(quiet, 3)
+    spike = noise_floor(np.r_[quiet, 1.10], 3)              # one sentinel measurement 10% off
+    spell = noise_floor(np.r_[quiet[:16], quiet[16:] * 1.05], 3)  # the last third of the run 5% slower
+    assert spike < 2 * base and spell > 0.03
