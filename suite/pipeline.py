@@ -463,8 +463,7 @@ class _SweepRun:
     def _confirm_round(self, r: int, points: list[Point], sentinel: Point | None,
                        done: set[tuple[str, int, str, int]], state: dict[str, Any], save: Callable[[], None]) -> None:
         self.build(points)
-        perm = np.random.default_rng([self.seed, r]).permutation(len(points))
-        shuffled = [points[i] for i in perm]
+        shuffled = [p for _, _, p in execution_order(points, self.seed, 1, first=r)]
         wall = self.run_round(r, round_slots(shuffled, sentinel, self.settings.sentinel_every), "confirm", done)
         state["spent_s"] = round(state["spent_s"] + wall, 3)
         save()

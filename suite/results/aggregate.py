@@ -168,7 +168,8 @@ class RunData:
         """The union of both runs' rounds and jobs; ``newer`` wins where both have a key."""
         jobs = {k: dict(v) for k, v in self.jobs.items()}
         for k, v in newer.jobs.items():
-            jobs.setdefault(k, {}).update(v)
+            job = jobs.setdefault(k, {})  # runtime facts of a timed round survive a newer failed one
+            job.update({f: x for f, x in v.items() if f not in RUNTIME_FIELDS or x is not None or f not in job})
         return RunData(rounds={**self.rounds, **newer.rounds}, jobs=jobs)
 
     def point_rounds(self) -> int:

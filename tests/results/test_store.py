@@ -145,3 +145,19 @@ def test_resume_after_the_journal_was_lost_keeps_what_the_parquet_held(tmp_path)
     df = results.load(tmp_path / "run")
     assert sorted(df.job_id) == ["a-onnx", "b-onnx", "c-onnx"]
     assert m["counts"] == {"ok": 3}
+
+
+def test_a_jobs_rounds_become_one_row_and_a_failed_round_keeps_the_timed_rounds_facts(tmp_path):
+    w = RunWriter(tmp_path / "run", manifest(rounds=2))
+    w.append(measurement("a-onnx", info={"provider": "CPUExecutionProvider"}, provider="CPUExecutionProvider"))
+    w.finalize(status="interrupted")
+    w.close()
+    w = RunWriter(tmp_path / "run", manifest(rounds=2))
+    w.append(measurement("a-onnx", status="crashed", error="agent: runtime process died", round=1))
+    w.finalize()
+    w.close()
+    [row] = results.load(tmp_path / "run").to_dict("records")
+    assert row["status"] == "ok" and row["rounds"] == 1 and row["rounds_failed"] == 1
+    assert row["error"] == "round 1: agent: runtime process died" and row["provider"] == "CPUExecutionProvider"
+    assert json.loads(row["info_json"]) == {"provider": "CPUExecutionProvider"}
+    assert len(results.load_rounds(tmp_path / "run")) == 2
