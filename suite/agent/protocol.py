@@ -76,7 +76,7 @@ class RoundSettings:
     """How a sweep is replicated (host side): rounds, the sentinel, the confirmation budget."""
 
     rounds: int = 3
-    sentinel_every: int = 20
+    sentinel_every: int = 10
     confirm_s: float = 30.0
 
     def __post_init__(self):

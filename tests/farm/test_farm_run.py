@@ -19,7 +19,7 @@ from suite.farm.runner import run_farm
 from suite.results.store import read_journal
 
 REPO = Path(__file__).resolve().parents[2]
-#: The default rounds (3) and sentinel (first and last in a round of fewer than 20 points), no confirmation.
+#: The default rounds (3) and sentinel (first and last in a round of at most 10 points), no confirmation.
 SLOW = "measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.15, max_s: 0.3, confirm_s: 0}"
 ROUNDS = 3
 
