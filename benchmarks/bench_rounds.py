@@ -11,6 +11,8 @@ and reports, side by side:
   correct 95 % interval holds the *other* run's estimate only about 83 % of the time
   (P(|Z| < 1.96 / sqrt 2) for two independent normal estimates with the same spread); a
   within-burst CI that is far too narrow holds it far less often;
+* the same after removing the run-wide shift (the median ratio of the two runs' headlines: the
+  machine's state differs between runs, which no interval of one run can know about);
 * each run's noise floor (sentinel), and ``uptime``'s load averages before and after.
 
 With ``--quickstart`` it also runs ``sweeps/quickstart.yaml`` once and prints what each default
@@ -137,11 +139,15 @@ def main() -> None:
     wa, wb = within_burst(ra), within_burst(rb)
     between = (inside(ib.median_ms, ia), inside(ia.median_ms, ib))
     burst = (inside(wb.median_ms, wa), inside(wa.median_ms, wb))
+    shift = float(np.median(ib.median_ms / ia.median_ms))  # the run-wide shift between the runs' machine states
+    shifted = (inside(ib.median_ms / shift, ia), inside(ia.median_ms * shift, ib))
     ratio = half_pct(ia) / half_pct(wa)
     print("calibration, run 2's headline inside run 1's interval / run 1's inside run 2's "
           "(a correct 95% interval: about 83%):")
     print(f"  between-round interval (schema 2): {between[0]:.0%} / {between[1]:.0%}")
     print(f"  within-burst CI of one round (schema 1): {burst[0]:.0%} / {burst[1]:.0%}")
+    print(f"  between-round interval after removing the run-wide shift ({(shift - 1) * 100:+.2f}%, median ratio): "
+          f"{shifted[0]:.0%} / {shifted[1]:.0%}")
     print(f"  between-round / within-burst half-width: {ratio:.1f}x")
     if quick is not None:
         _, rounds, manifest, wall = quick
