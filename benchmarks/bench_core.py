@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from suite.agent.protocol import ProtocolSettings  # noqa: E402
 from suite.agent.worker import execute_job  # noqa: E402
 from suite.models.cache import ArtifactCache  # noqa: E402
-from suite.models.catalogue import get_op  # noqa: E402
 from suite.models.onnx_builder import OnnxBuilder  # noqa: E402
+from suite.ops.catalogue import get_op  # noqa: E402
 from suite.sweep.expand import load_sweep  # noqa: E402
 from suite.sweep.point import Point  # noqa: E402
 

@@ -29,9 +29,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from suite.backends.backend import builder_for
 from suite.devices.config import load_device
 from suite.devices.session import DeviceSession, Job
-from suite.models.artifact import get_builder
 from suite.models.cache import ArtifactCache
 from suite.pipeline import protocol_for
 from suite.sweep.expand import load_sweep
@@ -97,7 +97,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="hwbehave-fidelity-") as tmp:
         work = Path(tmp)
-        builder = get_builder("openvino")(cache=ArtifactCache(work / "cache"), device=device)
+        builder = builder_for("openvino")(cache=ArtifactCache(work / "cache"), device=device)
         for point in sorted(sweep.points, key=lambda p: (p.op, p.params_json)):
             artifact = builder.build(point)
             if not artifact.ok:

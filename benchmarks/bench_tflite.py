@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from suite.backends.litert.builder import TfliteBuilder  # noqa: E402
 from suite.models.cache import ArtifactCache  # noqa: E402
-from suite.models.catalogue import get_op  # noqa: E402
-from suite.models.tflite_builder import TfliteBuilder  # noqa: E402
+from suite.ops.catalogue import get_op  # noqa: E402
 from suite.sweep.point import Point  # noqa: E402
 
 

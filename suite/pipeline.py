@@ -24,10 +24,11 @@ import suite
 from suite import status as st
 from suite.agent.environment import probe_environment
 from suite.agent.protocol import ProtocolSettings, RoundSettings
+from suite.backends.backend import version_modules
 from suite.devices.config import Device
 from suite.devices.session import DeviceLost, DeviceSession, Job
-from suite.errors import ConfigError, DeviceError
-from suite.models.artifact import Artifact, get_builder
+from suite.errors import DeviceError
+from suite.models.artifact import Artifact, Builder
 from suite.models.cache import ArtifactCache
 from suite.results.records import Measurement
 from suite.results.schema import MEASURED, SCHEMA_VERSION, TIMING_KINDS
@@ -35,15 +36,6 @@ from suite.results.statistics import summarize
 from suite.results.store import RunWriter, utc_now
 from suite.sweep.expand import Sweep
 from suite.sweep.point import Point
-
-#: Runtime adapter → artifact formats it executes, preferred first (a Coral device runs
-#: ``edgetpu``-compiled TFLite through LiteRT).
-RUNTIME_FORMATS = {"onnxruntime": ("onnx",), "litert": ("tflite", "edgetpu"),
-                   "benchmark_model": ("tflite", "edgetpu"), "openvino": ("openvino",), "rknnlite": ("rknn",),
-                   "nncase": ("kmodel",)}
-
-#: Points handed to a parallel builder at once (between progress updates).
-BUILD_CHUNK = 16
 
 Observer = Callable[..., None]
 
@@ -90,19 +82,6 @@ def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
         settings["timeout_s"] = device.timeouts.point_s
     settings.update(sweep.measure)
     return ProtocolSettings.from_dict(settings)
-
-
-def format_for(device: Device) -> str:
-    """The first of ``device.formats`` that the device's runtime executes."""
-    runs = RUNTIME_FORMATS.get(device.runtime.name)
-    if runs is None:
-        return device.formats[0]
-    for fmt in device.formats:
-        if fmt in runs:
-            return fmt
-    raise ConfigError(f"device {device.name}: runtime {device.runtime.name} runs {', '.join(runs)} but formats "
-                      f"lists {', '.join(device.formats)}", field="formats", value=device.formats,
-                      expected="a list containing one of " + ", ".join(runs))
 
 
 def execution_order(points: list[Point], seed: int, rounds: int, first: int = 0) -> list[tuple[int, int, Point]]:
@@ -176,6 +155,8 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
             m = json.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(m, dict):  # a damaged manifest is not a run to resume
+            continue
         if (m.get("sweep_sha256") == sweep.sha256 and m.get("device_name") == device.name
                 and m.get("status") != "complete"):
             best = manifest.parent
@@ -197,9 +178,9 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
     """
     settings = sweep.round_settings(rounds=rounds, confirm_s=confirm_s)
     protocol = protocol_for(sweep, device)
-    fmt = format_for(device)
-    builder_cls = get_builder(fmt)
-    builder = builder_cls(cache=cache or ArtifactCache(), device=device)
+    backend = device.backend
+    fmt = backend.format
+    builder = backend.builder_class()(cache=cache or ArtifactCache(), device=device)
     run_id = uuid.uuid4().hex[:12]
     manifest = {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "created_at": utc_now(),
@@ -212,16 +193,21 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
         "device": {"name": device.name, "class": device.device_class, "file": device_path,
                    "definition": json.loads(device.model_dump_json(by_alias=True))},
         "format": fmt, "runtime": device.runtime.name,
-        "environment": {"controller": {**probe_environment(), "user": getpass.getuser(),
+        "environment": {"controller": {**probe_environment(version_modules()), "user": getpass.getuser(),
                                        "python_implementation": platform.python_implementation()}},
     }
     writer = RunWriter(out_dir, manifest)
     try:
         return _SweepRun(sweep, device, writer, builder, protocol, fmt, seed, settings, observer, drift).run()
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk: the directory stays resumable; say so in it
+        try:
+            writer.update_manifest(status="interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
+        except OSError:
+            pass  # the disk that is full cannot take the note either; the journal is what counts
+        raise
     finally:
         writer.close()
-        if hasattr(builder, "close"):
-            builder.close()
+        builder.close()
 
 
 #: Wire job ids of sentinel measurements: ``floor~<slot>~<job id>`` (the same point can also be
@@ -236,7 +222,7 @@ DEFAULT_BATCH_OVERHEAD_S = 1.0
 class _SweepRun:
     """One run of a sweep: build, planned rounds, confirmation rounds, finalise (state in one place)."""
 
-    def __init__(self, sweep: Sweep, device: Device, writer: RunWriter, builder: Any, protocol: ProtocolSettings,
+    def __init__(self, sweep: Sweep, device: Device, writer: RunWriter, builder: Builder, protocol: ProtocolSettings,
                  fmt: str, seed: int, settings: RoundSettings, observer: Observer, drift: Any) -> None:
         self.sweep, self.device, self.writer, self.builder = sweep, device, writer, builder
         self.protocol, self.fmt, self.seed, self.settings = protocol, fmt, seed, settings
@@ -280,15 +266,10 @@ class _SweepRun:
         distinct = [p for p in {p.id: p for p in points}.values() if p.id not in self.artifacts]
         if not distinct:
             return
-        if hasattr(self.builder, "build_many"):  # parallel builders (TFLite conversion in a process pool)
-            for k in range(0, len(distinct), BUILD_CHUNK):
-                chunk = distinct[k:k + BUILD_CHUNK]
-                self.observer("build", index=k, total=len(distinct), point=chunk[0])
-                self.artifacts.update(zip((p.id for p in chunk), self.builder.build_many(chunk)))
-        else:
-            for k, point in enumerate(distinct):
-                self.observer("build", index=k, total=len(distinct), point=point)
-                self.artifacts[point.id] = self.builder.build(point)
+        for k in range(0, len(distinct), self.builder.chunk):  # a parallel builder converts one chunk at once
+            chunk = distinct[k:k + self.builder.chunk]
+            self.observer("build", index=k, total=len(distinct), point=chunk[0])
+            self.artifacts.update(zip((p.id for p in chunk), self.builder.build_many(chunk), strict=True))
 
     def pick_sentinel(self) -> Point | None:
         """The run's sentinel: the manifest's (a resumed run keeps it), else the first candidate that builds."""
@@ -384,7 +365,7 @@ class _SweepRun:
             last[0] = now
             job_walls.append(wall)
             self.record(_measurement(msg, self.base(slot, r, order, phase), msg.get("started_at") or utc_now(),
-                                     wall_s=wall))
+                                     wall_s=wall, default_timing=self.device.backend.timing))
 
         def on_env(when: str, env: dict[str, Any]) -> None:
             env_log.setdefault("device", {}).setdefault(f"round{r}", {})[when] = env
@@ -495,18 +476,18 @@ class _SweepRun:
         return out, estimate
 
 
-def _measurement(msg: dict[str, Any], base: dict[str, Any], started_at: str, wall_s: float | None = None) -> Measurement:
+def _measurement(msg: dict[str, Any], base: dict[str, Any], started_at: str, wall_s: float | None = None,
+                 default_timing: str = MEASURED) -> Measurement:
     """Turn one agent ``result`` message into a ``Measurement`` (a missing timing is a failure).
 
-    ``timing`` (DESIGN.md §2 "Timing kinds") is the message's, else ``summary`` when the runtime
-    says its samples are a tool's own summary, else ``measured``.
+    ``timing`` (DESIGN.md §2 "Timing kinds") is the message's, else the backend's
+    (``default_timing``).
     """
     status = msg.get("status", st.RUNTIME_ERROR)
     error = msg.get("error")
     samples = [float(x) for x in (msg.get("samples_ms") or [])]
     info = msg.get("info")
-    timing = msg.get("timing") or ("summary" if isinstance(info, dict) and info.get("samples_kind") == "summary"
-                                   else MEASURED)
+    timing = msg.get("timing") or default_timing
     if status not in st.ALL:
         status, error = st.RUNTIME_ERROR, f"agent: unknown status {status!r}: {error}"
     if timing not in TIMING_KINDS:

@@ -1,4 +1,4 @@
-"""Status names of measurements and artifacts (DESIGN.md §3): the single source of truth.
+"""Status names of measurements and artifacts (docs/architecture.md §6): the single source of truth.
 
 Failures are data: every non-``ok`` status carries an error text prefixed by the
 component that produced it (``"onnxruntime: ..."``, ``"onnx-builder: ..."``).

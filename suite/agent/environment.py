@@ -10,16 +10,8 @@ import platform
 import socket
 import sys
 
-RUNTIME_MODULES = (
-    ("onnxruntime", "onnxruntime"),
-    ("numpy", "numpy"),
-    ("ai_edge_litert", "ai-edge-litert"),
-    ("tflite_runtime", "tflite-runtime"),
-    ("tensorflow", "tensorflow"),
-    ("openvino", "openvino"),
-    ("rknnlite", "rknn-toolkit-lite2"),
-    ("nncase_runtime", "nncase-kpu"),
-)
+#: Versioned wherever the agent runs (every adapter binds numpy arrays).
+BASE_MODULES = (("numpy", "numpy"),)
 
 
 def _read(path):
@@ -111,15 +103,24 @@ def package_version(module, dist):
         return "unknown"
 
 
-def probe_environment():
-    """One dict describing this host now (called at batch start and end)."""
+def probe_environment(modules=None):
+    """One dict describing this host now (called at batch start and end).
+
+    ``versions`` covers ``modules`` (``(import name, distribution)`` pairs); by default numpy
+    and the runtime of every adapter in the bundle. The controller passes the backend
+    registry's list instead (toolchains included).
+    """
+    if modules is None:
+        from .runtimes import runtime_modules
+
+        modules = list(BASE_MODULES) + runtime_modules()
     uname = platform.uname()
     mem = None
     for line in (_read("/proc/meminfo") or "").splitlines():
         if line.startswith("MemTotal:"):
             mem = int(line.split()[1]) // 1024
     versions = {}
-    for module, dist in RUNTIME_MODULES:
+    for module, dist in modules:
         v = package_version(module, dist)
         if v:
             versions[dist] = v

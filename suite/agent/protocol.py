@@ -1,4 +1,4 @@
-"""The measurement protocol (DESIGN.md §2) and the agent's wire protocol.
+"""The measurement protocol (docs/architecture.md §5) and the agent's wire protocol.
 
 Protocol, in order, for each artifact:
 

@@ -23,11 +23,10 @@ STDERR_TAIL_CHARS = 2000
 
 def hello():
     """The handshake line: versions, runtimes available, CPU/SoC."""
-    from .runtimes import RUNTIMES, _load_builtin
+    from .runtimes import load_all
 
-    _load_builtin()
     runtimes = {}
-    for name, cls in sorted(RUNTIMES.items()):
+    for name, cls in sorted(load_all().items()):
         try:
             runtimes[name] = cls.version()
         except Exception as exc:  # noqa: BLE001 - report, do not fail the handshake

@@ -1,4 +1,4 @@
-"""The ``Anomaly`` record every detector returns, and its table form (DESIGN.md §4)."""
+"""The ``Anomaly`` record every detector returns, and its table form (docs/architecture.md §7)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ FINDINGS: dict[str, str] = {
     "F7": "Operators or dtypes are unsupported or fall back off the accelerator",
 }
 
-#: Columns of the anomaly table, in the contract's order (DESIGN.md §4).
+#: Columns of the anomaly table, in the contract's order (docs/architecture.md §7).
 ANOMALY_COLUMNS: tuple[str, ...] = (
     "kind", "device", "sweep", "axis", "at", "magnitude", "finding", "message", "evidence_json",
 )

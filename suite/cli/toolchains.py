@@ -14,7 +14,7 @@ from suite.errors import ConfigError
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``hwbehave toolchains`` and its arguments."""
-    p = sub.add_parser("toolchains", help="check vendor toolchains (openvino, rknn, nncase) or install one")
+    p = sub.add_parser("toolchains", help="check the backends' vendor toolchains or install one")
     tsub = p.add_subparsers(dest="toolchains_command", metavar="ACTION")
     check = tsub.add_parser("check", help="report which toolchains are usable on this machine and why not")
     check.add_argument("--device", help="device YAML whose toolchain: block to apply (e.g. nncase target)")
@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave toolchains``; returns the exit status."""
     if args.toolchains_command == "install":
-        from suite.toolchains.rknn import install_venv
+        from suite.backends.rknn.venv import install_venv
 
         python = install_venv(args.venv, torch_wheel=args.torch_wheel, force=args.force)
         print(f"rknn toolchain python: {python}")
@@ -39,17 +39,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.toolchains_command != "check":
         raise ConfigError("toolchains needs an action", field="ACTION", expected="check or install")
-    from suite.toolchains.base import TOOLCHAINS, load_builtin, resolve_settings
+    from suite.backends.backend import toolchain_backends
+    from suite.backends.toolchain import resolve_settings
 
-    load_builtin()
     device = None
     if args.device:
         from suite.devices.config import resolve_device
 
         device = resolve_device(args.device)
     results = []
-    for name, cls in TOOLCHAINS.items():
-        settings = resolve_settings(name, getattr(cls, "defaults", {}), device=device)
+    for backend in toolchain_backends():
+        cls = backend.builder_class()
+        assert backend.toolchain is not None
+        settings = resolve_settings(backend.toolchain, cls.defaults, device=device)
         results.append(cls.check(settings))
     if args.json:
         for r in results:

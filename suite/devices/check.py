@@ -1,7 +1,8 @@
 """``hwbehave devices check``: can each device be used right now, and what is it?
 
 A check connects through the device's transport, makes a workdir, runs the agent's
-``hello`` there (the adb transport answers it from the phone's properties), reads free
+``hello`` there (a host-driven runtime such as ``benchmark_model`` answers it from the
+device's properties instead), reads free
 disk, governor and temperatures where readable, and cleans up. Failures are a
 :class:`DeviceCheck` with ``ok=False`` and the error text, never an exception.
 """
@@ -54,14 +55,21 @@ class DeviceCheck:
         return " | ".join(parts)
 
 
-def _linux_facts(t: Transport, workdir: str, timeout_s: float) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
+def _free_mb(t: Transport, workdir: str, timeout_s: float) -> float | None:
     status, out, _ = t.run(["df", "-Pk", workdir], timeout_s)
     if status == 0 and out.strip():
         try:
-            facts["free_mb"] = int(out.strip().splitlines()[-1].split()[3]) / 1024.0
+            return int(out.strip().splitlines()[-1].split()[3]) / 1024.0
         except (IndexError, ValueError):
             pass
+    return None
+
+
+def _linux_facts(t: Transport, workdir: str, timeout_s: float) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    free = _free_mb(t, workdir, timeout_s)
+    if free is not None:
+        facts["free_mb"] = free
     status, out, _ = t.run(["cat", GOVERNOR_FILE], timeout_s)
     if status == 0 and out.strip():
         facts["governor"] = out.strip()
@@ -82,13 +90,13 @@ def check_device(device: Device, transport: Transport | None = None) -> DeviceCh
         t.connect()
         workdir = t.make_workdir()
         timeout_s = device.timeouts.command_s
-        hello_fn = getattr(t, "hello", None)
-        if callable(hello_fn):  # adb: no Python on the phone, the transport answers
-            hello = hello_fn()
-            env = t.probe_environment()  # type: ignore[attr-defined]
-            free = getattr(t, "_free_bytes", {}).get(workdir)
+        host_runtime = device.backend.host_runtime_class()
+        if host_runtime is not None:  # no agent on the device: the runtime answers from the controller
+            runtime = host_runtime(t, device)
+            hello = runtime.hello()
+            env = runtime.probe_environment()
             temps = env.get("temperatures_c") or {}
-            facts = {"free_mb": free / 2**20 if free else None, "governor": env.get("governor"),
+            facts = {"free_mb": _free_mb(t, workdir, timeout_s), "governor": env.get("governor"),
                      "max_temp_c": max(temps.values()) if temps else None}
         else:
             t.push([(str(agent_bundle()), "agent.pyz")], workdir)

@@ -3,16 +3,24 @@
 A device names its class (cpu, gpu, dsp, vpu, edgetpu, kpu, npu), how to reach it
 (``transport``), what runs the models (``runtime``), which artifact ``formats`` it
 accepts, and host-side details (workdir, python, env, timeouts, prepare commands).
-Unknown keys are errors with file and line.
+Unknown keys are errors with file and line, and so is a device no backend can serve:
+an unknown runtime, ``formats`` its runtime does not run, a runtime that needs the agent
+on a transport that cannot start it (adb), a ``toolchain:`` block of no toolchain (the
+names come from the backend registry, :mod:`suite.backends.backend`).
+
+The models here are ``*Settings``: what a YAML file says. The classes that act on them
+have the plain names (:class:`suite.devices.transports.ssh.SshTransport` connects with an
+:class:`SshTransportSettings`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from suite.backends.backend import Backend, all_backends, backend_for, backends_of_runtime, toolchain_names
 from suite.errors import ConfigError
 from suite.yamlfile import load_yaml, validation_error
 
@@ -23,15 +31,18 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LocalTransport(_Data):
+class LocalTransportSettings(_Data):
     """Run the agent on this machine (a child process, so a crash cannot kill the run)."""
 
+    #: Whether the transport can start the Python agent on the device.
+    runs_agent: ClassVar[bool] = True
     kind: Literal["local"] = "local"
 
 
-class SshTransport(_Data):
+class SshTransportSettings(_Data):
     """Reach a Linux host over SSH (paramiko). ``host`` may be a ``~/.ssh/config`` alias."""
 
+    runs_agent: ClassVar[bool] = True
     kind: Literal["ssh"] = "ssh"
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -46,33 +57,41 @@ class SshTransport(_Data):
     labgrid_place: str | None = None
 
     @model_validator(mode="after")
-    def _host_or_place(self) -> SshTransport:
+    def _host_or_place(self) -> SshTransportSettings:
         if not self.host and not self.labgrid_place:
             raise ValueError("an ssh transport needs host (an address or ~/.ssh/config alias) or labgrid_place "
                              "(the address then comes from the place's NetworkService)")
         return self
 
 
-class AdbTransport(_Data):
-    """Reach an Android device through the adb server."""
+class AdbTransportSettings(_Data):
+    """Reach an Android device through the adb server (no Python there: host-driven runtimes only)."""
 
+    runs_agent: ClassVar[bool] = False
     kind: Literal["adb"] = "adb"
     serial: str | None = None
     adb_host: str = "127.0.0.1"
     adb_port: int = Field(default=5037, ge=1, le=65535)
 
 
-Transport = Annotated[LocalTransport | SshTransport | AdbTransport, Field(discriminator="kind")]
+TransportSettings = Annotated[LocalTransportSettings | SshTransportSettings | AdbTransportSettings,
+                              Field(discriminator="kind")]
 
 
-class RuntimeConfig(_Data):
-    """Which runtime adapter runs the models, with its common and specific options."""
+class RuntimeSettings(_Data):
+    """Which runtime runs the models (a backend's ``runtime``), with its common and specific options."""
 
     name: str = "onnxruntime"
     threads: int | None = Field(default=None, ge=1)
     affinity: str | list[int] | None = None
     providers: list[str | list[Any]] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        backends_of_runtime(name)  # ConfigError listing the runtimes of the registry
+        return name
 
     def adapter_options(self) -> dict[str, Any]:
         """Options passed to the agent's adapter (common fields merged over ``options``)."""
@@ -84,14 +103,14 @@ class RuntimeConfig(_Data):
         return out
 
 
-class Timeouts(_Data):
+class TimeoutSettings(_Data):
     """Host-side limits: connecting, one remote command, one point (overrides the protocol's)."""
     connect_s: float = Field(default=10.0, gt=0)
     command_s: float = Field(default=60.0, gt=0)
     point_s: float | None = Field(default=None, gt=0)
 
 
-class Peaks(_Data):
+class PeakSettings(_Data):
     """Device peaks for roofline efficiency (optional; else measured by a calibration sweep)."""
 
     gflops: float | None = Field(default=None, gt=0)
@@ -106,24 +125,45 @@ class Device(_Data):
     description: str = ""
     example: bool = False
     tags: list[str] = Field(default_factory=list)
-    transport: Transport = Field(default_factory=LocalTransport)
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    transport: TransportSettings = Field(default_factory=LocalTransportSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     formats: list[str] = Field(default_factory=lambda: ["onnx"], min_length=1)
     workdir: str = "/tmp/hwbehave"
     keep_workdir: bool = False
     python: str = "python3"
     env: dict[str, str] = Field(default_factory=dict)
-    timeouts: Timeouts = Field(default_factory=Timeouts)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     prepare: list[str] = Field(default_factory=list)
     stop_services: list[str] = Field(default_factory=list)
-    peaks: Peaks = Field(default_factory=Peaks)
+    peaks: PeakSettings = Field(default_factory=PeakSettings)
     toolchain: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="after")
+    def _served_by_a_backend(self) -> Device:
+        """The runtime runs one of ``formats``, over a transport that can start it; toolchain keys exist."""
+        backend = backend_for(self.runtime.name, self.formats)  # ConfigError at formats
+        if backend.in_agent and not self.transport.runs_agent:
+            driven = sorted({b.runtime for b in all_backends() if not b.in_agent})
+            raise ConfigError(f"runtime {self.runtime.name} runs inside the hwbehave agent (Python on the device), "
+                              f"which the {self.transport.kind} transport cannot start", field="runtime.name",
+                              value=self.runtime.name, expected="a runtime the controller drives: " + ", ".join(driven))
+        known = toolchain_names()
+        for key in self.toolchain:
+            if key not in known:
+                raise ConfigError("unknown toolchain in the toolchain: block", field=f"toolchain.{key}", value=key,
+                                  expected="one of " + ", ".join(known))
+        return self
+
     @property
     def device_class(self) -> str:
         return self.class_
+
+    @property
+    def backend(self) -> Backend:
+        """The backend that serves this device (its runtime with the first format it runs)."""
+        return backend_for(self.runtime.name, self.formats)
 
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:
@@ -134,10 +174,15 @@ def load_device(path: str | Path, *, text: str | None = None) -> Device:
     except ValidationError as exc:
         raise validation_error(doc, exc, Device, owner_of=lambda loc: _transport_model(doc, loc),
                                drop=tuple(TRANSPORT_MODELS)) from None
+    except ConfigError as exc:  # from the backend checks: place it at its field's line
+        if exc.file:
+            raise
+        where = tuple(exc.field.split(".")) if exc.field else ()
+        raise doc.error(exc.reason, where, field=exc.field, value=exc.value, expected=exc.expected) from None
 
 
-#: Transport kind → its model (the discriminated union's members).
-TRANSPORT_MODELS = {"local": LocalTransport, "ssh": SshTransport, "adb": AdbTransport}
+#: Transport kind → its settings model (the discriminated union's members).
+TRANSPORT_MODELS = {"local": LocalTransportSettings, "ssh": SshTransportSettings, "adb": AdbTransportSettings}
 
 
 def _transport_model(doc: Any, loc: tuple[Any, ...]) -> Any:

@@ -4,8 +4,11 @@ Remote work is written as numbered steps with cleanup in ``finally`` (TVM runner
 
 1. connect (transport, within ``timeouts.connect_s``);
 2. make a fresh workdir;
-3. push one batch: the agent bundle, each distinct model file once, the job list;
-4. start the agent (``serve``) once;
+3. push one batch: the agent bundle (when the runtime runs in the agent), each distinct
+   model file once, the job list;
+4. start the agent (``serve``) once, or, for a host-driven runtime (the backend's
+   ``host_runtime``, e.g. ``benchmark_model``), its stream on the controller
+   (:mod:`suite.devices.host_runtime`);
 5. stream JSON lines: ``hello`` (protocol checked), ``env``, one ``result`` per job, ``bye``;
 6. clean up: stop the agent if still running, remove the workdir (unless kept), close.
 
@@ -25,7 +28,8 @@ from typing import Any
 from suite.agent.protocol import PROTOCOL_VERSION
 from suite.devices.agent_bundle import agent_bundle
 from suite.devices.config import Device
-from suite.devices.transports.base import Transport, transport_for
+from suite.devices.host_runtime import HostRuntimeStream
+from suite.devices.transports.base import AgentStream, Transport, transport_for
 from suite.errors import AgentProtocolError, DeviceError
 
 #: Host-side grace on top of the per-point timeout before the device counts as lost.
@@ -76,6 +80,7 @@ class DeviceSession:
 
     def __init__(self, device: Device, transport: Transport | None = None) -> None:
         self.device = device
+        self.backend = device.backend
         self.transport = transport or transport_for(device)
         self.hello: dict[str, Any] | None = None
 
@@ -87,14 +92,22 @@ class DeviceSession:
             return
         t = self.transport
         workdir: str | None = None
-        stream = None
+        stream: AgentStream | None = None
         scratch = tempfile.TemporaryDirectory(prefix="hwbehave-batch-")  # the job list, before the push
+        host_runtime = self.backend.host_runtime_class()
         try:
+            runtime = host_runtime(t, self.device) if host_runtime else None
+            if runtime is not None:
+                runtime.check_options()  # bad options: one ConfigError now, not a failure per job
             t.connect()                                                    # 1
             workdir = t.make_workdir()                                     # 2
-            t.push(self._batch_files(jobs, Path(scratch.name)), workdir)  # 3
+            files, wire = self._batch_files(jobs, Path(scratch.name), agent=runtime is None)
+            t.push(files, workdir)                                         # 3
             env = dict(self.device.env)
-            stream = t.start_agent(agent_argv(self._python()), workdir, env)  # 4
+            if runtime is None:                                            # 4
+                stream = t.start_agent(agent_argv(self._python()), workdir, env)
+            else:
+                stream = HostRuntimeStream(runtime, wire, workdir, env)
             self._stream(stream, jobs, on_result, on_env, on_hello)        # 5
         finally:
             if stream is not None and stream.exit_status() is None:       # 6
@@ -113,9 +126,11 @@ class DeviceSession:
     def _python(self) -> str:
         return "{python}" if self.device.transport.kind == "local" else self.device.python
 
-    def _batch_files(self, jobs: list[Job], scratch: Path) -> list[tuple[str, str]]:
-        """``(local, remote)`` pairs: the agent, each distinct model once, the job list."""
-        files: list[tuple[str, str]] = [(str(agent_bundle()), "agent.pyz")]
+    def _batch_files(self, jobs: list[Job], scratch: Path, agent: bool = True
+                     ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        """``(local, remote)`` pairs (the agent if ``agent``, each distinct model once, the job
+        list) and the jobs in wire form."""
+        files: list[tuple[str, str]] = [(str(agent_bundle()), "agent.pyz")] if agent else []
         seen: dict[str, str] = {}
         wire = []
         for job in jobs:
@@ -128,7 +143,7 @@ class DeviceSession:
         jobs_file = scratch / "jobs.jsonl"
         jobs_file.write_text("".join(json.dumps(w) + "\n" for w in wire))
         files.append((str(jobs_file), "jobs.jsonl"))
-        return files
+        return files, wire
 
     def _stream(self, stream: Any, jobs: list[Job], on_result: Callable[[dict[str, Any]], None],
                 on_env: Callable[[str, dict[str, Any]], None] | None,

@@ -35,9 +35,7 @@ from suite.agent.protocol import ProtocolSettings
 from suite.devices.config import Device
 from suite.devices.session import DeviceSession, Job
 from suite.errors import ConfigError
-from suite.models.artifact import get_builder
 from suite.models.cache import ArtifactCache
-from suite.pipeline import format_for
 from suite.results.statistics import summarize
 from suite.results.store import write_json_atomic
 from suite.sweep.expand import load_sweep
@@ -78,8 +76,10 @@ def run_sustain(device: Device, point: Point, out_dir: Path, *, minutes: float, 
                           value={"minutes": minutes, "window_s": window_s, "chunk_s": chunk_s})
     emit = observer or (lambda event, **data: None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fmt = format_for(device)
-    artifact = get_builder(fmt)(cache=cache or ArtifactCache(), device=device).build(point)
+    backend = device.backend
+    fmt = backend.format
+    with backend.builder_class()(cache=cache or ArtifactCache(), device=device) as builder:
+        artifact = builder.build(point)
     if not artifact.ok:
         raise ConfigError(f"cannot build the point: {artifact.error}", field="--op", value=point.label())
     total_s = minutes * 60.0

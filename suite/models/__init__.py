@@ -1,1 +1,3 @@
-"""Build stage: the operator catalogue and the builders that turn points into model files."""
+"""Build stage core: the Artifact record and Builder protocol, the shared cache-and-failure path,
+the content cache, seeded calibration data and the canonical ONNX builder (vendor formats:
+``suite.backends``; the op catalogue: ``suite.ops``)."""

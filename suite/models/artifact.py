@@ -1,4 +1,8 @@
-"""The ``Artifact`` record and the builder interface (DESIGN.md §1, build stage)."""
+"""The ``Artifact`` record and the builder interface (docs/architecture.md §1, build stage).
+
+Which builder makes which format is the backend registry's business
+(:func:`suite.backends.backend.builder_for`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from suite import status as st
-from suite.registry import Registry
 from suite.sweep.point import Point
 
 
@@ -47,41 +50,20 @@ class Artifact:
 
 
 class Builder(Protocol):
-    """Turns points into artifacts of one format. A builder never touches a device."""
+    """Turns points into artifacts of one format. A builder never touches a device.
+
+    Every built-in builder is a :class:`suite.models.builder.CachedBuilder` (the one shared
+    cache-and-failure path); a plug-in may be anything with these three members.
+    """
 
     format: str
+    #: Points per ``build_many`` call between progress updates (1 for a serial builder).
+    chunk: int
 
-    def build(self, point: Point) -> Artifact:
-        """Build (or fetch from cache) the artifact of ``point``; failures are statuses."""
+    def build_many(self, points: list[Point]) -> list[Artifact]:
+        """Artifacts of ``points`` in order (built or fetched from cache); failures are statuses."""
         ...
 
-
-BUILDERS: Registry[Any] = Registry("builder", entry_point_group="hwbehave.builders")
-
-
-#: Built-in builders by format and the module that registers each (imported on demand,
-#: so a missing optional extra only matters when its format is asked for).
-BUILTIN_BUILDERS = {
-    "onnx": "suite.models.onnx_builder",
-    "tflite": "suite.models.tflite_builder",
-    "edgetpu": "suite.toolchains.edgetpu",
-    "openvino": "suite.toolchains.openvino",
-    "rknn": "suite.toolchains.rknn",
-    "kmodel": "suite.toolchains.nncase",
-}
-
-
-def get_builder(fmt: str) -> Any:
-    """The builder class for ``fmt``, importing its module when it is a built-in one."""
-    import importlib
-
-    module = BUILTIN_BUILDERS.get(fmt)
-    if module and fmt not in BUILDERS:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            from suite.errors import ConfigError
-
-            raise ConfigError(f"the {fmt} builder cannot load: {exc}", field="formats", value=fmt,
-                              expected="the optional extra that provides it installed") from None
-    return BUILDERS.get(fmt, field="formats")
+    def close(self) -> None:
+        """Release what the builder holds (process pools, helper builders)."""
+        ...

@@ -151,8 +151,8 @@ class GraphBuilder:
         return self.node("LayerNormalization", [x, scale, bias], name="layernorm", axis=-1, epsilon=epsilon)
 
     def activation(self, x: str, kind: str, channels: int | None = None) -> str:
-        """Apply a named activation (see ``suite.models.catalogue.ACTIVATIONS``)."""
-        from suite.models.ops.activations import apply_activation
+        """Apply a named activation (see ``suite.ops.catalogue.ACTIVATIONS``)."""
+        from suite.ops.activations import apply_activation
 
         return apply_activation(self, x, kind, channels)
 

@@ -12,24 +12,20 @@
 from __future__ import annotations
 
 import logging
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from suite import status as st
-from suite.models.artifact import BUILDERS, Artifact
-from suite.models.cache import ArtifactCache, cache_key, file_sha256
-from suite.models.catalogue import get_op
+from suite.models.builder import CachedBuilder, Made
+from suite.models.cache import cache_key
+from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
 from suite.models.graph import OPSET, GraphBuilder
+from suite.ops.catalogue import get_op
 from suite.sweep.point import Point
 
 #: Bump when generated graphs change for the same point (invalidates cached files).
 BUILDER_VERSION = 1
-#: Seeded calibration batches for static int8 quantization.
-CALIBRATION_SAMPLES = 8
 
 FP16_NOTE = ("fp16 graph; ONNX Runtime's CPU provider may insert Casts and compute in fp32, "
              "so CPU fp16 timings are not fp16 arithmetic")
@@ -47,32 +43,11 @@ def build_onnx_model(point: Point, float_dtype: str | None = None) -> onnx.Model
     return model
 
 
-class _SeededReader:
-    """Calibration data for ORT: ``CALIBRATION_SAMPLES`` seeded random input batches."""
-
-    def __init__(self, model: onnx.ModelProto, seed: int) -> None:
-        rng = np.random.default_rng(seed ^ 0x5EED)
-        self.batches = []
-        for _ in range(CALIBRATION_SAMPLES):
-            feed = {}
-            for inp in model.graph.input:
-                shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
-                feed[inp.name] = rng.standard_normal(shape).astype(np.float32)
-            self.batches.append(feed)
-        self._iter = iter(self.batches)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._iter, None)
-
-    def rewind(self) -> None:
-        self._iter = iter(self.batches)
-
-
 def quantize_int8(fp32_path: Path, out_path: Path, seed: int, model: onnx.ModelProto) -> dict[str, object]:
     """Static QDQ int8 quantization; returns metadata on what was quantized."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    class Reader(_SeededReader, CalibrationDataReader):
+    class Reader(CalibrationReader, CalibrationDataReader):
         pass
 
     root = logging.getLogger()
@@ -93,16 +68,15 @@ def quantize_int8(fp32_path: Path, out_path: Path, seed: int, model: onnx.ModelP
             "ops_in_graph": float_ops}
 
 
-@BUILDERS.register("onnx")
-class OnnxBuilder:
+class OnnxBuilder(CachedBuilder):
     """Builds ``.onnx`` artifacts for points, through the content cache."""
 
     format = "onnx"
+    component = "onnx-builder"
+    filename = "model.onnx"
 
-    def __init__(self, cache: ArtifactCache | None = None, device: object | None = None) -> None:
-        self.cache = cache or ArtifactCache()
-
-    def key(self, point: Point) -> str:
+    def key(self, point: Point, work: Path | None = None) -> str:
+        """Cache key: point, dtype, builder version, ONNX version and opset (and ORT's for int8)."""
         import onnxruntime
 
         parts = {"point": point.id, "format": self.format, "dtype": point.dtype, "builder": BUILDER_VERSION,
@@ -111,33 +85,16 @@ class OnnxBuilder:
             parts["onnxruntime"] = onnxruntime.__version__
         return cache_key(parts)
 
-    def build(self, point: Point) -> Artifact:
-        """Build or fetch the artifact; any failure becomes a ``build_error`` artifact."""
-        key = self.key(point)
-        hit = self.cache.lookup(key)
-        if hit is not None:
-            return Artifact(**{**hit, "metadata": {**hit.get("metadata", {}), "cache": "hit"}})
-        start = time.perf_counter()
-        try:
-            with tempfile.TemporaryDirectory(prefix="hwbehave-build-") as tmp:
-                tmp_dir = Path(tmp)
-                model = build_onnx_model(point)
-                path = tmp_dir / "model.onnx"
-                onnx.save(model, str(path))
-                metadata: dict[str, object] = {"opset": OPSET, "nodes": len(model.graph.node)}
-                if point.dtype == "fp16":
-                    metadata["note"] = FP16_NOTE
-                if point.dtype == "int8":
-                    qpath = tmp_dir / "model.int8.onnx"
-                    metadata.update(quantize_int8(path, qpath, point.seed, model))
-                    path = qpath
-                record = {"point_id": point.id, "format": self.format, "dtype": point.dtype, "status": st.OK,
-                          "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
-                          "build_s": time.perf_counter() - start, "error": None, "log": "",
-                          "metadata": metadata}
-                stored = self.cache.store(key, {"model.onnx": path}, record)
-        except Exception as exc:  # noqa: BLE001 - boundary: a point that fails to build is data
-            return Artifact(point_id=point.id, format=self.format, dtype=point.dtype, status=st.BUILD_ERROR,
-                            error=f"onnx-builder: {type(exc).__name__}: {exc}"[:4000],
-                            build_s=time.perf_counter() - start)
-        return Artifact(**{**stored, "metadata": {**stored["metadata"], "cache": "miss"}})
+    def make(self, point: Point, work: Path) -> Made:
+        """The fp32/fp16 graph of ``point``, quantized to QDQ int8 for int8 points."""
+        model = build_onnx_model(point)
+        path = work / "model.onnx"
+        onnx.save(model, str(path))
+        metadata: dict[str, object] = {"opset": OPSET, "nodes": len(model.graph.node)}
+        if point.dtype == "fp16":
+            metadata["note"] = FP16_NOTE
+        if point.dtype == "int8":
+            qpath = work / "model.int8.onnx"
+            metadata.update(quantize_int8(path, qpath, point.seed, model))
+            path = qpath
+        return Made(path=path, metadata=metadata)

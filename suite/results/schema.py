@@ -1,4 +1,4 @@
-"""The public results contract (DESIGN.md §4): column names, types, version, migrations.
+"""The public results contract (docs/architecture.md §7): column names, types, version, migrations.
 
 ``measurements.parquet`` holds one row per job (point × format): :data:`CONTRACT_COLUMNS`
 (documented, stable), then :data:`EXTRA_COLUMNS` (documented, may grow), then one column per

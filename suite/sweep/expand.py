@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
-from suite.models.catalogue import DTYPES, OpSpec, ParamError, get_op
+from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
 from suite.sweep.point import Point, config_id, config_text
 from suite.sweep.schema import PartSpec, RangeSpec, SweepSpec

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from suite.models.catalogue import DTYPE_BYTES, Cost
+from suite.ops.catalogue import DTYPE_BYTES, Cost
 
 #: Bump when the meaning of a point's canonical content changes (ids change with it).
 POINT_ID_VERSION = 1
@@ -53,7 +53,7 @@ def config_id(op: str, params: dict[str, Any], text: str | None = None) -> str:
 
 def changed_params(op: str, params: dict[str, Any]) -> str:
     """``cin=32 cout=64``: the parameters that differ from the op's defaults."""
-    from suite.models.catalogue import get_op
+    from suite.ops.catalogue import get_op
 
     try:
         defaults = {p.name: p.default for p in get_op(op).params}

@@ -84,3 +84,26 @@ def test_agent_sources_parse_as_python_37():
                 assert not (node.module or "").startswith("suite"), f"{f} imports the host package"
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("suite") for a in node.names), f"{f} imports the host package"
+
+
+def test_adapters_are_found_by_name_and_their_import_errors_are_not_hidden(tmp_path):
+    """A copy of the agent package with one broken adapter: a miss lists the names, the break shows."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import suite.agent
+
+    pkg = tmp_path / "hwagent"
+    shutil.copytree(Path(suite.agent.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "runtimes" / "broken.py").write_text("import module_that_is_not_there  # noqa\n")
+    code = ("import sys; from hwagent.runtimes import get_runtime\n"
+            "try:\n    get_runtime('nope')\nexcept KeyError as e:\n    print(e)\n"
+            "print(get_runtime('onnxruntime').name)\n"
+            "get_runtime('broken')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert "unknown runtime 'nope'; expected one of broken, litert, nncase, onnxruntime, openvino, rknnlite" in lines[0]
+    assert lines[1] == "onnxruntime"
+    assert proc.returncode != 0 and "No module named 'module_that_is_not_there'" in proc.stderr

@@ -16,6 +16,7 @@ import suite.models.onnx_builder as onnx_builder
 import suite.results as results
 from suite.cli.main import main
 from suite.devices.config import load_device
+from suite.models.cache import ArtifactCache
 from suite.pipeline import run_sweep
 from suite.results.schema import CONTRACT_COLUMNS
 from suite.sweep.expand import load_sweep
@@ -142,7 +143,7 @@ def test_a_point_that_fails_to_build_is_a_build_error(write_yaml, tmp_path, monk
 
     monkeypatch.setattr(onnx_builder, "build_onnx_model", flaky)
     run_sweep(sweep, load_device("devices/local-cpu.yaml"), tmp_path / "r",
-              cache=onnx_builder.ArtifactCache(tmp_path / "cache"))
+              cache=ArtifactCache(tmp_path / "cache"))
     df = results.load(tmp_path / "r").set_index("point_id")
     assert df.loc[victim.id, "status"] == "build_error"
     assert df.loc[victim.id, "error"] == "onnx-builder: RuntimeError: planted converter failure"

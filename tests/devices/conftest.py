@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from backends.benchmark_model.fakes import install_fake_tool
 
 from suite.testing.fake_adb import FakeAdbServer
 from suite.testing.sshd import TestSshd
-
-HERE = Path(__file__).parent
-FIXTURES = HERE.parent / "fixtures" / "benchmark_model"
 
 #: A sweep small enough for seconds, big enough that a kernel takes more than the timer floor. One round, no
 #: sentinel, no confirmation: device tests are about transports (tests/test_pipeline.py covers the rounds).
@@ -77,10 +74,6 @@ def fake_adb(tmp_path: Path):
     server = FakeAdbServer(tmp_path / "phone").start()
     tmp = server.host_path("/data/local/tmp")
     assert tmp is not None
-    script = tmp / "benchmark_model"
-    script.write_text(f"#!{sys.executable}\n" + (HERE / "fake_benchmark_model.py").read_text())
-    script.chmod(0o755)
-    (tmp / "fake_benchmark_model.fixture").write_text(
-        (FIXTURES / "linux-am62x-cpu-ssd_mobilenet_v2-tf2.20-p5-median-p95.txt").read_text())
+    install_fake_tool(tmp)
     yield server
     server.stop()

@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from backends.benchmark_model.fakes import use_fake_tflite
 
 import suite.results as results
-from suite import status as st
+from suite.backends.benchmark_model.runtime import BenchmarkModelRuntime
 from suite.devices.config import load_device
-from suite.devices.transports.adb import AdbTransport, cpu_mask
+from suite.devices.transports.adb import AdbTransport
 from suite.errors import DeviceError
-from suite.models.artifact import BUILDERS, Artifact
 from suite.pipeline import run_sweep
 from suite.sweep.expand import load_sweep
 from suite.testing.fake_adb import FakeAdbServer
@@ -30,29 +30,10 @@ def adb_yaml(tmp_path: Path, port: int, serial: str | None = "FAKE0001", extra: 
     return path
 
 
-class FakeTfliteBuilder:
-    """Writes a placeholder ``.tflite`` per point (the fake benchmark_model never reads it)."""
-
-    format = "tflite"
-
-    def __init__(self, cache: object = None, device: object = None) -> None:
-        import tempfile
-
-        self.dir = Path(tempfile.mkdtemp(prefix="fake-tflite-"))
-
-    def build(self, point):  # noqa: ANN001, ANN201
-        import hashlib
-
-        path = self.dir / f"{point.id}.tflite"
-        data = f"TFL3 fake model for {point.id}".encode()
-        path.write_bytes(data)
-        return Artifact(point_id=point.id, format="tflite", dtype=point.dtype, status=st.OK, path=str(path),
-                        sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), build_s=0.0)
-
-
 @pytest.fixture
-def fake_tflite(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(BUILDERS._items, "tflite", FakeTfliteBuilder)
+def fake_tflite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The ``tflite`` format built by a placeholder builder (no TensorFlow)."""
+    use_fake_tflite(monkeypatch, tmp_path / "fake-tflite-cache")
 
 
 def test_push_shell_pull_and_workdir(fake_adb: FakeAdbServer, tmp_path: Path) -> None:
@@ -64,16 +45,18 @@ def test_push_shell_pull_and_workdir(fake_adb: FakeAdbServer, tmp_path: Path) ->
     src.write_bytes(b"\x00model\xff" * 1000)
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("")
-    t.push([("/nonexistent/agent.pyz", "agent.pyz"), (str(src), "models/m.tflite"), (str(jobs), "jobs.jsonl")], work)
+    t.push([(str(src), "models/m.tflite"), (str(jobs), "jobs.jsonl")], work)
     local = fake_adb.host_path(work + "/models/m.tflite")
     assert local is not None and local.read_bytes() == src.read_bytes()
-    assert not (fake_adb.host_path(work + "/agent.pyz") or Path("/nonexistent")).exists()
+    assert fake_adb.host_path(work + "/jobs.jsonl").exists()  # type: ignore[union-attr]
     status, out, _ = t.run(["sh", "-c", "echo 'it''s'; exit 3"], 5)
     assert (status, out.strip()) == (3, "its")
     back = tmp_path / "back.bin"
     assert t.pull(work + "/models/m.tflite", str(back)) == back.stat().st_size == src.stat().st_size
-    env = t.probe_environment()
-    assert env["device_model"] == "Fake Pixel" and env["os"] == "Android 14"
+    env = BenchmarkModelRuntime(t, t.device).probe_environment()
+    assert env["device_model"] == "Fake Pixel" and env["os"] == "Android 14" and env["hostname"] == "FAKE0001"
+    with pytest.raises(DeviceError, match="cannot start the Python agent.*benchmark_model"):
+        t.start_agent(["python3", "agent.pyz", "serve"], work, {})
     t.remove_workdir(work)
     assert not fake_adb.host_path(work).exists()  # type: ignore[union-attr]
     t.close()
@@ -95,10 +78,6 @@ def test_unauthorized_device_is_explained(tmp_path: Path) -> None:
     with FakeAdbServer(tmp_path / "p2", state="unauthorized") as server:
         with pytest.raises(DeviceError, match="unauthorized.*USB debugging"):
             AdbTransport(load_device(adb_yaml(tmp_path, server.port))).connect()
-
-
-def test_affinity_becomes_a_taskset_mask() -> None:
-    assert cpu_mask("4-7") == "f0" and cpu_mask([0, 2]) == "5" and cpu_mask("0x3") == "3"
 
 
 def test_bad_runtime_option_is_a_config_error_before_any_job(fake_adb: FakeAdbServer, fake_tflite: None,
@@ -141,6 +120,7 @@ def test_run_sweep_through_fake_adb(fake_adb: FakeAdbServer, fake_tflite: None, 
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["environment"]["agent"]["runtimes"]["benchmark_model"].startswith("/data/local/tmp/benchmark_model")
     assert not list((tmp / "hwbehave").iterdir())  # workdir removed
+    assert not any("agent.pyz" in r for r in fake_adb.requests)  # a host-driven runtime: no agent pushed
 
 
 def test_hang_is_a_timeout_and_the_batch_goes_on(fake_adb: FakeAdbServer, fake_tflite: None, sweep_file, tmp_path: Path) -> None:
@@ -185,7 +165,7 @@ def test_real_phone(request: pytest.FixtureRequest, tmp_path: Path) -> None:
                     "runtime: {name: benchmark_model, threads: 1}\nformats: [tflite]\n")
     t = AdbTransport(load_device(path))
     t.connect()
-    hello = t.hello()
+    hello = BenchmarkModelRuntime(t, t.device).hello()
     assert hello["os"].startswith("Android")
     work = t.make_workdir()
     try:

@@ -1,13 +1,15 @@
-"""Runtime adapters behind a registry (inside the agent, so self-contained).
+"""Runtime adapters, one module per runtime (inside the agent, so self-contained).
 
 An adapter loads one artifact, binds seeded inputs once, and exposes ``infer()`` for
-the protocol loop. Adapters import their runtime lazily: a host without OpenVINO can
+the protocol loop. The adapter of runtime ``X`` is the module ``runtimes/X.py`` (the
+backend registry decides which modules the bundle ships; here they are found by name,
+there is no list). Adapters import their runtime lazily: a host without OpenVINO can
 still run ONNX Runtime points.
 """
 
 from __future__ import annotations
 
-RUNTIMES = {}
+RUNTIMES = {}  # type: dict  # runtime name -> adapter class
 
 
 class Unsupported(Exception):
@@ -30,39 +32,56 @@ def register_runtime(name):
     return decorate
 
 
+def available():
+    """Names of the adapter modules here (``runtimes/<name>.py``): the bundle ships one per backend."""
+    import pkgutil
+
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg and not m.name.startswith("_"))
+
+
 def get_runtime(name):
-    """The adapter class called ``name``; an unknown name lists the valid ones."""
-    _load_builtin()
+    """The adapter class of runtime ``name``, from module ``runtimes/<name>.py`` (found by name).
+
+    An unknown name lists the valid ones; an error while importing an existing adapter is
+    not hidden (adapters import their runtime lazily, so importing one never needs it).
+    """
+    if name not in RUNTIMES:
+        if name not in available():
+            raise KeyError("unknown runtime %r; expected one of %s" % (name, ", ".join(available())))
+        import importlib
+
+        importlib.import_module("." + name, __name__)
     try:
         return RUNTIMES[name]
     except KeyError:
-        raise KeyError("unknown runtime %r; expected one of %s" % (name, ", ".join(sorted(RUNTIMES)))) from None
+        raise KeyError("runtimes/%s.py registers no runtime called %r" % (name, name)) from None
 
 
-#: Built-in adapter modules (each imports its runtime lazily, so importing them is cheap).
-BUILTIN = ("onnxruntime", "litert", "benchmark_model", "openvino", "rknnlite", "nncase")
+def load_all():
+    """Every adapter here, by runtime name (each module imported once)."""
+    return dict((name, get_runtime(name)) for name in available())
 
 
-def _load_builtin():
-    import importlib
-
-    for module in BUILTIN:
-        try:
-            importlib.import_module("." + module, __name__)
-        except ImportError as exc:
-            if module not in str(exc):  # a real import error inside an existing adapter
-                raise
+def runtime_modules():
+    """``(import name, distribution)`` pairs of every adapter's runtime, each once."""
+    seen = []
+    for cls in load_all().values():
+        for pair in cls.modules:
+            if tuple(pair) not in seen:
+                seen.append(tuple(pair))
+    return seen
 
 
 class RuntimeAdapter(object):
     """Interface of a runtime adapter (one instance per job)."""
 
     name = ""
-    #: module names whose versions the handshake reports
+    #: ``(import name, distribution)`` of the packages whose versions the environment reports
     modules = ()
-    #: how the protocol's samples time this runtime (DESIGN.md §2 "Timing kinds"): ``measured``
-    #: (wall clock around ``infer()``), ``emulated`` (an accelerator emulated on the host) …
-    timing = "measured"
+    #: how the protocol's samples time this runtime (DESIGN.md §2 "Timing kinds"), when the adapter
+    #: knows better than its backend's record (``Backend.timing``, ``measured`` by default): e.g.
+    #: ``emulated`` for an accelerator emulated on the host. ``None``: the backend's says.
+    timing = None
 
     def __init__(self, options):
         self.options = dict(options or {})

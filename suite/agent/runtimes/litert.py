@@ -140,7 +140,7 @@ def cpu_nodes(ops, output_tensors):
 class LiteRtRuntime(RuntimeAdapter):
     """Runs ``.tflite`` artifacts with the LiteRT interpreter (see the module docstring)."""
 
-    modules = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+    modules = (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"), ("tensorflow", "tensorflow"))
 
     @classmethod
     def version(cls):

@@ -3,7 +3,7 @@
 Uses the K230 SDK's ``nncase_runtime`` module: ``kpu()``, ``load_kmodel``, ``set_input_tensor``
 with ``from_numpy``, ``run``, ``get_output_tensor().to_numpy()``. Option ``target: k210``
 answers ``unsupported`` at once: the K210 runs no Linux, so no agent; its timings come
-from the board's serial debug output (``suite.toolchains.nncase_logs.parse_kpu_debug``).
+from the board's serial debug output (``suite.backends.nncase.logs.parse_kpu_debug``).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 from . import RuntimeAdapter, Unsupported, register_runtime
 
 K210_REASON = ("nncase: the K210 runs no Linux, so the agent cannot run on it; flash the kmodel and read the "
-               "KPU/NNCASE debug timings over serial (suite.toolchains.nncase_logs.parse_kpu_debug)")
+               "KPU/NNCASE debug timings over serial (suite.backends.nncase.logs.parse_kpu_debug)")
 
 
 @register_runtime("nncase")
 class NncaseAdapter(RuntimeAdapter):
     """Runs ``.kmodel`` artifacts with the K230's ``nncase_runtime``."""
 
-    modules = ("nncase_runtime",)
+    modules = (("nncase_runtime", "nncase-kpu"),)
 
     @classmethod
     def version(cls):

@@ -107,7 +107,7 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
     of the timed session in ``info()``).
     """
 
-    modules = ("onnxruntime",)
+    modules = (("onnxruntime", "onnxruntime"),)
 
     @classmethod
     def version(cls):

@@ -13,7 +13,7 @@ each layer's execution type (``brgconv_avx512_bf16``…) and runtime precision, 
 that ran at another precision than asked is listed in ``precision_mismatch``.
 
 Artifacts: ``.ovir`` (IR xml + bin in one uncompressed zip, written by
-``suite.toolchains.openvino_worker``), ``.xml`` or ``.onnx`` (OpenVINO reads both).
+``suite.backends.openvino.worker``), ``.xml`` or ``.onnx`` (OpenVINO reads both).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def precision_mismatch(layers, precision):
 class OpenVinoAdapter(RuntimeAdapter):
     """Runs ``.ovir``/``.xml``/``.onnx`` artifacts with ``openvino.Core``."""
 
-    modules = ("openvino",)
+    modules = (("openvino", "openvino"),)
 
     @classmethod
     def version(cls):

@@ -118,7 +118,7 @@ def _capture_fds(fn):
 class RknnLiteAdapter(RuntimeAdapter):
     """Runs ``.rknn`` artifacts with ``rknnlite.api.RKNNLite`` on the board's NPU."""
 
-    modules = ("rknnlite",)
+    modules = (("rknnlite", "rknn-toolkit-lite2"),)
 
     @classmethod
     def version(cls):

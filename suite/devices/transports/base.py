@@ -1,7 +1,10 @@
 """The transport interface and its registry.
 
-A transport moves files to a device and runs the agent there, streaming its stdout
-lines back. It never builds models and never interprets results (the session does).
+A transport moves files to a device and runs commands there: short ones (:meth:`Transport.execute`,
+:meth:`Transport.run`) and one long-running one whose stdout lines stream back
+(:meth:`Transport.start_agent`, the agent). It never builds models, never runs a runtime
+itself and never interprets results: the session does, with the device's backend
+(an adapter inside the agent, or a host-driven runtime that calls ``execute``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from suite.devices.config import Device
+from suite.errors import DeviceError
 from suite.registry import Registry
 
 
@@ -60,8 +64,21 @@ class Transport(ABC):
         """Start ``argv`` (the agent command, already split) in ``workdir``."""
 
     @abstractmethod
+    def execute(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+        """Run a short command; ``(exit status, stdout, stderr)``, status 124 after ``timeout_s``.
+
+        Exit statuses follow the shell's convention (killed by signal N: 128 + N).
+
+        A lost connection raises ``DeviceError`` (a host-driven runtime turns it into
+        ``device_lost``); every argument is quoted for the remote shell.
+        """
+
     def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
-        """Run a short command; return ``(exit status, stdout, stderr)``."""
+        """:meth:`execute`, best effort: a lost connection is status 255 with the reason as stderr."""
+        try:
+            return self.execute(argv, timeout_s)
+        except DeviceError as exc:
+            return 255, "", str(exc)
 
     @abstractmethod
     def remove_workdir(self, workdir: str) -> None:

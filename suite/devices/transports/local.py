@@ -85,7 +85,8 @@ class LocalTransport(Transport):
                                     stderr=err, env={**os.environ, **env}, start_new_session=True)
         return LocalAgentStream(proc, stderr_file)
 
-    def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+    def execute(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+        """Run ``argv`` here (``{python}`` is this interpreter); 124 on timeout, 127 if it cannot start."""
         argv = [self._python() if a == "{python}" else a for a in argv]
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
@@ -94,7 +95,8 @@ class LocalTransport(Transport):
             return 124, "", f"timed out after {timeout_s} s"
         except OSError as exc:
             return 127, "", str(exc)
-        return p.returncode, p.stdout, p.stderr
+        # a shell's convention, as remote transports report it: killed by signal N is 128 + N
+        return (128 - p.returncode if p.returncode < 0 else p.returncode), p.stdout, p.stderr
 
     def remove_workdir(self, workdir: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)

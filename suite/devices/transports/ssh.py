@@ -392,12 +392,9 @@ class SshTransport(Transport):
             chan.close()
         return status, out.decode(errors="replace"), err.decode(errors="replace")
 
-    def run(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
+    def execute(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:
         """Run ``argv`` (each element quoted) and return ``(status, stdout, stderr)``."""
-        try:
-            return self.exec(shlex.join(argv), timeout_s)
-        except DeviceError as exc:
-            return 255, "", str(exc)
+        return self.exec(shlex.join(argv), timeout_s)
 
     # ---- 2. workdir ----------------------------------------------------------------------------
     def make_workdir(self) -> str:

@@ -1,1 +1,0 @@
-"""Built-in catalogue entries: layers, activations, blocks and whole small networks."""
