@@ -86,16 +86,22 @@ class FileLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps({**self.owner, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-                       + "\n").encode(), 0)
         self._fd = fd
+        try:  # who holds it, for others' messages; best effort (a full disk must not leave the lock held)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps({**self.owner, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                           + "\n").encode(), 0)
+        except OSError:
+            pass
 
     def release(self) -> None:
         """Drop the lock (the file stays)."""
         if self._fd is not None:
             try:
-                os.ftruncate(self._fd, 0)
+                try:
+                    os.ftruncate(self._fd, 0)
+                except OSError:
+                    pass
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             finally:
                 os.close(self._fd)

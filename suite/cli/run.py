@@ -32,10 +32,12 @@ from suite.devices.config import resolve_device
 from suite.errors import ConfigError
 from suite.locks import DeviceLock, default_lock_dir
 from suite.models.cache import ArtifactCache
+from suite.paths import check_out_dir, count_arg, seed_arg
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import describe
+from suite.sweep.schema import MAX_ROUNDS, MAX_SECONDS
 
 DEFAULT_SWEEP = "sweeps/quickstart.yaml"
 DEFAULT_DEVICE = "devices/local-cpu.yaml"
@@ -48,14 +50,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"device YAML or name (default {DEFAULT_DEVICE})")
     p.add_argument("--out", type=Path, help="run directory (rerunning into it resumes)")
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
-    p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
-    p.add_argument("--rounds", type=int, default=None,
-                   help=f"planned rounds, each re-shuffled in a fresh session (default: the sweep's "
-                        f"measure.rounds, else {RoundSettings().rounds})")
+    p.add_argument("--seed", type=seed_arg, default=None,
+                   help="execution-order seed, 0 … 2**63-1 (default: the sweep's, else 0)")
+    p.add_argument("--rounds", type=count_arg(MAX_ROUNDS), default=None,
+                   help=f"planned rounds, each re-shuffled in a fresh session, 1 … {MAX_ROUNDS} (default: the "
+                        f"sweep's measure.rounds, else {RoundSettings().rounds})")
     p.add_argument("--confirm-s", type=float, default=None, metavar="S",
                    help="seconds of extra rounds for points whose rounds disagree (default: the sweep's "
                         f"measure.confirm_s, else {RoundSettings().confirm_s:g}; 0 turns confirmation off)")
-    p.add_argument("--repeat", type=int, default=None, help=argparse.SUPPRESS)  # renamed: a clear error
+    p.add_argument("--repeat", default=None, help=argparse.SUPPRESS)  # renamed to --rounds: a clear error
     p.add_argument("--resume", action="store_true",
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
@@ -74,11 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--repeat is now --rounds (rounds are the unit of replication: each is a fresh, "
                           f"re-shuffled session; default {RoundSettings().rounds})", field="--repeat",
                           value=args.repeat, expected=f"--rounds {args.repeat}")
-    if args.rounds is not None and args.rounds < 1:
-        raise ConfigError("--rounds must be at least 1", field="--rounds", value=args.rounds, expected=">= 1")
-    if args.confirm_s is not None and not args.confirm_s >= 0:
-        raise ConfigError("--confirm-s must be a number of seconds >= 0", field="--confirm-s", value=args.confirm_s,
-                          expected=">= 0 (0: no confirmation rounds)")
+    if args.confirm_s is not None and not 0 <= args.confirm_s <= MAX_SECONDS:
+        raise ConfigError("--confirm-s must be a number of seconds", field="--confirm-s", value=args.confirm_s,
+                          expected=f"0 … {MAX_SECONDS:g} (0: no confirmation rounds)")
     out = args.out
     if out is None and args.resume:
         out = latest_incomplete(args.results, sweep, device)
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                               value=str(args.results), expected="an earlier interrupted run, or use --out")
     if out is None:
         out = default_out_dir(args.results, sweep, device)
+    check_out_dir(Path(out), "--out" if args.out is not None else "--results")
     seed = args.seed if args.seed is not None else (sweep.seed or 0)
     console = Console(stderr=True)
     failures = {"n": 0}
@@ -125,12 +127,15 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[red]{data['error']}[/]")
 
     lock = DeviceLock(default_lock_dir(), device.name, {"command": "hwbehave run", "out": str(out)})
-    lock.acquire(wait=False)  # a farm or another run measuring this device: DeviceBusy, exit 4
+    lock.acquire(wait=False)  # a farm or another run measuring this device: DeviceBusy, exit 75
     try:
         with progress, _held(device, args.labgrid, console) as reachable:
             outcome = run_sweep(sweep, reachable, Path(out), seed=seed, rounds=args.rounds, confirm_s=args.confirm_s,
                                 cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
                                 device_path=args.device)
+    except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: say how to continue, main() exits
+        console.print(f"resume with: hwbehave run {args.sweep} --device {args.device} --out {out}", soft_wrap=True)
+        raise
     finally:
         lock.release()
     print_summary(console, Path(outcome.out_dir))

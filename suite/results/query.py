@@ -24,15 +24,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from suite.errors import ResultsError
-from suite.results.aggregate import v1_round_table
+from suite.results import damage
+from suite.results.aggregate import RunData, build, v1_round_table
 from suite.results.schema import SCHEMA_VERSION, check_version, migrate
 from suite.results.store import (
     JOURNAL,
     MANIFEST,
     MEASUREMENTS,
     ROUNDS,
-    current_tables,
     parquet_file_version,
+    read_journal,
     read_manifest,
 )
 
@@ -61,20 +62,45 @@ def _run_sources(run: Path) -> tuple[Path | pa.Table | None, Path | pa.Table | N
     """A run's measurements and rounds: its parquet files, or (in progress, or schema 1) tables."""
     journal = run / JOURNAL
     final, rounds = run / MEASUREMENTS, run / ROUNDS
-    finalised = final.exists() and (not journal.exists() or final.stat().st_mtime >= journal.stat().st_mtime)
-    if finalised:
+    problems = {p: damage.parquet_problem(p) for p in (final, rounds) if p.exists()}
+    for p, problem in problems.items():
+        if problem:
+            damage.warn(problem + ("; using its journal" if journal.exists() else "; rebuilt from what else reads"
+                                   if p == rounds else "; its rows are left out"))
+    usable = final.exists() and not problems.get(final)
+    rounds_ok = usable and rounds.exists() and not problems.get(rounds)
+    if usable:
         version = parquet_file_version(final)
-        if version < 2:
+        if version < 2:  # schema 1: its rows were rounds
             df = pq.read_table(final).to_pandas()
             return pa.Table.from_pandas(migrate(df, version), preserve_index=False), v1_round_table(df)
-        return final, (rounds if rounds.exists() else None)
-    if not journal.exists() and not final.exists():
+        if (not journal.exists() or final.stat().st_mtime >= journal.stat().st_mtime) and rounds_ok:
+            return final, rounds
+    files = RunData.from_tables(pq.read_table(final) if usable else None,
+                                pq.read_table(rounds) if rounds_ok else None)
+    data = files.merge(RunData.from_records(read_journal(journal).measurements.values()))
+    if not data.rounds:
         return None, None
-    manifest = read_manifest(run)
-    tables = current_tables(run, manifest.get("rounds"))
-    if tables.measurements.num_rows == 0:
-        return None, None
+    tables = build(data, read_manifest(run).get("rounds"))
     return tables.measurements, tables.rounds
+
+
+def _readable(runs: list[Path]) -> list[Path]:
+    """The runs whose manifest reads; the others are left out with a warning (a newer schema still refuses)."""
+    out = []
+    for r in runs:
+        path = r / MANIFEST
+        try:
+            problem = damage.manifest_problem(json.loads(path.read_text()), path)
+        except (OSError, ValueError) as exc:
+            problem = f"{path}: unreadable manifest ({exc})"
+        if problem:
+            damage.warn(f"{problem}; run left out")
+            continue
+        out.append(r)
+    if runs and not out:
+        raise ResultsError("no readable run: " + ", ".join(map(str, runs)))
+    return out
 
 
 def _runs_table(runs: list[Path]) -> pa.Table:
@@ -97,7 +123,7 @@ def open(paths: Iterable[str | Path] | str | Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with ``runs``, ``measurements`` and ``rounds`` views over ``paths``."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    runs = find_runs(paths)
+    runs = _readable(find_runs(paths))
     con = duckdb.connect()
     views: dict[str, tuple[list[str], list[str]]] = {"measurements": ([], []), "rounds": ([], [])}
     for r in runs:
@@ -144,4 +170,4 @@ def manifests(paths: Iterable[str | Path] | str | Path) -> list[dict[str, Any]]:
     """Manifests of every run under ``paths``."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return [read_manifest(r) for r in find_runs(paths)]
+    return [read_manifest(r) for r in _readable(find_runs(paths))]

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from suite import status as st
 from suite.errors import ResultsError
 from suite.locks import RunDirLock
+from suite.results import damage
 from suite.results.aggregate import RunData, RunTables, build
 from suite.results.records import Measurement
 from suite.results.schema import SCHEMA_VERSION, check_version
@@ -60,7 +61,9 @@ def read_journal(path: Path) -> JournalRead:
             if not line.strip():
                 continue
             try:
-                m = Measurement.from_dict(json.loads(line))
+                record = json.loads(line)
+                damage.check_record(record, Measurement)  # wrong field types are bad lines too
+                m = Measurement.from_dict(record)
             except (ValueError, TypeError) as exc:
                 out.bad_lines.append((lineno, f"{type(exc).__name__}: {exc}"[:200]))
                 continue
@@ -71,8 +74,12 @@ def read_journal(path: Path) -> JournalRead:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary file and rename."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: leave no half-written temporary file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_run_files(run_dir: Path) -> RunData:
@@ -113,12 +120,6 @@ def parquet_file_version(path: Path) -> int:
         raise ResultsError(f"{path}: unreadable results file ({exc})") from None
 
 
-def current_tables(run_dir: Path, rounds_planned: int | None = None) -> RunTables:
-    """A run's tables as they stand: its parquet files merged with its journal (nothing written)."""
-    data = read_run_files(run_dir).merge(RunData.from_records(read_journal(run_dir / JOURNAL).measurements.values()))
-    return build(data, rounds_planned)
-
-
 class RunWriter:
     """Owns one run directory while a run writes to it (one writer per directory: ``run.lock``).
 
@@ -157,6 +158,7 @@ class RunWriter:
         self.manifest["status"] = "running"
         write_json_atomic(self.manifest_path, self.manifest)
         self.previous = read_journal(self.journal_path)
+        self._set_aside_damaged()
         self.from_files = read_run_files(self.dir)
         self.records: dict[tuple[str, int, str, int], Measurement] = dict(self.previous.measurements)
         self._journal = open(self.journal_path, "a+b")  # noqa: SIM115 - closed in close()
@@ -170,10 +172,20 @@ class RunWriter:
             data = json.loads(self.manifest_path.read_text())
         except ValueError as exc:
             raise ResultsError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
-        if not isinstance(data, dict):
-            raise ResultsError(f"{self.manifest_path}: unreadable manifest (not a JSON object)")
+        problem = damage.manifest_problem(data, self.manifest_path)
+        if problem:
+            raise ResultsError(problem + "; move it away (the journal keeps the measurements) or use another --out")
         check_version(data.get("schema_version"), str(self.manifest_path))
         return data
+
+    def _set_aside_damaged(self) -> None:
+        """A parquet file that does not read is renamed beside itself (no byte destroyed); what it held
+        is measured again unless the journal has it."""
+        for name in (MEASUREMENTS, ROUNDS):
+            path = self.dir / name
+            problem = damage.parquet_problem(path) if path.exists() else None
+            if problem:
+                damage.warn(f"{problem}; set aside as {damage.set_aside(path).name}")
 
     def _repair_tail(self) -> None:
         # a kill -9 can leave a partial last line: start the next record on a new line
@@ -255,10 +267,14 @@ def measurements_table(rows: list[Measurement], rounds_planned: int | None = Non
 def write_parquet(path: Path, table: pa.Table) -> None:
     """Write a table atomically (temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the journal still holds every row; drop the partial file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
@@ -270,7 +286,8 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise ResultsError(f"{run_dir}: not a run directory (no {MANIFEST})") from None
     except ValueError as exc:
         raise ResultsError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: unreadable manifest (not a JSON object)")
+    problem = damage.manifest_problem(data, path)
+    if problem:
+        raise ResultsError(problem)
     check_version(data.get("schema_version"), str(path))
     return data

@@ -49,7 +49,10 @@ def wait_for(path: Path, lines: int = 1, timeout_s: float = 120) -> None:
 def keys(run: Path) -> Counter:
     out: Counter = Counter()
     for line in (run / "journal.jsonl").read_text().splitlines():
-        rec = json.loads(line)
+        try:
+            rec = json.loads(line)
+        except ValueError:  # the line a kill -9 cut short
+            continue
         out[(rec["job_id"], rec["round"], rec["role"], rec["slot"])] += 1
     return out
 
