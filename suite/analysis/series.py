@@ -23,11 +23,9 @@ from suite.results.schema import ALL_FIXED
 #: (``timing``: a finding never mixes timing kinds, DESIGN §2).
 PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype", "timing")
 
-#: Columns of results contract v2 (issue 10), never op parameters even before the schema lists them.
-CONTRACT_V2_COLUMNS: frozenset[str] = frozenset({
-    "rounds", "rounds_failed", "round_median_ms", "round_n", "spread_rel", "noise_floor_rel", "timing",
-    "confirm_rounds", "adaptive"})
-NOT_PARAMS: frozenset[str] = frozenset(ALL_FIXED) | CONTRACT_V2_COLUMNS
+#: Columns that are never op parameters: the schema's, and v1's per-round ``round``/``order``
+#: (frames built by hand, one row per round, still carry them).
+NOT_PARAMS: frozenset[str] = frozenset(ALL_FIXED) | {"round", "order"}
 
 #: Bulky per-row payloads :func:`timed` leaves out (quantization error reads the full frame).
 PAYLOAD_COLUMNS: tuple[str, ...] = ("samples_ms", "output_json")

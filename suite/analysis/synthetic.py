@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from suite.analysis.uncertainty import headline_factor, t_quantile
 from suite.results.schema import ALL_FIXED, SCHEMA_VERSION
+from suite.results.statistics import noise_floor
 from suite.sweep.point import canonical_json, config_id, point_id
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -101,8 +101,9 @@ class MachineNoise:
     spell_rel: float = 0.0
 
 
-#: Sentinel measurements per round (start, regular intervals, end), as a run takes them.
-SENTINEL_PER_ROUND = 4
+#: The sentinel is measured at the start of each round, every this many points and at its end,
+#: as a run does (``measure.sentinel_every``).
+SENTINEL_EVERY = 10
 
 
 class FrameBuilder:
@@ -110,9 +111,9 @@ class FrameBuilder:
 
     Rows are added with :meth:`add`; :meth:`frame` then plays the run: ``rounds`` interleaved
     rounds, each a fresh shuffle of the timed points, each point a burst of ``n_samples``
-    samples perturbed as :class:`MachineNoise` says, and a sentinel measured
-    :data:`SENTINEL_PER_ROUND` times per round. Rows have the columns of results contract v2:
-    the headline is the median of the round medians, ``ci_low_ms``/``ci_high_ms`` the hull of
+    samples perturbed as :class:`MachineNoise` says, and a sentinel measured at the start of
+    each round, every :data:`SENTINEL_EVERY` points and at its end. Rows have the columns of
+    results contract v2: the headline is the median of the round medians, ``ci_low_ms``/``ci_high_ms`` the hull of
     the round medians and the within-burst CI, ``round_median_ms``/``round_n`` per round,
     ``noise_floor_rel`` from the sentinel (see :func:`sentinel_floor`). A non-timed status
     (unsupported, runtime_error…) gets no samples and NaN statistics.
@@ -147,7 +148,7 @@ class FrameBuilder:
             "params_json": canonical_json(params), "status": status, "error": error,
             "config_id": config_id(op, params), "provider": runtime,
             "output_json": output_digest(output) if output is not None else None,
-            "info_json": json.dumps(info or {}), "loop_k": 1, "round": 0,
+            "info_json": json.dumps(info or {}), "loop_k": 1,
             **cost, **params,
         }
         self._rows.append(row)
@@ -209,7 +210,8 @@ class FrameBuilder:
     def _sentinel(self) -> None:
         """The sentinel: a mid-cost point measured at the start, at intervals and at the end of each round."""
         nz, R, n = self.noise, max(self.rounds, 1), self.n_samples
-        t = np.concatenate([(r + np.linspace(0, 1, SENTINEL_PER_ROUND)) / R for r in range(R)])
+        per_round = 2 + len(self._pending) // SENTINEL_EVERY
+        t = np.concatenate([(r + np.linspace(0, 1, per_round)) / R for r in range(R)])
         t = np.clip(t, 0, 1 - 1e-9)
         sample = float(np.median([p[2] for p in self._pending]))
         values = np.exp(nz.round_rel * self.rng.standard_normal(t.size) + self._machine(t)
@@ -273,30 +275,18 @@ class FrameBuilder:
             df[c] = v
         df["noise_floor_rel"] = self._floor if self._pending else float("nan")
         df["unstable"] = False
-        df["order"] = np.arange(len(df))
         df["started_at"] = pd.Timestamp("2024-01-01", tz="UTC")
         for c in ALL_FIXED:
             if c not in df.columns:
                 df[c] = None
-        v2 = [c for c in V2_COLUMNS if c not in ALL_FIXED]
-        params = sorted(c for c in df.columns if c not in ALL_FIXED and c not in V2_COLUMNS)
-        return df[list(ALL_FIXED) + v2 + params]
-
-
-#: The columns results contract v2 adds to measurements (beyond the v1 schema).
-V2_COLUMNS: tuple[str, ...] = ("rounds", "rounds_failed", "round_median_ms", "round_n", "spread_rel",
-                               "noise_floor_rel", "timing", "confirm_rounds", "adaptive")
+        params = sorted(c for c in df.columns if c not in ALL_FIXED)
+        return df[list(ALL_FIXED) + params]
 
 
 def sentinel_floor(values_ms: np.ndarray, rounds: int = 3) -> float:
-    """Noise floor of a run from its sentinel's burst medians, as the run computes it (results
-    contract v2): ``exp(t(0.975, m - 1) * c_R * sqrt(2 / R) * sd(log values)) - 1``, the smallest
-    relative difference between two R-round headlines the run resolves at 95 %."""
-    v = np.log(np.asarray(values_ms, dtype=float))
-    if v.size < 2:
-        return float("nan")
-    c = float(headline_factor(np.array([rounds]))[0])
-    return float(math.expm1(t_quantile(0.975, v.size - 1) * c * math.sqrt(2 / rounds) * float(v.std(ddof=1))))
+    """Noise floor of a run from its sentinel's burst medians, as the run computes it
+    (:func:`suite.results.statistics.noise_floor`)."""
+    return noise_floor(list(np.asarray(values_ms, dtype=float)), rounds)
 
 
 def staircase_latency(values: Iterable[float], period: int, step_rel: float, base_ms: float = 1.0) -> np.ndarray:

