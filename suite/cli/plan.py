@@ -8,6 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from suite.locations import locate
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import changed_params
 
@@ -15,7 +16,7 @@ from suite.sweep.point import changed_params
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``hwbehave plan`` and its arguments."""
     p = sub.add_parser("plan", help="expand a sweep: point count, sample points, total MACs")
-    p.add_argument("sweep", help="sweep YAML file")
+    p.add_argument("sweep", help="sweep YAML path or name (looked up in ./sweeps, the user folder, the bundled sweeps)")
     p.add_argument("--json", action="store_true", help="print one JSON object for tools")
     p.add_argument("--sample", type=int, default=8, help="how many points to show (default 8)")
     p.add_argument("--all", action="store_true", help="with --json: include every point")
@@ -24,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave plan``; returns the exit status."""
-    sweep = load_sweep(args.sweep)
+    sweep_file = locate("sweeps", args.sweep, field="sweep")
+    sweep = load_sweep(sweep_file.path)
     by_op: dict[str, int] = {}
     by_dtype: dict[str, int] = {}
     for p in sweep.points:
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         }))
         return 0
     console = Console()
+    console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
     console.print(f"[bold]{sweep.name}[/]: {len(sweep.points)} points, total {sweep.total_macs / 1e9:.3f} GMACs"
                   + (f", {sweep.repeat} rounds" if sweep.repeat > 1 else ""))
     if sweep.description:

@@ -22,23 +22,28 @@ from rich.progress import (
 from rich.table import Table
 
 from suite import status as st
-from suite.devices.config import resolve_device
+from suite.devices.config import load_device
 from suite.errors import ConfigError
+from suite.locations import locate
 from suite.models.cache import ArtifactCache
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import describe
 
-DEFAULT_SWEEP = "sweeps/quickstart.yaml"
-DEFAULT_DEVICE = "devices/local-cpu.yaml"
+#: Names, looked up in the working directory, the user folder, then the bundled set (suite.locations).
+DEFAULT_SWEEP = "quickstart"
+DEFAULT_DEVICE = "local-cpu"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``hwbehave run`` and its arguments."""
     p = sub.add_parser("run", help="measure a sweep on a device and store the results")
-    p.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, help=f"sweep YAML (default {DEFAULT_SWEEP})")
-    p.add_argument("--device", default=DEFAULT_DEVICE, help=f"device YAML or name (default {DEFAULT_DEVICE})")
+    p.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP,
+                   help=f"sweep YAML path or name (default {DEFAULT_SWEEP}; names are looked up in ./sweeps, "
+                        "$HWBEHAVE_HOME/sweeps or ~/.config/hwbehave/sweeps, then the bundled sweeps)")
+    p.add_argument("--device", default=DEFAULT_DEVICE,
+                   help=f"device YAML path or name (default {DEFAULT_DEVICE}; looked up like sweeps, in devices/)")
     p.add_argument("--out", type=Path, help="run directory (rerunning into it resumes)")
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
     p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
@@ -55,8 +60,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave run``; returns the exit status."""
-    sweep = load_sweep(args.sweep)
-    device = resolve_device(args.device)
+    sweep_file = locate("sweeps", args.sweep, field="sweep")
+    device_file = locate("devices", args.device, field="--device")
+    sweep = load_sweep(sweep_file.path)
+    device = load_device(device_file.path)
     if args.repeat is not None and args.repeat < 1:
         raise ConfigError("--repeat must be at least 1", field="--repeat", value=args.repeat, expected=">= 1")
     out = args.out
@@ -69,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         out = default_out_dir(args.results, sweep, device)
     seed = args.seed if args.seed is not None else (sweep.seed or 0)
     console = Console(stderr=True)
+    console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
+    console.print(f"device: {device_file.describe()}", soft_wrap=True)
     failures = {"n": 0}
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("eta"),
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     with progress, _held(device, args.labgrid, console) as reachable:
         outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
                             cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
-                            device_path=args.device)
+                            device_path=str(device_file.path))
     print_summary(console, Path(outcome.out_dir))
     console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
     if not outcome.complete:

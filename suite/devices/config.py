@@ -193,20 +193,15 @@ def _transport_model(doc: Any, loc: tuple[Any, ...]) -> Any:
 
 
 def devices_dir() -> Path:
-    """``$HWBEHAVE_DEVICES`` or ``devices/`` in the current directory."""
-    import os
+    """``$HWBEHAVE_DEVICES`` or ``devices/`` in the current directory (the first place names are looked up)."""
+    from suite.locations import working_dir
 
-    return Path(os.environ.get("HWBEHAVE_DEVICES", "devices"))
+    return working_dir("devices")
 
 
 def resolve_device(name_or_path: str) -> Device:
-    """A device by file path, or by name from ``devices/<name>.yaml``."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return load_device(p)
-    candidate = devices_dir() / f"{name_or_path}.yaml"
-    if candidate.exists():
-        return load_device(candidate)
-    known = sorted(f.stem for f in devices_dir().glob("*.yaml")) if devices_dir().exists() else []
-    raise ConfigError(f"unknown device {name_or_path!r}", field="--device", value=name_or_path,
-                      expected="a device YAML path or one of " + (", ".join(known) or "(no devices/ folder here)"))
+    """A device by file path, or by name: working directory, user folder, then the bundled devices
+    (:mod:`suite.locations`; a miss lists the names each place offers)."""
+    from suite.locations import locate
+
+    return load_device(locate("devices", name_or_path, field="--device").path)
