@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         shown = sweep.points if args.all else sample
         print(json.dumps({
             "sweep": sweep.name, "file": sweep.file, "points": len(sweep.points), "total_macs": sweep.total_macs,
-            "total_flops": sum(p.flops for p in sweep.points), "by_op": by_op, "by_dtype": by_dtype,
+            "total_flops": sum(p.flops for p in sweep.points if p.flops is not None), "by_op": by_op, "by_dtype": by_dtype,
             "repeat": sweep.repeat, "measure": sweep.measure,
             "sample" if not args.all else "all": [
                 {"id": p.id, "op": p.op, "dtype": p.dtype, "params": p.params, "macs": p.macs,
@@ -57,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     for col in ("id", "op", "dtype", "params", "MMACs", "KB moved"):
         table.add_column(col)
     for p in sample:
-        table.add_row(p.id, p.op, p.dtype, changed_params(p.op, p.params), f"{p.macs / 1e6:.2f}", f"{p.bytes_total / 1024:.1f}")
+        table.add_row(p.id, p.op, p.dtype, changed_params(p.op, p.params), f"{p.macs / 1e6:.2f}" if p.macs is not None else "unknown", f"{p.bytes_total / 1024:.1f}")
     console.print(table)
     return 0

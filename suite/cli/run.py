@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,11 +25,11 @@ from rich.table import Table
 from suite import status as st
 from suite.devices.config import load_device
 from suite.errors import ConfigError
-from suite.locations import locate
+from suite.locations import Located, locate
 from suite.models.cache import ArtifactCache
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
-from suite.sweep.expand import load_sweep
+from suite.sweep.expand import Sweep, load_sweep
 from suite.sweep.point import describe
 
 #: Names, looked up in the working directory, the user folder, then the bundled set (suite.locations).
@@ -44,6 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "$HWBEHAVE_HOME/sweeps or ~/.config/hwbehave/sweeps, then the bundled sweeps)")
     p.add_argument("--device", default=DEFAULT_DEVICE,
                    help=f"device YAML path or name (default {DEFAULT_DEVICE}; looked up like sweeps, in devices/)")
+    p.add_argument("--model", type=Path, default=None, metavar="FILE",
+                   help="measure this model file (.onnx, .tflite or OpenVINO .xml) instead of a sweep")
+    p.add_argument("--dtype", default=None, metavar="D[,D…]",
+                   help="with --model: the dtypes to measure, e.g. fp32,fp16,int8 (default: the file's own; "
+                        "variants are derived where the format allows)")
     p.add_argument("--out", type=Path, help="run directory (rerunning into it resumes)")
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
     p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
@@ -60,9 +66,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave run``; returns the exit status."""
-    sweep_file = locate("sweeps", args.sweep, field="sweep")
     device_file = locate("devices", args.device, field="--device")
-    sweep = load_sweep(sweep_file.path)
+    if args.model is not None:
+        if args.sweep != DEFAULT_SWEEP:
+            raise ConfigError("give a sweep or --model, not both", field="--model", value=str(args.model),
+                              expected=f"either a sweep ({args.sweep}) or a model file")
+        sweep_file, sweep = model_sweep(args.model, args.dtype)
+    else:
+        if args.dtype is not None:
+            raise ConfigError("--dtype goes with --model (a sweep file lists its dtypes)", field="--dtype",
+                              value=args.dtype, expected="--model FILE --dtype ...")
+        sweep_file = locate("sweeps", args.sweep, field="sweep")
+        sweep = load_sweep(sweep_file.path)
     device = load_device(device_file.path)
     if args.repeat is not None and args.repeat < 1:
         raise ConfigError("--repeat must be at least 1", field="--repeat", value=args.repeat, expected=">= 1")
@@ -121,6 +136,20 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(str(outcome.out_dir), file=sys.stdout)
     return 0
+
+
+def model_sweep(model: Path, dtypes: str | None) -> tuple[Located, Sweep]:
+    """The one-point sweep of ``hwbehave run --model FILE [--dtype …]`` (op ``model``, suite/ops/model.py)."""
+    import yaml
+
+    path = model.expanduser().resolve()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._") or "model"
+    spec: dict[str, Any] = {"name": f"model-{stem}", "description": f"the model file {path}", "op": "model",
+                            "fixed": {"file": str(path)}}
+    if dtypes:
+        spec["dtypes"] = [d.strip() for d in dtypes.split(",") if d.strip()]
+    sweep = load_sweep("--model", text=yaml.safe_dump(spec, sort_keys=False))
+    return Located(name=path.name, path=path, source="path"), sweep
 
 
 @contextmanager

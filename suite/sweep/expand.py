@@ -35,7 +35,8 @@ class Sweep:
 
     @property
     def total_macs(self) -> int:
-        return sum(p.macs for p in self.points)
+        """MACs of every point whose cost is known (a model file with unknown shapes adds none)."""
+        return sum(p.macs for p in self.points if p.macs is not None)
 
     def param_names(self) -> list[str]:
         """Every parameter name used by any point, in first-seen order."""
@@ -91,6 +92,15 @@ def _axis_values(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> list[A
     return vals
 
 
+def _resolved(doc: YamlDocument, value: Any) -> Any:
+    """A relative path string resolved against the sweep file's folder (the working directory
+    for a sweep without a file on disk)."""
+    if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+        return value
+    base = Path(doc.file).parent if doc.file and Path(doc.file).exists() else Path.cwd()
+    return str((base / value).resolve())
+
+
 def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     """Cartesian product of each part's axes (zip groups co-vary), filtered, deduplicated."""
     parts: list[tuple[PartSpec, tuple[Any, ...]]]
@@ -123,10 +133,10 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
             ops.append(get_op(name))
         except ConfigError as exc:
             raise exc.located(doc.file, doc.line_of(op_path + ((i,) if not isinstance(op_value, str) else ()))) from None
-    # dtypes
-    dtypes = part.dtypes or (spec.dtypes if is_sub else None) or ["fp32"]
+    # dtypes (None: each point's native dtype, fp32 unless the op says otherwise, e.g. a model file)
+    dtypes: list[str] | None = part.dtypes or (spec.dtypes if is_sub else None)
     dt_path = base + ("dtypes",) if part.dtypes else ("dtypes",)
-    for i, dt in enumerate(dtypes):
+    for i, dt in enumerate(dtypes or []):
         if dt not in DTYPES:
             raise doc.error("unknown dtype", dt_path + (i,), field="dtypes", value=dt,
                             expected="one of " + ", ".join(DTYPES))
@@ -139,6 +149,10 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
     for k, v in part.fixed.items():
         fixed[k], fixed_paths[k] = v, base + ("fixed", k)
     axes = {name: _axis_values(doc, base + ("axes", name), value) for name, value in part.axes.items()}
+    path_params = {p.name for op in ops for p in op.params if p.is_path}
+    if path_params:  # file parameters: relative to the sweep file's folder
+        fixed = {k: _resolved(doc, v) if k in path_params else v for k, v in fixed.items()}
+        axes = {k: [_resolved(doc, v) for v in vs] if k in path_params else vs for k, vs in axes.items()}
     axis_paths = {name: base + ("axes", name) for name in axes}
     for name, path in {**fixed_paths, **axis_paths}.items():
         if name in RESERVED:
@@ -210,8 +224,8 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                 raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
                                   "use a where filter to drop such points", file=doc.file, line=doc.line_of(path),
                                   field=exc.field, value=exc.value, expected=exc.expected) from None
-            text = config_text(op.name, params)
+            text = config_text(op.name, op.identity(params))
             cid = config_id(op.name, params, text)
-            for dt in dtypes:
+            for dt in dtypes or [op.native_dtype(params) or "fp32"]:
                 out.append(Point.make(op.name, params, dt, op.cost(params, dt), text=text, cid=cid))
     return out

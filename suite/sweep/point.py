@@ -80,8 +80,8 @@ class Point:
     op: str
     dtype: str
     params: dict[str, Any]
-    macs: int
-    flops: int
+    macs: int | None
+    flops: int | None
     param_count: int
     bytes_in: int
     bytes_out: int
@@ -90,7 +90,7 @@ class Point:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_BYTES:
             raise ValueError(f"Point.dtype {self.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
-        if self.macs < 0 or self.flops < 0:
+        if (self.macs is not None and self.macs < 0) or (self.flops is not None and self.flops < 0):
             raise ValueError(f"Point {self.id}: negative cost (macs={self.macs}, flops={self.flops})")
 
     @property
