@@ -112,11 +112,14 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
 
 def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, repeat: int | None = None,
               cache: ArtifactCache | None = None, observer: Observer = _noop,
-              device_path: str | None = None, drift: Any = None) -> RunOutcome:
+              device_path: str | None = None, drift: Any = None,
+              overrides: dict[str, Any] | None = None) -> RunOutcome:
     """Measure every point of ``sweep`` on ``device`` into ``out_dir`` (resuming if it exists).
 
     ``drift`` (optional, a :class:`suite.farm.drift.DriftControl`) wraps the device session so a
     sentinel point is re-measured every N jobs; its log goes into the manifest under ``drift``.
+    ``overrides`` (the command line's ``--threads``, ``--min-runs``, …, already applied to
+    ``sweep`` and ``device``) is recorded in the manifest as given.
     """
     repeat = repeat or sweep.repeat
     protocol = protocol_for(sweep, device)
@@ -133,7 +136,7 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
                   "points": len(sweep.points), "text": sweep.text},
         "device": {"name": device.name, "class": device.device_class, "file": device_path,
                    "definition": json.loads(device.model_dump_json(by_alias=True))},
-        "format": fmt, "runtime": device.runtime.name,
+        "format": fmt, "runtime": device.runtime.name, "overrides": dict(overrides or {}),
         "environment": {"controller": {**probe_environment(version_modules()), "user": getpass.getuser(),
                                        "python_implementation": platform.python_implementation()}},
     }

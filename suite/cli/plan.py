@@ -8,7 +8,9 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from suite.agent.protocol import ProtocolSettings
 from suite.locations import locate
+from suite.sweep.estimate import estimate_measuring
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import changed_params
 
@@ -32,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     for p in sweep.points:
         by_op[p.op] = by_op.get(p.op, 0) + 1
         by_dtype[p.dtype] = by_dtype.get(p.dtype, 0) + 1
+    protocol = ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **sweep.measure})
+    estimate = estimate_measuring(len(sweep.points), sweep.repeat, protocol)
     step = max(1, len(sweep.points) // max(1, args.sample))
     sample = list(sweep.points)[::step][: args.sample]
     if args.json:
@@ -40,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             "sweep": sweep.name, "file": sweep.file, "points": len(sweep.points), "total_macs": sweep.total_macs,
             "total_flops": sum(p.flops for p in sweep.points if p.flops is not None), "by_op": by_op, "by_dtype": by_dtype,
             "repeat": sweep.repeat, "measure": sweep.measure,
+            "estimate_s": {"at_least": round(estimate.at_least_s, 1), "at_most": round(estimate.at_most_s, 1),
+                           "note": "an estimate from the protocol (suite/sweep/estimate.py), not a measurement"},
             "sample" if not args.all else "all": [
                 {"id": p.id, "op": p.op, "dtype": p.dtype, "params": p.params, "macs": p.macs,
                  "bytes_total": p.bytes_total} for p in shown],
@@ -51,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
                   + (f", {sweep.repeat} rounds" if sweep.repeat > 1 else ""))
     if sweep.description:
         console.print(sweep.description.strip())
+    console.print(estimate.text())
+    unknown = [p for p in sweep.points if p.macs is None]
+    if unknown:
+        console.print(f"{len(unknown)} point(s) with unknown MACs (a model file whose shapes are not static); "
+                      "totals leave them out")
     console.print("by op: " + ", ".join(f"{k} {v}" for k, v in by_op.items())
                   + " | by dtype: " + ", ".join(f"{k} {v}" for k, v in by_dtype.items()))
     table = Table(title=f"sample of {len(sample)} points")

@@ -54,6 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
     p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
     p.add_argument("--repeat", type=int, default=None, help="rounds, each re-shuffled (default: the sweep's, else 1)")
+    over = p.add_argument_group("protocol and runtime overrides (win over the sweep and the device file; "
+                                "recorded in the manifest under 'overrides')")
+    over.add_argument("--threads", type=int, default=None, metavar="N", help="inference threads (runtime.threads)")
+    over.add_argument("--warmup", type=int, default=None, metavar="N", help="warm-up runs (protocol warmup_runs)")
+    over.add_argument("--min-runs", type=int, default=None, metavar="N", help="at least N timed samples (min_runs)")
+    over.add_argument("--min-s", type=float, default=None, metavar="S", help="at least S seconds of samples (min_s)")
     p.add_argument("--resume", action="store_true",
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_file = locate("sweeps", args.sweep, field="sweep")
         sweep = load_sweep(sweep_file.path)
     device = load_device(device_file.path)
+    sweep, device, overrides = apply_overrides(args, sweep, device, device_file)
     if args.repeat is not None and args.repeat < 1:
         raise ConfigError("--repeat must be at least 1", field="--repeat", value=args.repeat, expected=">= 1")
     out = args.out
@@ -127,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     with progress, _held(device, args.labgrid, console) as reachable:
         outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
                             cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
-                            device_path=str(device_file.path))
+                            device_path=str(device_file.path), overrides=overrides)
     print_summary(console, Path(outcome.out_dir))
     console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
     if not outcome.complete:
@@ -136,6 +143,63 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(str(outcome.out_dir), file=sys.stdout)
     return 0
+
+
+#: Command-line overrides → (protocol setting or runtime field, smallest value).
+OVERRIDES = {"threads": ("runtime.threads", 1), "warmup": ("warmup_runs", 0), "min_runs": ("min_runs", 1),
+             "min_s": ("min_s", 0.0)}
+
+
+def apply_overrides(args: argparse.Namespace, sweep: Sweep, device: Any, device_file: Located
+                    ) -> tuple[Sweep, Any, dict[str, Any]]:
+    """The sweep and device with ``--threads/--warmup/--min-runs/--min-s`` applied, and what was applied.
+
+    Protocol values go over the sweep's ``measure:`` (precedence: defaults < device < sweep <
+    command line); ``--threads`` over the device's ``runtime.threads``. An impossible
+    combination (more threads than the CPUs of the device's affinity, a minimum above the
+    maximum it must fit) is a ``ConfigError`` naming the flag and where the other value is set.
+    """
+    import dataclasses
+
+    from suite.agent.protocol import ProtocolSettings
+    from suite.devices.config import check_threads_fit
+    from suite.pipeline import protocol_for
+
+    given = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
+    for key, value in given.items():
+        target, least = OVERRIDES[key]
+        if not value >= least:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"{flag} must be at least {least}", field=flag, value=value, expected=f">= {least}")
+    applied = {"--" + k.replace("_", "-"): v for k, v in given.items()}
+    if "threads" in given:
+        check_threads_fit(given["threads"], device.runtime.affinity, field="--threads",
+                          where=f"runtime.affinity in {_line_of(device_file.path, ('runtime', 'affinity'))}")
+        device = device.model_copy(update={"runtime": device.runtime.model_copy(update={"threads": given["threads"]})})
+    protocol = {OVERRIDES[k][0]: v for k, v in given.items() if k != "threads"}
+    if protocol:
+        base = protocol_for(sweep, device).to_dict()
+        merged = {**base, **protocol}
+        for low, high in (("min_runs", "max_runs"), ("min_s", "max_s")):
+            if low in protocol and merged[low] > merged[high]:
+                origin = (f"the sweep's measure.{high} ({sweep.file})" if high in sweep.measure
+                          else f"the protocol default ({high} = {ProtocolSettings().to_dict()[high]})")
+                flag = "--" + low.replace("_", "-")
+                raise ConfigError(f"{flag} {merged[low]} is above {high} {merged[high]} of {origin}", field=flag,
+                                  value=merged[low], expected=f"<= {merged[high]}")
+        sweep = dataclasses.replace(sweep, measure={**sweep.measure, **protocol})
+    return sweep, device, applied
+
+
+def _line_of(path: Path, keys: tuple[str, ...]) -> str:
+    """``file:line`` of ``keys`` in a YAML file (the file alone when the line is unknown)."""
+    from suite.yamlfile import load_yaml
+
+    try:
+        line = load_yaml(path).line_of(keys)
+    except (ConfigError, OSError):
+        line = None
+    return f"{path}:{line}" if line else str(path)
 
 
 def model_sweep(model: Path, dtypes: str | None) -> tuple[Located, Sweep]:

@@ -149,6 +149,7 @@ class Device(_Data):
             raise ConfigError(f"runtime {self.runtime.name} runs inside the hwbehave agent (Python on the device), "
                               f"which the {self.transport.kind} transport cannot start", field="runtime.name",
                               value=self.runtime.name, expected="a runtime the controller drives: " + ", ".join(driven))
+        check_threads_fit(self.runtime.threads, self.runtime.affinity, field="runtime.threads")
         known = toolchain_names()
         for key in self.toolchain:
             if key not in known:
@@ -164,6 +165,27 @@ class Device(_Data):
     def backend(self) -> Backend:
         """The backend that serves this device (its runtime with the first format it runs)."""
         return backend_for(self.runtime.name, self.formats)
+
+
+def check_threads_fit(threads: int | None, affinity: str | list[int] | None, *, field: str,
+                      where: str = "runtime.affinity") -> None:
+    """``threads`` inference threads must fit the CPUs ``affinity`` pins the runtime to.
+
+    Two threads on one pinned core measure time slicing, not two-thread behaviour: a
+    ``ConfigError`` at ``field`` (an affinity the agent cannot parse is left to the agent).
+    """
+    if not threads or affinity is None:
+        return
+    from suite.agent.worker import parse_cpu_list
+
+    try:
+        cpus = parse_cpu_list(affinity)
+    except ValueError:
+        return
+    if cpus and threads > len(cpus):
+        raise ConfigError(f"{threads} threads cannot run on the {len(cpus)} CPU(s) {where} pins the runtime to "
+                          f"({affinity!r})", field=field, value=threads,
+                          expected=f"at most {len(cpus)} thread(s), or an affinity with {threads} CPUs")
 
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:
