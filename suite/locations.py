@@ -89,13 +89,13 @@ def locate(kind: str, value: str | Path, *, field: str = "") -> Located:
     _check_kind(kind)
     text = str(value)
     path = Path(text).expanduser()
-    if path.is_file():
+    if _is_file(path):
         return Located(name=_stem(path), path=path, source="path")
     for name in _names_for(kind, text):
         for source, folder in search_dirs(kind):
             for suffix in ("", *_SUFFIXES):
                 candidate = folder / f"{name}{suffix}"
-                if candidate.is_file() and (suffix or candidate.suffix in _SUFFIXES):
+                if _is_file(candidate) and (suffix or candidate.suffix in _SUFFIXES):
                     return Located(name=name, path=candidate, source=source)
     offered = {source: sorted({n for n, _ in _listing(folder)}) for source, folder in search_dirs(kind)}
     where = "; ".join(f"{source} ({folder}): {', '.join(offered[source][:30]) or 'none'}"
@@ -137,6 +137,14 @@ def _names_for(kind: str, text: str) -> list[str]:
     if name.startswith(f"{kind}/"):
         names.append(name[len(kind) + 1:])
     return [n for n in names if n and not Path(n).is_absolute() and ".." not in Path(n).parts]
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for a name too long for the filesystem (which raises instead)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _stem(path: Path) -> str:
