@@ -64,6 +64,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     over.add_argument("--warmup", type=int, default=None, metavar="N", help="warm-up runs (protocol warmup_runs)")
     over.add_argument("--min-runs", type=int, default=None, metavar="N", help="at least N timed samples (min_runs)")
     over.add_argument("--min-s", type=float, default=None, metavar="S", help="at least S seconds of samples (min_s)")
+    over.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                      help="per-op profile of every point, from a separate pass after timing (runtime option "
+                           "profile; default: on with --model, else the device file's)")
     p.add_argument("--resume", action="store_true",
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
@@ -173,6 +176,9 @@ def apply_overrides(args: argparse.Namespace, sweep: Sweep, device: Any, device_
     from suite.pipeline import protocol_for
 
     given = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
+    profile = getattr(args, "profile", None)
+    if profile is None and getattr(args, "model", None) is not None:
+        profile = True  # an own model: per-op times, as benchmark_model and benchmark_app users expect
     for key, value in given.items():
         target, least = OVERRIDES[key]
         if not value >= least:
@@ -183,6 +189,10 @@ def apply_overrides(args: argparse.Namespace, sweep: Sweep, device: Any, device_
         check_threads_fit(given["threads"], device.runtime.affinity, field="--threads",
                           where=f"runtime.affinity in {_line_of(device_file.path, ('runtime', 'affinity'))}")
         device = device.model_copy(update={"runtime": device.runtime.model_copy(update={"threads": given["threads"]})})
+    if profile is not None:
+        options = {**device.runtime.options, "profile": bool(profile)}
+        device = device.model_copy(update={"runtime": device.runtime.model_copy(update={"options": options})})
+        applied["--profile" if profile else "--no-profile"] = True
     protocol = {OVERRIDES[k][0]: v for k, v in given.items() if k != "threads"}
     if protocol:
         base = protocol_for(sweep, device).to_dict()
