@@ -96,8 +96,13 @@ def default_out_dir(root: Path, sweep: Sweep, device: Device) -> Path:
     return root / f"{sweep.name}--{device.name}--{stamp}"
 
 
-def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
-    """The newest run under ``root`` of this sweep and device that did not complete."""
+def latest_incomplete(root: Path, sweep: Sweep, device: Device, settings: dict[str, Any] | None = None
+                      ) -> Path | None:
+    """The newest run under ``root`` of this sweep and device that did not complete.
+
+    With ``settings`` (``{"seed", "repeat", "protocol", "overrides", "runtime"}``), only a run whose
+    manifest records the same values: a rerun with other settings starts a new run.
+    """
     best = None
     for manifest in sorted(root.glob("*/manifest.json")):
         try:
@@ -107,9 +112,17 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
         if not isinstance(m, dict):  # a damaged manifest is not a run to resume
             continue
         if (m.get("sweep_sha256") == sweep.sha256 and m.get("device_name") == device.name
-                and m.get("status") != "complete"):
+                and m.get("status") != "complete" and (settings is None or _same_settings(m, settings))):
             best = manifest.parent
     return best
+
+
+def _same_settings(manifest: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Whether a run's manifest records ``settings`` (keys it lacks count as different)."""
+    definition = (manifest.get("device") or {}).get("definition") or {}
+    recorded = {"seed": manifest.get("seed"), "repeat": manifest.get("repeat"), "protocol": manifest.get("protocol"),
+                "overrides": manifest.get("overrides", {}), "runtime": definition.get("runtime")}
+    return all(recorded.get(k) == v for k, v in settings.items())
 
 
 def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, repeat: int | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -12,17 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from suite import status as st
+from suite.cli.progress import RunProgress, run_console
 from suite.devices.config import load_device
 from suite.errors import ConfigError
 from suite.locations import Located, locate
@@ -31,7 +25,6 @@ from suite.paths import check_out_dir, count_arg, seed_arg
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import Sweep, load_sweep
-from suite.sweep.point import describe
 from suite.sweep.schema import MAX_REPEAT
 
 #: Names, looked up in the working directory, the user folder, then the bundled set (suite.locations).
@@ -68,9 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       help="per-op profile of every point, from a separate pass after timing (runtime option "
                            "profile; default: on with --model, else the device file's)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the newest unfinished run of this sweep and device under --results")
+                   help="insist on continuing the newest unfinished run of this sweep, device and settings under "
+                        "--results (a plain rerun does so too; --resume fails when there is none)")
+    p.add_argument("--new-run", action="store_true",
+                   help="start a fresh run directory even when an unfinished run with the same settings exists")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (and no periodic progress lines when stderr is not a terminal)")
     p.add_argument("--labgrid", default=None, metavar="HOST:PORT",
                    help="labgrid coordinator for a device that names a labgrid_place "
                         "(default $LG_COORDINATOR, else 127.0.0.1:20408)")
@@ -93,63 +90,41 @@ def run(args: argparse.Namespace) -> int:
         sweep = load_sweep(sweep_file.path)
     device = load_device(device_file.path)
     sweep, device, overrides = apply_overrides(args, sweep, device, device_file)
+    seed = args.seed if args.seed is not None else (sweep.seed or 0)
+    console = run_console()
+    console.print(f"sweep: {sweep_file.describe()}", highlight=False)
+    console.print(f"device: {device_file.describe()}", highlight=False)
+    settings = run_settings(sweep, device, seed, args.repeat, overrides)
     out = args.out
-    if out is None and args.resume:
-        out = latest_incomplete(args.results, sweep, device)
-        if out is None:
-            raise ConfigError("--resume found no unfinished run of this sweep and device", field="--resume",
-                              value=str(args.results), expected="an earlier interrupted run, or use --out")
+    if out is None and not args.new_run:
+        # a plain rerun (or --resume) continues the newest unfinished run with the same settings
+        out = latest_incomplete(args.results, sweep, device, settings)
+        if out is not None:
+            console.print(f"resuming the unfinished run {out} (same sweep, device and settings; "
+                          "--new-run starts a fresh one)", highlight=False)
+        elif args.resume:
+            raise ConfigError("--resume found no unfinished run of this sweep, device and settings",
+                              field="--resume", value=str(args.results),
+                              expected="an earlier interrupted run with the same settings, or use --out")
     if out is None:
         out = default_out_dir(args.results, sweep, device)
     check_out_dir(Path(out), "--out" if args.out is not None else "--results")
-    seed = args.seed if args.seed is not None else (sweep.seed or 0)
-    console = Console(stderr=True)
-    console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
-    console.print(f"device: {device_file.describe()}", soft_wrap=True)
-    failures = {"n": 0}
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("eta"),
-                        TimeRemainingColumn(), TextColumn("{task.fields[current]}"), console=console,
-                        disable=args.quiet or not console.is_terminal, transient=False)
-    tasks: dict[str, Any] = {}
-
-    def observer(event: str, **data: Any) -> None:
-        if event == "plan":
-            console.print(f"run {data['run_id']} → {data['out_dir']}: {data['pending']} of {data['total']} "
-                          "measurements to take" + (" (resuming)" if data["pending"] < data["total"] else ""))
-            tasks["build"] = progress.add_task("build", total=data["pending"], failed=0, current="")
-        elif event == "build":
-            progress.update(tasks["build"], completed=data["index"], total=data["total"],
-                            current=data["point"].label()[:60])
-        elif event == "built":
-            progress.update(tasks["build"], completed=data["total"], current="")
-        elif event == "measure":
-            tasks["measure"] = progress.add_task(f"measure r{data['round']}", total=data["total"], failed=0,
-                                                 current="")
-        elif event == "measured":
-            m = data["measurement"]
-            if m.status not in st.TIMED:
-                failures["n"] += 1
-            if "measure" in tasks:
-                what = describe(m.op, m.params, m.dtype)
-                text = f"{what}: {m.stats['median_ms']:.4f} ms" if m.stats else f"{what}: {m.status}"
-                progress.update(tasks["measure"], advance=1, failed=failures["n"], current=text[-70:])
-        elif event in ("device_lost", "device_error"):
-            console.print(f"[red]{data['error']}[/]")
-
+    resume_hint = ("rerun the same command to continue: it resumes the newest unfinished run of this sweep, "
+                   f"device and settings ({out})" if args.out is None else
+                   f"rerun the same command to continue the run in {out}")
     try:
-        with progress, _held(device, args.labgrid, console) as reachable:
+        with RunProgress(console, quiet=args.quiet) as observer, _held(device, args.labgrid, console) as reachable:
             outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
                                 cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
                                 device_path=str(device_file.path), overrides=overrides)
     except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: say how to continue, main() exits
-        console.print(f"resume with: hwbehave run {args.sweep} --device {args.device} --out {out}", soft_wrap=True)
+        console.print(resume_hint, highlight=False)
         raise
     print_summary(console, Path(outcome.out_dir))
-    console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
+    console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)", highlight=False)
     if not outcome.complete:
-        console.print(f"[red]run interrupted[/]: {outcome.error}\nresume with: hwbehave run {args.sweep} "
-                      f"--device {args.device} --out {outcome.out_dir}")
+        console.print(f"[red]run interrupted[/]: {outcome.error}", highlight=False)
+        console.print(resume_hint, highlight=False)
         return 3
     print(str(outcome.out_dir), file=sys.stdout)
     return 0
@@ -158,6 +133,16 @@ def run(args: argparse.Namespace) -> int:
 #: Command-line overrides → (protocol setting or runtime field, smallest value).
 OVERRIDES = {"threads": ("runtime.threads", 1), "warmup": ("warmup_runs", 0), "min_runs": ("min_runs", 1),
              "min_s": ("min_s", 0.0)}
+
+
+def run_settings(sweep: Sweep, device: Any, seed: int, repeat: int | None, overrides: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The manifest values a rerun must share with a run to resume it (besides sweep and device)."""
+    from suite.pipeline import protocol_for
+
+    return {"seed": seed, "repeat": repeat or sweep.repeat, "protocol": protocol_for(sweep, device).to_dict(),
+            "overrides": overrides,
+            "runtime": json.loads(device.runtime.model_dump_json(by_alias=True))}
 
 
 def apply_overrides(args: argparse.Namespace, sweep: Sweep, device: Any, device_file: Located
