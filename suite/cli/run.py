@@ -109,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         out = default_out_dir(args.results, sweep, device)
     check_out_dir(Path(out), "--out" if args.out is not None else "--results")
-    resume_hint = ("rerun the same command to continue: it resumes the newest unfinished run of this sweep, "
-                   f"device and settings ({out})" if args.out is None else
-                   f"rerun the same command to continue the run in {out}")
+    what = f"--model {args.model}" if args.model is not None else args.sweep
+    resume_hint = (("rerun the same command to continue: it resumes the newest unfinished run of this sweep, "
+                    f"device and settings ({out})" if args.out is None else
+                    f"rerun the same command to continue the run in {out}")
+                   + f"\nresume with: hwbehave run {what} --device {args.device} --out {out}")
     try:
         with RunProgress(console, quiet=args.quiet) as observer, _held(device, args.labgrid, console) as reachable:
             outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
