@@ -164,6 +164,10 @@ class OpSpec:
         """The parameters the point id hashes (all of them; the ``model`` op hashes the file's content)."""
         return p
 
+    def describe_params(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The parameters a short label shows (those equal to their defaults are hidden later)."""
+        return p
+
     def native_dtype(self, p: dict[str, Any]) -> str | None:
         """The dtype a point has when the sweep names none (``None``: the sweep default, fp32)."""
         return None

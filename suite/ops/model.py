@@ -280,7 +280,7 @@ def _read_tflite(path: str) -> dict[str, Any]:
         ins = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
         outs = list(op.outputs if op.outputs is not None else [])
         if kind in _TFLITE_CONV and len(ins) >= 2 and outs:
-            w = shape(ins[1]) if kind != "TRANSPOSE_CONV" else shape(ins[1])
+            w = shape(ins[1])
             y = shape(outs[0])
             if kind == "DEPTHWISE_CONV_2D":  # weight [1, kh, kw, Cout]: one input channel per output
                 macs += _prod(y) * w[1] * w[2]
@@ -389,6 +389,10 @@ class ModelOp(OpSpec):
     def identity(self, p: dict[str, Any]) -> dict[str, Any]:
         """The content hash, not the path: a moved or copied file is the same point."""
         return {"sha256": p["sha256"]}
+
+    def describe_params(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``file=mobilenet.onnx``: the file's name is what a reader needs in a label."""
+        return {"file": Path(p["file"]).name}
 
     def native_dtype(self, p: dict[str, Any]) -> str:
         return read_model_file(p["file"]).native_dtype

@@ -48,8 +48,6 @@ def _label(row: pd.Series) -> str:
         params = json.loads(row["params_json"]) if isinstance(row.get("params_json"), str) else {}
     except ValueError:
         params = {}
-    if row.get("op") == "model" and "file" in params:
-        params = {"file": str(params["file"]).rsplit("/", 1)[-1]}
     return describe(str(row.get("op")), params, str(row.get("dtype")))
 
 

@@ -56,7 +56,9 @@ def changed_params(op: str, params: dict[str, Any]) -> str:
     from suite.ops.catalogue import get_op
 
     try:
-        defaults = {p.name: p.default for p in get_op(op).params}
+        spec = get_op(op)
+        defaults = {p.name: p.default for p in spec.params}
+        params = spec.describe_params(params)
     except Exception:  # noqa: BLE001 - an op from a plug-in that is gone: show everything
         defaults = {}
     return " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k) != v)
