@@ -77,7 +77,7 @@ def main() -> int:
                           {m: {**base, **extra} for m, extra in modes.items()}))
         builder.close()
     print(f"load: {os.getloadavg()[0]:.2f} (1-min average), rounds {args.rounds}, min_s {args.seconds}")
-    print(f"{'device':<15} {'point':<28} {'off ms':>8} {'off2/off':>9} {'pass/off':>9} {'timed/off':>10}")
+    print(f"{'device':<15} {'point':<38} {'off ms':>8} {'off2/off':>9} {'pass/off':>9} {'timed/off':>10}")
     for device_name, point, path, runtime, modes in cases:
         ratios: dict[str, list[float]] = {m: [] for m in modes if m != "off"}
         offs = []
@@ -89,7 +89,7 @@ def main() -> int:
             for m in ratios:
                 ratios[m].append(medians[m] / medians["off"])
         cells = {m: f"{statistics.median(v):.3f}" for m, v in ratios.items()}
-        print(f"{device_name:<15} {point.label():<28} {statistics.median(offs):8.4f} {cells['off2']:>9} "
+        print(f"{device_name:<15} {point.label():<38} {statistics.median(offs):8.4f} {cells['off2']:>9} "
               f"{cells['pass']:>9} {cells.get('timed', '-'):>10}")
     return 0
 
