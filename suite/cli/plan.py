@@ -29,21 +29,24 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave plan``; returns the exit status."""
     sweep_file = locate("sweeps", args.sweep, field="sweep")
     sweep = load_sweep(sweep_file.path)
+    settings = sweep.round_settings()
     by_op: dict[str, int] = {}
     by_dtype: dict[str, int] = {}
     for p in sweep.points:
         by_op[p.op] = by_op.get(p.op, 0) + 1
         by_dtype[p.dtype] = by_dtype.get(p.dtype, 0) + 1
     protocol = ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **sweep.measure})
-    estimate = estimate_measuring(len(sweep.points), sweep.repeat, protocol)
+    estimate = estimate_measuring(len(sweep.points), settings.rounds, protocol,
+                                  sentinel_every=settings.sentinel_every, confirm_s=settings.confirm_s)
     step = max(1, len(sweep.points) // max(1, args.sample))
     sample = list(sweep.points)[::step][: args.sample]
     if args.json:
         shown = sweep.points if args.all else sample
         print(json.dumps({
             "sweep": sweep.name, "file": sweep.file, "points": len(sweep.points), "total_macs": sweep.total_macs,
-            "total_flops": sum(p.flops for p in sweep.points if p.flops is not None), "by_op": by_op, "by_dtype": by_dtype,
-            "repeat": sweep.repeat, "measure": sweep.measure,
+            "total_flops": sum(p.flops for p in sweep.points if p.flops is not None), "by_op": by_op,
+            "by_dtype": by_dtype, "rounds": settings.rounds, "confirm_s": settings.confirm_s,
+            "sentinel_every": settings.sentinel_every, "measure": sweep.measure,
             "estimate_s": {"at_least": round(estimate.at_least_s, 1), "at_most": round(estimate.at_most_s, 1),
                            "note": "an estimate from the protocol (suite/sweep/estimate.py), not a measurement"},
             "sample" if not args.all else "all": [
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
     console.print(f"[bold]{sweep.name}[/]: {len(sweep.points)} points, total {sweep.total_macs / 1e9:.3f} GMACs"
-                  + (f", {sweep.repeat} rounds" if sweep.repeat > 1 else ""))
+                  + f", {settings.rounds} rounds + up to {settings.confirm_s:g} s of confirmation")
     if sweep.description:
         console.print(sweep.description.strip())
     console.print(estimate.text())

@@ -1,4 +1,9 @@
-"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--resume]``: measure a sweep."""
+"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--rounds R] [--confirm-s S] [--resume]``.
+
+Measures a sweep in rounds (a fresh agent session each), with the run's noise floor from a
+sentinel point and adaptive confirmation rounds, holding the device lock (shared with farms,
+:mod:`suite.locks`) and the run directory's lock for the whole run.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +21,18 @@ from rich.console import Console
 from rich.table import Table
 
 from suite import status as st
+from suite.agent.protocol import RoundSettings
 from suite.cli.progress import RunProgress, run_console
 from suite.devices.config import load_device
 from suite.errors import ConfigError
 from suite.locations import Located, locate
+from suite.locks import DeviceLock, default_lock_dir
 from suite.models.cache import ArtifactCache
 from suite.paths import check_out_dir, count_arg, seed_arg
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import Sweep, load_sweep
-from suite.sweep.schema import MAX_REPEAT
+from suite.sweep.schema import MAX_ROUNDS, MAX_SECONDS
 
 #: Names, looked up in the working directory, the user folder, then the bundled set (suite.locations).
 DEFAULT_SWEEP = "quickstart"
@@ -49,8 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
     p.add_argument("--seed", type=seed_arg, default=None,
                    help="execution-order seed, 0 … 2**63-1 (default: the sweep's, else 0)")
-    p.add_argument("--repeat", type=count_arg(MAX_REPEAT), default=None,
-                   help="rounds, each re-shuffled (default: the sweep's, else 1)")
+    p.add_argument("--rounds", type=count_arg(MAX_ROUNDS), default=None,
+                   help=f"planned rounds, each re-shuffled in a fresh session, 1 … {MAX_ROUNDS} (default: the "
+                        f"sweep's measure.rounds, else {RoundSettings().rounds})")
+    p.add_argument("--confirm-s", type=float, default=None, metavar="S",
+                   help="seconds of extra rounds for points whose rounds disagree (default: the sweep's "
+                        f"measure.confirm_s, else {RoundSettings().confirm_s:g}; 0 turns confirmation off)")
+    p.add_argument("--repeat", default=None, help=argparse.SUPPRESS)  # renamed to --rounds: a clear error
     over = p.add_argument_group("protocol and runtime overrides (win over the sweep and the device file; "
                                 "recorded in the manifest under 'overrides')")
     over.add_argument("--threads", type=int, default=None, metavar="N", help="inference threads (runtime.threads)")
@@ -89,12 +101,19 @@ def run(args: argparse.Namespace) -> int:
         sweep_file = locate("sweeps", args.sweep, field="sweep")
         sweep = load_sweep(sweep_file.path)
     device = load_device(device_file.path)
+    if args.repeat is not None:
+        raise ConfigError("--repeat is now --rounds (rounds are the unit of replication: each is a fresh, "
+                          f"re-shuffled session; default {RoundSettings().rounds})", field="--repeat",
+                          value=args.repeat, expected=f"--rounds {args.repeat}")
+    if args.confirm_s is not None and not 0 <= args.confirm_s <= MAX_SECONDS:
+        raise ConfigError("--confirm-s must be a number of seconds", field="--confirm-s", value=args.confirm_s,
+                          expected=f"0 … {MAX_SECONDS:g} (0: no confirmation rounds)")
     sweep, device, overrides = apply_overrides(args, sweep, device, device_file)
     seed = args.seed if args.seed is not None else (sweep.seed or 0)
     console = run_console()
     console.print(f"sweep: {sweep_file.describe()}", highlight=False)
     console.print(f"device: {device_file.describe()}", highlight=False)
-    settings = run_settings(sweep, device, seed, args.repeat, overrides)
+    settings = run_settings(sweep, device, seed, args.rounds, overrides)
     out = args.out
     if out is None and not args.new_run:
         # a plain rerun (or --resume) continues the newest unfinished run with the same settings
@@ -114,14 +133,18 @@ def run(args: argparse.Namespace) -> int:
                     f"device and settings ({out})" if args.out is None else
                     f"rerun the same command to continue the run in {out}")
                    + f"\nresume with: hwbehave run {what} --device {args.device} --out {out}")
+    lock = DeviceLock(default_lock_dir(), device.name, {"command": "hwbehave run", "out": str(out)})
+    lock.acquire(wait=False)  # a farm or another run measuring this device: DeviceBusy, exit 75
     try:
         with RunProgress(console, quiet=args.quiet) as observer, _held(device, args.labgrid, console) as reachable:
-            outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
+            outcome = run_sweep(sweep, reachable, Path(out), seed=seed, rounds=args.rounds, confirm_s=args.confirm_s,
                                 cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
                                 device_path=str(device_file.path), overrides=overrides)
     except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: say how to continue, main() exits
         console.print(resume_hint, highlight=False)
         raise
+    finally:
+        lock.release()
     print_summary(console, Path(outcome.out_dir))
     console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)", highlight=False)
     if not outcome.complete:
@@ -137,13 +160,14 @@ OVERRIDES = {"threads": ("runtime.threads", 1), "warmup": ("warmup_runs", 0), "m
              "min_s": ("min_s", 0.0)}
 
 
-def run_settings(sweep: Sweep, device: Any, seed: int, repeat: int | None, overrides: dict[str, Any]
+def run_settings(sweep: Sweep, device: Any, seed: int, rounds: int | None, overrides: dict[str, Any]
                  ) -> dict[str, Any]:
     """The manifest values a rerun must share with a run to resume it (besides sweep and device)."""
     from suite.pipeline import protocol_for
 
-    return {"seed": seed, "repeat": repeat or sweep.repeat, "protocol": protocol_for(sweep, device).to_dict(),
-            "overrides": overrides,
+    planned = sweep.round_settings(rounds=rounds)
+    return {"seed": seed, "rounds": planned.rounds, "sentinel_every": planned.sentinel_every,
+            "protocol": protocol_for(sweep, device).to_dict(), "overrides": overrides,
             "runtime": json.loads(device.runtime.model_dump_json(by_alias=True))}
 
 
@@ -234,9 +258,31 @@ def _held(device: Any, coordinator: str | None, console: Console) -> Iterator[An
         yield held
 
 
+def resolution_lines(manifest: dict[str, Any]) -> list[str]:
+    """What a run can resolve: rounds, its noise floor (sentinel) and the confirmation it did."""
+    lines = []
+    floor = manifest.get("noise_floor") or {}
+    sentinel = floor.get("sentinel") or {}
+    rounds = manifest.get("rounds", manifest.get("repeat"))
+    if floor.get("rel") is not None:
+        pct = 100.0 * float(floor["rel"])
+        lines.append(f"noise floor {pct:.1f}%: effects below {pct:.1f}% are not resolved on this run "
+                     f"({rounds} rounds; sentinel {sentinel.get('label', '?')}, "
+                     f"{floor.get('measurements', len(floor.get('values_ms') or []))} measurements)")
+    else:
+        lines.append(f"noise floor: not measured on this run ({rounds} rounds, no timed sentinel measurement)")
+    confirm = manifest.get("confirm") or {}
+    if confirm:
+        lines.append(f"confirmation: {len(confirm.get('points') or [])} point(s) in {confirm.get('rounds', 0)} extra "
+                     f"round(s), {float(confirm.get('spent_s') or 0):.0f} s of {float(confirm.get('budget_s') or 0):.0f} s"
+                     + (f" ({confirm['stopped']})" if confirm.get("stopped") else ""))
+    return lines
+
+
 def print_summary(console: Console, run_dir: Path) -> None:
-    """Per op/dtype: points ok and failed, and the median range."""
+    """Per op/dtype: points ok and failed, the median range; then the run's resolution."""
     import suite.results as results
+    from suite.results.store import read_manifest
 
     df = results.load(run_dir)
     if df.empty:
@@ -254,3 +300,5 @@ def print_summary(console: Console, run_dir: Path) -> None:
                       f"{ok['median_ms'].max():.4f}" if len(ok) else "-",
                       str(int(ok["unstable"].fillna(False).sum())) if len(ok) else "-")
     console.print(table)
+    for line in resolution_lines(read_manifest(run_dir)):
+        console.print(line)

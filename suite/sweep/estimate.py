@@ -40,17 +40,24 @@ class MeasuringEstimate:
         """One line for ``hwbehave plan``."""
         return (f"estimated measuring time: at least {_duration(self.at_least_s)}, at most about "
                 f"{_duration(self.at_most_s)} if every inference is slow enough to hit max_s "
-                f"({self.jobs} point-rounds; an estimate from the protocol, not a measurement; "
+                f"({self.jobs} measurements incl. sentinels, confirmation budget included in the upper bound; an estimate from the protocol, not a measurement; "
                 "builds and transfers come on top)")
 
 
-def estimate_measuring(points: int, rounds: int, protocol: ProtocolSettings) -> MeasuringEstimate:
-    """The :class:`MeasuringEstimate` of ``points`` points measured ``rounds`` times under ``protocol``."""
-    jobs = points * rounds
+def estimate_measuring(points: int, rounds: int, protocol: ProtocolSettings, *, sentinel_every: int = 0,
+                       confirm_s: float = 0.0) -> MeasuringEstimate:
+    """The :class:`MeasuringEstimate` of ``points`` points measured ``rounds`` times under ``protocol``.
+
+    With ``sentinel_every`` > 0 each round also measures the sentinel at its start, after every
+    ``sentinel_every`` points and at its end; ``confirm_s`` (the confirmation budget) can come on
+    top of the upper bound.
+    """
+    sentinels = (2 + max(0, points - 1) // sentinel_every) if sentinel_every and points else 0
+    jobs = (points + sentinels) * rounds
     warm = min(protocol.warmup_s, protocol.max_s)
     sample = min(protocol.min_s, protocol.max_s)
     return MeasuringEstimate(jobs=jobs, at_least_s=jobs * (POINT_OVERHEAD_S + warm + sample),
-                             at_most_s=jobs * (POINT_OVERHEAD_S + 2 * protocol.max_s))
+                             at_most_s=jobs * (POINT_OVERHEAD_S + 2 * protocol.max_s) + confirm_s)
 
 
 def _duration(seconds: float) -> str:

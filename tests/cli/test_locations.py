@@ -17,7 +17,8 @@ from suite.locations import available, bundled_dir, locate, user_dir
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ("name: {name}\nop: conv2d\nfixed: {{cin: 4, cout: 4, resolution: 8}}\n"
-        "measure: {{warmup_runs: 1, warmup_s: 0, min_runs: 3, min_s: 0.01, max_s: 0.1}}\n")
+        "measure: {{warmup_runs: 1, warmup_s: 0, min_runs: 3, min_s: 0.01, max_s: 0.1, rounds: 1, sentinel_every: 0, "
+        "confirm_s: 0}}\n")
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from suite.report.tables import TABLE_NAMES, standard_tables
 from suite.sweep.estimate import estimate_measuring
 
 SWEEP = ("name: ov\nop: conv2d\nfixed: {cin: 4, cout: 4, resolution: 8}\n"
-         "measure: {warmup_runs: 5, warmup_s: 0, min_runs: 40, min_s: 0.01, max_s: 0.5}\n")
+         "measure: {warmup_runs: 5, warmup_s: 0, min_runs: 40, min_s: 0.01, max_s: 0.5, rounds: 1, sentinel_every: 0, "
+         "confirm_s: 0}\n")
 
 
 def test_overrides_win_and_are_recorded(write_yaml, tmp_path: Path):

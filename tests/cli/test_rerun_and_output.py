@@ -15,7 +15,8 @@ import pytest
 import suite.results as results
 
 pytestmark = pytest.mark.timeout(300)
-SLOW = "measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.3, max_s: 0.5, timeout_s: 30}\n"
+SLOW = ("measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.3, max_s: 0.5, timeout_s: 30, rounds: 1, "
+        "sentinel_every: 0, confirm_s: 0}\n")
 SWEEP = "name: rerun\nop: conv2d\nfixed: {cin: 4, resolution: 8}\naxes:\n  cout: [4, 8, 12, 16, 20, 24]\n" + SLOW
 
 

@@ -17,7 +17,7 @@ from suite.errors import ConfigError
 from suite.ops.model import read_model_file
 from suite.sweep.expand import load_sweep
 
-FAST = ["--warmup", "1", "--min-runs", "3", "--min-s", "0.01"]
+FAST = ["--warmup", "1", "--min-runs", "3", "--min-s", "0.01", "--rounds", "1", "--confirm-s", "0"]
 
 
 def tiny_onnx(path: Path, cout: int = 16, symbolic_batch: bool = False) -> Path:

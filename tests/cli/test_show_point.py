@@ -10,7 +10,8 @@ import suite.results as results
 from suite.cli.main import main
 
 SWEEP = ("name: prof\nop: conv2d\nfixed: {cin: 8, resolution: 16, activation: relu}\naxes: {cout: [8, 32]}\n"
-         "dtypes: [fp32, int8]\nmeasure: {warmup_runs: 1, warmup_s: 0, min_runs: 5, min_s: 0.01, max_s: 0.2}\n")
+         "dtypes: [fp32, int8]\nmeasure: {warmup_runs: 1, warmup_s: 0, min_runs: 5, min_s: 0.01, max_s: 0.2, rounds: 1, "
+         "sentinel_every: 0, confirm_s: 0}\n")
 
 
 @pytest.fixture(scope="module")

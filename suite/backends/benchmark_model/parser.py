@@ -370,7 +370,7 @@ def result_from_output(job_id: str, text: str, *, exit_code: int | None, started
         profiled = parsed.profile_timings.get("Operator-wise Profiling Info for Regular Benchmark Runs")
         info["op_profile"] = op_profile_from_tables(parsed.profile_tables, profiled.count if profiled else None,
                                                     "benchmark_model --enable_op_profiling (console tables)")
-    result.update(samples_ms=[avg_us / 1000.0], loop_k=1, load_ms=_ms(parsed.init_us)
+    result.update(samples_ms=[avg_us / 1000.0], loop_k=1, timing="summary", load_ms=_ms(parsed.init_us)
                   if parsed.init_us is not None else parsed.init_session_ms,
                   first_ms=_ms(parsed.first_inference_us), info=info,
                   peak_rss_mb=parsed.memory_overall_mb if parsed.memory_kind == "peak" else None)
