@@ -97,6 +97,8 @@ def point_facts(row: pd.Series) -> list[tuple[str, str]]:
              ("status", str(row.get("status")) + (f": {row['error']}" if isinstance(row.get("error"), str) else "")),
              ("median", f"{num('median_ms', '{:.4f}', ' ms')} (95% CI {num('ci_low_ms', '{:.4f}')} – "
                         f"{num('ci_high_ms', '{:.4f}')} ms, n {num('n', '{:.0f}')}, loop k {num('loop_k', '{:.0f}')})"),
+             ("rounds", f"{num('rounds', '{:.0f}')} timed (round medians {_round_medians(row)}; between-round "
+                        f"spread {num('spread_rel', '{:.1%}')}, the run's noise floor {num('noise_floor_rel', '{:.1%}')})"),
              ("peak memory", f"{num('peak_rss_mb', '{:.1f}', ' MB')} peak RSS of the runtime process "
                              "(VmHWM, reset before load)"),
              ("load / first inference", f"{num('load_ms', '{:.2f}', ' ms')} / {num('first_ms', '{:.3f}', ' ms')}"),
@@ -111,6 +113,14 @@ def point_facts(row: pd.Series) -> list[tuple[str, str]]:
         facts.append(("tool memory", f"{info['memory_overall_mb']} MB overall ({info.get('memory_kind')}, "
                                      "benchmark_model's own figure)"))
     return facts
+
+
+def _round_medians(row: pd.Series) -> str:
+    values = row.get("round_median_ms")
+    try:
+        return ", ".join(f"{float(v):.4f}" for v in values) + " ms" if values is not None and len(values) else "–"
+    except TypeError:
+        return "–"
 
 
 def op_table(row: pd.Series, top: int = TOP_OPS) -> Table | None:
