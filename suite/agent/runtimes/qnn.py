@@ -411,31 +411,44 @@ class QnnAdapter(OnnxRuntimeAdapter):
 
     # -- what ran where -------------------------------------------------------------------
     def inspect(self):
-        """One extra session with the profilers on (never the timed one): ORT placement, HTP records."""
+        """One extra session with the profilers on (never the timed one): ORT placement, HTP records.
+
+        A failure here (the HTP profiler can refuse a graph the timed session ran, e.g.
+        ``QNN_GRAPH_ERROR_SET_PROFILE``) is kept as ``inspect_error``; the timed result stands.
+        """
         import json
 
         folder = tempfile.mkdtemp(prefix="hwbehave-qnn-profile-")
         try:
             csv_path = os.path.join(folder, "htp.csv") if self.profiling_level != "off" else None
             place = self.fallback_allowed() and self.options.get("placement", True)
-            so = self._session_options(os.path.join(folder, "placement") if place else None, csv_path)
-            session = self._create(so)
             runs = max(1, int(self.options.get("profile_runs", 3)))
-            for _ in range(runs):
-                session.run(None, self.inputs)
+            try:
+                session = self._create(self._session_options(os.path.join(folder, "placement") if place else None,
+                                                             csv_path))
+                for _ in range(runs):
+                    session.run(None, self.inputs)
+                profile_json = session.end_profiling() if place else None
+            except SessionFailed as exc:
+                return {"inspect_error": "qnn: the profiled session failed: " + str(exc)}
+            except Exception as exc:  # noqa: BLE001 - recorded: the timed runs already succeeded
+                # ORT retries a failed EP run on the CPU and raises about that: the EP's error is the context
+                first = exc.__context__
+                text = str(exc) if first is None else "%s (then: %s)" % (first, exc)
+                return {"inspect_error": "qnn: the profiled run failed: " + _tail(text)}
+            session = None
             out = {}
-            if place:
+            if profile_json:
                 from .onnxruntime import placement_from_profile
 
-                with open(session.end_profiling()) as f:
+                with open(profile_json) as f:
                     out["placement"] = placement_from_profile(json.load(f))
-            session = None
             if csv_path and os.path.exists(csv_path):
                 with open(csv_path) as f:
                     out["htp_profile"] = htp_profile_summary(parse_htp_profile(f.read()), self.timing,
                                                              self.profiling_level, runs)
             elif csv_path:
-                out["htp_profile_error"] = "qnn: the EP wrote no profiling CSV"
+                out["inspect_error"] = "qnn: the EP wrote no profiling CSV"
             return out
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -450,10 +463,7 @@ class QnnAdapter(OnnxRuntimeAdapter):
                               for d in self.devices]}
         wants_placement = self.fallback_allowed() and self.options.get("placement", True)
         if (wants_placement or self.profiling_level != "off") and getattr(self, "inputs", None):
-            try:
-                found = self.inspect()
-            except SessionFailed as exc:  # the timed session ran: keep its result, say why this failed
-                found = {"inspect_error": str(exc)}
+            found = self.inspect()
             placement = found.pop("placement", None)
             out.update(found)
             if placement is not None:

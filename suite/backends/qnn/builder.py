@@ -20,10 +20,13 @@ fp32  fp32 graph                                          fp16 arithmetic (the E
 fp16  fp16 graph                                          fp16
 int8  QDQ, uint8 activations / uint8 weights (``a8w8``)  8-bit fixed point
 int8  with ``int8_activations: uint16``: ``a16w8``        16-bit activations, 8-bit weights
+int8  with ``int8_activations: int8``: ``sa8w8``          signed 8-bit activations (what
+                                                          ORT's default quantizer and TFLite
+                                                          make; the HTP rejects some ops)
 ===== =================================================== ===============================
 
 Settings (``toolchain.qnn`` of the device, or ``toolchains.yaml``): ``int8_activations``
-(``uint8`` | ``uint16``), ``int8_weights`` (``uint8`` | ``int8``), ``per_channel`` (bool),
+(``uint8`` | ``uint16`` | ``int8``), ``int8_weights`` (``uint8`` | ``int8``), ``per_channel`` (bool),
 ``preprocess`` (bool). The build runs in this interpreter; the QNN EP is needed only to run.
 """
 
@@ -53,7 +56,7 @@ INSTALL_HINT = "pip install 'hwbehave[qnn]' (onnxruntime-qnn: the QNN EP with li
 
 #: Allowed values of each setting (the first is the default).
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "int8_activations": ("uint8", "uint16"),
+    "int8_activations": ("uint8", "uint16", "int8"),
     "int8_weights": ("uint8", "int8"),
     "per_channel": (False, True),
     "preprocess": (True, False),
@@ -102,9 +105,10 @@ def validated_options(settings: ToolchainSettings) -> dict[str, Any]:
 
 
 def quant_scheme(options: dict[str, Any]) -> str:
-    """Short name of the int8 scheme: ``a8w8``, ``a16w8`` (activation bits, weight bits)."""
+    """Short name of the int8 scheme: ``a8w8``, ``a16w8``, ``sa8w8`` (signed activations; bits of each)."""
     bits = {"uint8": 8, "int8": 8, "uint16": 16}
-    return f"a{bits[options['int8_activations']]}w{bits[options['int8_weights']]}"
+    sign = "s" if options["int8_activations"] == "int8" else ""
+    return f"{sign}a{bits[options['int8_activations']]}w{bits[options['int8_weights']]}"
 
 
 class QnnBuilder(CachedBuilder):

@@ -113,6 +113,15 @@ def test_with_fallback_allowed_the_rejected_node_runs_on_the_cpu_and_is_listed(t
     assert relu["status"] == st.OK and json.loads(relu["info_json"])["fallback_ops"] == []
 
 
+def test_signed_int8_activations_are_rejected_for_some_ops(tmp_path: Path) -> None:
+    sweep = "name: s8\nop: activation\nfixed: {channels: 8, resolution: 8}\naxes: {activation: [leaky_relu, relu]}\n" \
+            "dtypes: [int8]\n"
+    df = measure(tmp_path, device("qnn-s8", int8_activations="int8", int8_weights="int8", per_channel=True), sweep)
+    leaky = row_of(df, activation="leaky_relu")
+    assert leaky["status"] == st.UNSUPPORTED and leaky["error"].startswith("qnn: the HTP rejects LeakyRelu (")
+    assert row_of(df, activation="relu")["status"] == st.OK
+
+
 def test_a_graph_the_htp_cannot_finalize_is_recorded_as_data(tmp_path: Path) -> None:
     sweep = "name: prelu\nop: activation\nfixed: {channels: 8, resolution: 8}\naxes: {activation: [prelu, relu]}\n" \
             "dtypes: [int8]\n"
@@ -123,7 +132,19 @@ def test_a_graph_the_htp_cannot_finalize_is_recorded_as_data(tmp_path: Path) -> 
     assert row_of(df, activation="relu")["status"] == st.OK  # the batch went on
 
 
-@pytest.mark.parametrize("name", ["qnn-htp-emulated.yaml", "snapdragon-htp.yaml"])
+def test_a_graph_the_htp_profiler_refuses_keeps_its_timed_result(tmp_path: Path) -> None:
+    # the HTP runs this fp32 layernorm, but its detailed profiler fails on it (QNN_GRAPH_ERROR_SET_PROFILE)
+    sweep = "name: ln\nop: layernorm\nfixed: {seq_len: 4, width: 16}\ndtypes: [fp32]\n"
+    row = measure(tmp_path, device("qnn-ln"), sweep).iloc[0]
+    assert row["status"] == st.OK and row["median_ms"] > 0
+    info = json.loads(row["info_json"])
+    assert "htp_profile" not in info
+    assert info["inspect_error"].startswith("qnn: the profiled run failed") and "QNN_GRAPH_ERROR_SET_PROFILE" in \
+        info["inspect_error"]
+
+
+@pytest.mark.parametrize("name", ["qnn-htp-emulated.yaml", "qnn-htp-a16w8-emulated.yaml", "qnn-htp-s8-emulated.yaml",
+                                  "snapdragon-htp.yaml"])
 def test_device_files_load_with_the_qnn_backend(name: str) -> None:
     dev = load_device(REPO / "devices" / name)
     assert dev.backend.name == "qnn" and dev.backend.timing == "emulated"
