@@ -73,11 +73,12 @@ def git_commit() -> str | None:
 
 
 def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
-    """Protocol defaults < the device's ``timeouts.point_s`` < the sweep's ``measure:`` block."""
+    """Protocol defaults < the device's ``timeouts.point_s`` < the sweep's ``measure:`` < the device's ``measure:``."""
     settings = ProtocolSettings().to_dict()
     if device.timeouts.point_s:
         settings["timeout_s"] = device.timeouts.point_s
     settings.update(sweep.measure)
+    settings.update(device.measure)
     return ProtocolSettings.from_dict(settings)
 
 
