@@ -243,9 +243,9 @@ def _check_measure(measure: dict[str, Any]) -> None:
     try:
         ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **measure})
     except (TypeError, ValueError) as exc:
-        key = next((k for k in measure if k in str(exc)), None)
-        raise ConfigError(f"bad measure: setting: {exc}", field=f"measure.{key}" if key else "measure",
-                          value=measure.get(key) if key else measure) from None
+        bad = next((k for k in measure if k in str(exc)), None)
+        raise ConfigError(f"bad measure: setting: {exc}", field=f"measure.{bad}" if bad else "measure",
+                          value=measure.get(bad) if bad else measure) from None
 
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:
