@@ -196,8 +196,8 @@ class Device(_Data):
     stop_services: list[str] = Field(default_factory=list)
     peaks: PeakSettings = Field(default_factory=PeakSettings)
     toolchain: dict[str, Any] = Field(default_factory=dict)
-    #: Protocol settings this device needs, applied over the sweep's ``measure:`` block (the command
-    #: line still wins): an emulated accelerator, whose timings are no latency, needs few samples.
+    #: Protocol and round settings this device needs, applied over the sweep's ``measure:`` block (the
+    #: command line still wins): an emulated accelerator, whose timings are no latency, needs few samples.
     measure: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -230,22 +230,25 @@ class Device(_Data):
 
 
 def _check_measure(measure: dict[str, Any]) -> None:
-    """Keys of a device's ``measure:`` block are protocol settings, with valid values."""
+    """Keys of a device's ``measure:`` block are protocol or round settings, with valid values."""
     from dataclasses import fields
 
-    from suite.agent.protocol import ProtocolSettings
+    from suite.agent.protocol import ProtocolSettings, RoundSettings
 
-    known = [f.name for f in fields(ProtocolSettings)]
+    for cls in (ProtocolSettings, RoundSettings):
+        names = [f.name for f in fields(cls)]
+        given = {k: v for k, v in measure.items() if k in names}
+        try:
+            cls(**{**cls().to_dict(), **given})
+        except (TypeError, ValueError) as exc:
+            bad = next((k for k in given if k in str(exc)), None)
+            raise ConfigError(f"bad measure: setting: {exc}", field=f"measure.{bad}" if bad else "measure",
+                              value=given.get(bad) if bad else given) from None
+    known = [f.name for cls in (ProtocolSettings, RoundSettings) for f in fields(cls)]
     for key in measure:
         if key not in known:
             raise ConfigError("unknown key in the measure: block", field=f"measure.{key}", value=key,
                               expected="one of " + ", ".join(known))
-    try:
-        ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **measure})
-    except (TypeError, ValueError) as exc:
-        bad = next((k for k in measure if k in str(exc)), None)
-        raise ConfigError(f"bad measure: setting: {exc}", field=f"measure.{bad}" if bad else "measure",
-                          value=measure.get(bad) if bad else measure) from None
 
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:
