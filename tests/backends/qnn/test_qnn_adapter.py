@@ -27,7 +27,8 @@ from suite.pipeline import run_sweep  # noqa: E402
 from suite.sweep.expand import load_sweep  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
-MEASURE = "measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.0, max_s: 0.2}\n"
+MEASURE = "measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.0, max_s: 0.2, rounds: 1, sentinel_every: 0, " \
+          "confirm_s: 0}\n"
 
 
 def device(name: str, *, fallback: bool = False, profiling: str = "detailed", **toolchain) -> object:
@@ -38,6 +39,7 @@ def device(name: str, *, fallback: bool = False, profiling: str = "detailed", **
         "    provider_options: {soc_model: SM8550}\n"
         f"    session_config: {{session.disable_cpu_ep_fallback: \"{0 if fallback else 1}\"}}\n"
         f"    profiling_level: {profiling}\n    profile_runs: 2\n"
+        "measure: {rounds: 1, sentinel_every: 0, confirm_s: 0}\n"
         + (f"toolchain:\n  qnn: {{{qnn}}}\n" if qnn else "")))
 
 
@@ -66,11 +68,19 @@ def test_registration_is_once_per_process_and_offers_the_qnn_ep() -> None:
     assert "onnxruntime-qnn" in QnnAdapter.version() and "QNN SDK" in QnnAdapter.version()
 
 
+def test_a_job_that_fails_carries_the_adapters_timing_kind(tmp_path: Path) -> None:
+    from suite.agent.worker import execute_job
+
+    result = execute_job({"job": "j", "runtime": "qnn", "model": "missing.onnx"}, str(tmp_path))
+    assert result["status"] == st.RUNTIME_ERROR and result["timing"] == "emulated"
+
+
 def test_htp_only_run_keeps_per_node_profiles_and_outputs_close_to_fp32(tmp_path: Path) -> None:
     sweep = "name: htp\nop: conv2d\nfixed: {cin: 8, cout: 16, resolution: 8}\ndtypes: [fp32, fp16, int8]\n"
     df = measure(tmp_path, device("qnn-a8w8"), sweep)
     assert set(df["status"]) == {st.OK}, df[["dtype", "status", "error"]]
     assert (df["median_ms"] > 0).all() and (df["runtime"] == "qnn").all() and (df["format"] == "qnn_onnx").all()
+    assert set(df["timing"]) == {"emulated"}  # the results say what the numbers are
     info = json.loads(row_of(df, dtype="int8")["info_json"])
     assert info["providers"][0] == EP_NAME and info["cpu_fallback"] is False and info["timing"] == "emulated"
     assert info["provider_options"]["soc_model"] == "SM8550" and info["backend_path"] == "libQnnHtp.so"
@@ -98,6 +108,7 @@ def test_a_node_the_htp_rejects_is_unsupported_with_fallback_disabled(tmp_path: 
     gelu = row_of(df, activation="gelu")
     assert gelu["status"] == st.UNSUPPORTED
     assert gelu["error"].startswith("qnn: the HTP rejects Erf (") and "disable_cpu_ep_fallback=1" in gelu["error"]
+    assert gelu["timing"] == "emulated"  # a point that failed says its kind too (the adapter's, at once)
     assert row_of(df, activation="relu")["status"] == st.OK
 
 
