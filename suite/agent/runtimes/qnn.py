@@ -35,9 +35,12 @@ HTP's CSV into per-node records (``info()['htp_profile']``, :func:`parse_htp_pro
 cycles carry the adapter's timing kind: on x86 they are emulation (identical runs differ by
 more than 3x), never device cycles.
 
-A graph the HTP accepted node by node can still fail when it is finalized (e.g.
-``QNN_COMMON_ERROR_MEM_ALLOC``): that is a ``runtime_error`` whose text starts ``qnn: HTP
-graph finalize failed``, so the support matrix keeps "rejected" and "failed to finalize" apart.
+A graph the HTP accepted node by node can still fail when the HTP prepares it (graph
+finalize, e.g. ``QNN_COMMON_ERROR_MEM_ALLOC`` for a 16-bit PReLU): the op does not run on the
+HTP either, so it is ``unsupported`` too (F7), and its text starts ``qnn: HTP graph finalize
+failed (<QNN code>)`` where a rejection says ``qnn: the HTP rejects <nodes>``: both kinds stay
+apart in the error texts. (It is the same prepare code a Snapdragon runs for on-device
+preparation; a failure of the emulation itself cannot be told apart from here.)
 """
 
 from __future__ import annotations
@@ -285,7 +288,7 @@ def classify_session_error(text, log_text=""):
     """``(status, error)`` of a failed session creation: rejected nodes, finalize failure, or other.
 
     * fallback disabled and the EP refused nodes → ``unsupported``, naming them (from the log);
-    * the HTP failed to finalize the graph (QNN error code) → ``runtime_error``;
+    * the HTP failed to finalize (prepare) the graph → ``unsupported``, with the QNN error code;
     * the EP itself could not be created (bad provider options, no HTP) → ``unsupported``;
     * anything else → ``runtime_error`` with ORT's text.
     """
@@ -295,7 +298,7 @@ def classify_session_error(text, log_text=""):
         return "unsupported", ("qnn: the HTP rejects %s; CPU fallback is disabled (%s=1)" % (nodes, _FALLBACK_KEY))
     if _FINALIZE in text:
         code = _QNN_ERROR.search(text)
-        return "runtime_error", ("qnn: HTP graph finalize failed (%s): %s" % (code.group(1) if code else "no QNN code",
+        return "unsupported", ("qnn: HTP graph finalize failed (%s): %s" % (code.group(1) if code else "no QNN code",
                                                                             _tail(text)))
     if any(m in text for m in _EP_CREATE):
         return "unsupported", "qnn: the QNN execution provider could not be created: " + _tail(text)

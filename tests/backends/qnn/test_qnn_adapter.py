@@ -138,9 +138,13 @@ def test_a_graph_the_htp_cannot_finalize_is_recorded_as_data(tmp_path: Path) -> 
             "dtypes: [int8]\n"
     df = measure(tmp_path, device("qnn-a16w8", int8_activations="uint16"), sweep)
     prelu = row_of(df, activation="prelu")
-    assert prelu["status"] == st.RUNTIME_ERROR and pd.isna(prelu["median_ms"])
+    assert prelu["status"] == st.UNSUPPORTED and pd.isna(prelu["median_ms"])
     assert prelu["error"].startswith("qnn: HTP graph finalize failed (QNN_COMMON_ERROR_MEM_ALLOC)")
     assert row_of(df, activation="relu")["status"] == st.OK  # the batch went on
+    from suite.analysis.support import find_support_issues
+
+    (f7,) = find_support_issues(df)  # F7 sees it, and says why
+    assert f7.finding == "F7" and "prelu" in f7.message and "finalize failed" in f7.message
 
 
 def test_a_graph_the_htp_profiler_refuses_keeps_its_timed_result(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_the_eps_rejected_node_list_is_read_from_its_session_log() -> None:
 
 @pytest.mark.parametrize("text, status, start", [
     ("[ONNXRuntimeError] : 11 : EP_FAIL : Failed to finalize QNN graph. Error: QNN_COMMON_ERROR_MEM_ALLOC: Memory "
-     "allocation related error., Code: 1002", "runtime_error", "qnn: HTP graph finalize failed (QNN_COMMON_ERROR_MEM_ALLOC)"),
+     "allocation related error., Code: 1002", "unsupported", "qnn: HTP graph finalize failed (QNN_COMMON_ERROR_MEM_ALLOC)"),
     ("[ONNXRuntimeError] : 1 : FAIL : ep_plugin_provider_interfaces.cc:393 PluginExecutionProviderFactory::CreateProvider"
      " FP16 precision mode is enabled but soc_model is not specified.", "unsupported",
      "qnn: the QNN execution provider could not be created"),
