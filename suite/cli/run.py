@@ -175,8 +175,8 @@ def apply_overrides(args: argparse.Namespace, sweep: Sweep, device: Any, device_
                     ) -> tuple[Sweep, Any, dict[str, Any]]:
     """The sweep and device with ``--threads/--warmup/--min-runs/--min-s`` applied, and what was applied.
 
-    Protocol values go over the sweep's ``measure:`` (precedence: defaults < device < sweep <
-    command line); ``--threads`` over the device's ``runtime.threads``. An impossible
+    Protocol values go over the sweep's and the device's ``measure:`` (precedence: defaults <
+    device timeouts < sweep < device ``measure:`` < command line); ``--threads`` over the device's ``runtime.threads``. An impossible
     combination (more threads than the CPUs of the device's affinity, a minimum above the
     maximum it must fit) is a ``ConfigError`` naming the flag and where the other value is set.
     """
@@ -210,12 +210,16 @@ def apply_overrides(args: argparse.Namespace, sweep: Sweep, device: Any, device_
         merged = {**base, **protocol}
         for low, high in (("min_runs", "max_runs"), ("min_s", "max_s")):
             if low in protocol and merged[low] > merged[high]:
-                origin = (f"the sweep's measure.{high} ({sweep.file})" if high in sweep.measure
+                origin = (f"the device's measure.{high} ({device_file.path})" if high in device.measure
+                          else f"the sweep's measure.{high} ({sweep.file})" if high in sweep.measure
                           else f"the protocol default ({high} = {ProtocolSettings().to_dict()[high]})")
                 flag = "--" + low.replace("_", "-")
                 raise ConfigError(f"{flag} {merged[low]} is above {high} {merged[high]} of {origin}", field=flag,
                                   value=merged[low], expected=f"<= {merged[high]}")
         sweep = dataclasses.replace(sweep, measure={**sweep.measure, **protocol})
+        if any(k in device.measure for k in protocol):  # the device's measure: comes after the sweep's
+            device = device.model_copy(update={"measure": {**device.measure, **{
+                k: v for k, v in protocol.items() if k in device.measure}}})
     return sweep, device, applied
 
 

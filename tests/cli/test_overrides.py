@@ -63,3 +63,16 @@ def test_table_help_lists_the_table_names(capsys: pytest.CaptureFixture[str]):
     for name in TABLE_NAMES:
         assert name in help_text.replace(", ", " ").replace("  ", " ")
     assert tuple(t.name for t in standard_tables(pd.DataFrame())) == TABLE_NAMES
+
+
+def test_the_command_line_wins_over_a_device_measure_block(write_yaml, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]):
+    device = write_yaml("name: slowdev\nclass: cpu\nruntime: {name: onnxruntime, threads: 1}\n"
+                        "measure: {min_runs: 30, max_s: 0.4}\n", name="slowdev.yaml")
+    out = tmp_path / "run"
+    assert main(["run", str(write_yaml(SWEEP)), "--device", str(device), "--out", str(out), "--quiet",
+                 "--min-runs", "4"]) == 0
+    protocol = json.loads((out / "manifest.json").read_text())["protocol"]
+    assert protocol["min_runs"] == 4 and protocol["max_s"] == 0.4  # the device's max_s still applies
+    assert main(["run", str(write_yaml(SWEEP)), "--device", str(device), "--min-s", "1", "--quiet"]) == 2
+    assert f"above max_s 0.4 of the device's measure.max_s ({device})" in capsys.readouterr().err
