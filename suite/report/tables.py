@@ -165,6 +165,10 @@ def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     return Table("step-periods", "Staircase period along an axis (largest step in parentheses)", frame, "{}")
 
 
+#: Names of :func:`standard_tables`, in order (``hwbehave table --name``; a test keeps them in step).
+TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
+
+
 def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
     """The report's tables: activation overhead, dtype speedup, step periods."""
     return [activation_overhead_table(df, thresholds), dtype_speedup_table(df, thresholds),
