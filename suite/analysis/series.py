@@ -20,8 +20,12 @@ from suite.analysis.uncertainty import headline_factor
 from suite.results.schema import ALL_FIXED
 
 #: Columns that identify where a measurement was taken; every comparison stays inside one
-#: (``timing``: a finding never mixes timing kinds, DESIGN §2).
+#: (``timing``: a finding never mixes timing kinds, docs/architecture.md §5).
 PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype", "timing")
+
+#: Timing kinds a latency detector may use: ``emulated`` timings (an accelerator emulated on the
+#: host) are valid for support and accuracy, never for latency.
+LATENCY_TIMINGS: tuple[str, ...] = ("measured", "summary", "estimated")
 
 #: Columns that are never op parameters: the schema's, and v1's per-round ``round``/``order``
 #: (frames built by hand, one row per round, still carry them).
@@ -70,9 +74,6 @@ def ci_halfwidth_ms(df: pd.DataFrame) -> pd.Series:
 #: order), ``_n_rounds``, ``_floor`` (the run's noise floor, NaN if not measured), ``_half_ms``
 #: (1.96 x ``_sigma`` x latency: the honest 95 % half-width, ms) and ``_job_ids``.
 POINT_COLUMNS: tuple[str, ...] = ("_sigma", "_rounds", "_n_rounds", "_floor", "_half_ms", "_job_ids")
-
-#: Timing kinds a latency detector may use (DESIGN §2): ``emulated`` latencies mean nothing.
-LATENCY_TIMINGS: tuple[str, ...] = ("measured", "summary", "estimated")
 
 
 def timed(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:

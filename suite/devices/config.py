@@ -196,6 +196,9 @@ class Device(_Data):
     stop_services: list[str] = Field(default_factory=list)
     peaks: PeakSettings = Field(default_factory=PeakSettings)
     toolchain: dict[str, Any] = Field(default_factory=dict)
+    #: Protocol and round settings this device needs, applied over the sweep's ``measure:`` block (the
+    #: command line still wins): an emulated accelerator, whose timings are no latency, needs few samples.
+    measure: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -208,11 +211,13 @@ class Device(_Data):
             raise ConfigError(f"runtime {self.runtime.name} runs inside the hwbehave agent (Python on the device), "
                               f"which the {self.transport.kind} transport cannot start", field="runtime.name",
                               value=self.runtime.name, expected="a runtime the controller drives: " + ", ".join(driven))
+        check_threads_fit(self.runtime.threads, self.runtime.affinity, field="runtime.threads")
         known = toolchain_names()
         for key in self.toolchain:
             if key not in known:
                 raise ConfigError("unknown toolchain in the toolchain: block", field=f"toolchain.{key}", value=key,
                                   expected="one of " + ", ".join(known))
+        _check_measure(self.measure)
         return self
 
     @property
@@ -223,6 +228,49 @@ class Device(_Data):
     def backend(self) -> Backend:
         """The backend that serves this device (its runtime with the first format it runs)."""
         return backend_for(self.runtime.name, self.formats)
+
+
+def check_threads_fit(threads: int | None, affinity: str | list[int] | None, *, field: str,
+                      where: str = "runtime.affinity") -> None:
+    """``threads`` inference threads must fit the CPUs ``affinity`` pins the runtime to.
+
+    Two threads on one pinned core measure time slicing, not two-thread behaviour: a
+    ``ConfigError`` at ``field`` (an affinity the agent cannot parse is left to the agent).
+    """
+    if not threads or affinity is None:
+        return
+    from suite.agent.worker import parse_cpu_list
+
+    try:
+        cpus = parse_cpu_list(affinity)
+    except ValueError:
+        return
+    if cpus and threads > len(cpus):
+        raise ConfigError(f"{threads} threads cannot run on the {len(cpus)} CPU(s) {where} pins the runtime to "
+                          f"({affinity!r})", field=field, value=threads,
+                          expected=f"at most {len(cpus)} thread(s), or an affinity with {threads} CPUs")
+
+
+def _check_measure(measure: dict[str, Any]) -> None:
+    """Keys of a device's ``measure:`` block are protocol or round settings, with valid values."""
+    from dataclasses import fields
+
+    from suite.agent.protocol import ProtocolSettings, RoundSettings
+
+    for cls in (ProtocolSettings, RoundSettings):
+        names = [f.name for f in fields(cls)]
+        given = {k: v for k, v in measure.items() if k in names}
+        try:
+            cls(**{**cls().to_dict(), **given})
+        except (TypeError, ValueError) as exc:
+            bad = next((k for k in given if k in str(exc)), None)
+            raise ConfigError(f"bad measure: setting: {exc}", field=f"measure.{bad}" if bad else "measure",
+                              value=given.get(bad) if bad else given) from None
+    known = [f.name for cls in (ProtocolSettings, RoundSettings) for f in fields(cls)]
+    for key in measure:
+        if key not in known:
+            raise ConfigError("unknown key in the measure: block", field=f"measure.{key}", value=key,
+                              expected="one of " + ", ".join(known))
 
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:
@@ -252,27 +300,15 @@ def _transport_model(doc: Any, loc: tuple[Any, ...]) -> Any:
 
 
 def devices_dir() -> Path:
-    """``$HWBEHAVE_DEVICES`` or ``devices/`` in the current directory."""
-    import os
+    """``$HWBEHAVE_DEVICES`` or ``devices/`` in the current directory (the first place names are looked up)."""
+    from suite.locations import working_dir
 
-    return Path(os.environ.get("HWBEHAVE_DEVICES", "devices"))
-
-
-def _exists(path: Path) -> bool:
-    try:  # a name too long for the filesystem raises instead of answering False
-        return path.exists()
-    except OSError:
-        return False
+    return working_dir("devices")
 
 
 def resolve_device(name_or_path: str) -> Device:
-    """A device by file path, or by name from ``devices/<name>.yaml``."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or _exists(p):
-        return load_device(p)
-    candidate = devices_dir() / f"{name_or_path}.yaml"
-    if _exists(candidate):
-        return load_device(candidate)
-    known = sorted(f.stem for f in devices_dir().glob("*.yaml")) if devices_dir().exists() else []
-    raise ConfigError(f"unknown device {name_or_path!r}", field="--device", value=name_or_path,
-                      expected="a device YAML path or one of " + (", ".join(known) or "(no devices/ folder here)"))
+    """A device by file path, or by name: working directory, user folder, then the bundled devices
+    (:mod:`suite.locations`; a miss lists the names each place offers)."""
+    from suite.locations import locate
+
+    return load_device(locate("devices", name_or_path, field="--device").path)

@@ -11,7 +11,7 @@ from suite.analysis.overhead import overhead_frame, overhead_summary
 from suite.analysis.pairs import point_noise_of
 from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_summary
 from suite.analysis.records import FINDINGS, Anomaly
-from suite.analysis.series import numeric_axes, timed
+from suite.analysis.series import LATENCY_TIMINGS, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
 from suite.report.tables import Table
@@ -48,9 +48,11 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     device), ``unresolved: <key number>`` (only unresolved anomalies: it cannot be decided at
     this run's noise level, a third state beside yes and no), ``no`` (testable, nothing found;
     with a key number where one exists, e.g. the median int8 speedup) or ``not measured`` (the
-    run had no data to test it on that device).
+    run had no data to test it on that device), or ``n/a`` for a latency finding on a device
+    whose timings are of no latency kind (emulated); such a column is labelled with its kinds.
     """
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
+    kinds = _timing_kinds(df, devices)
     data = timed(df, thresholds)
     best: dict[tuple[str, str, str], Anomaly] = {}
     for a in anomalies:
@@ -72,17 +74,33 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
                 row[dev] = "yes: " + _key_number(finding, best[(finding, dev, CONFIRMED)])
             elif (finding, dev, UNRESOLVED) in best:
                 row[dev] = "unresolved: " + _key_number(finding, best[(finding, dev, UNRESOLVED)])
+            elif finding in LATENCY_FINDINGS and kinds[dev] and not set(kinds[dev]) & set(LATENCY_TIMINGS):
+                row[dev] = f"n/a: {', '.join(kinds[dev])} timings are no latency"
             else:
                 row[dev] = _no(finding, dev, df, data, speed, over, quant)
         rows[finding] = row
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["title", *devices])
     frame.index.name = "finding"
-    return frame
+    # a column says what its numbers are when they are not wall-clock device latency (§5 of docs/architecture.md)
+    return frame.rename(columns={dev: f"{dev} ({', '.join(k for k in kinds[dev] if k != 'measured')})"
+                                 for dev in devices if set(kinds[dev]) - {"measured"}})
+
+
+#: Findings about latency: a device whose timings are of no latency kind (emulated) cannot show them.
+LATENCY_FINDINGS = ("F1", "F2", "F3", "F4", "F5")
+
+
+def _timing_kinds(df: pd.DataFrame, devices: list[str]) -> dict[str, list[str]]:
+    """The timing kinds of each device's rows (``measured`` where the results predate the column)."""
+    if "timing" not in df.columns:
+        return {dev: ["measured"] for dev in devices}
+    timing = df["timing"].fillna("measured").astype(str)
+    return {dev: sorted(set(timing[df["device"].astype(str) == dev])) for dev in devices}
 
 
 def cell_state(cell: str) -> str:
-    """``yes``, ``unresolved``, ``no`` or ``not measured``: the state of a findings-table cell."""
-    for state in ("yes", "unresolved", "no"):
+    """``yes``, ``unresolved``, ``no``, ``n/a`` or ``not measured``: the state of a findings-table cell."""
+    for state in ("yes", "unresolved", "no", "n/a"):
         if cell == state or cell.startswith(state + ":"):
             return state
     return NOT_MEASURED

@@ -211,6 +211,10 @@ def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
                  notes="? unresolved at this run's noise level (a candidate staircase the noise leaves undecided).")
 
 
+#: Names of :func:`standard_tables`, in order (``hwbehave table --name``; a test keeps them in step).
+TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
+
+
 def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
     """The report's tables: activation overhead, dtype speedup, step periods."""
     df = timed(df, thresholds)  # prepared once for the three

@@ -44,4 +44,20 @@ def test_a_finding_the_noise_leaves_undecided_is_unresolved_not_yes_or_no():
     assert cell_state(t.loc["F2", "cpu"]) == "unresolved"
     df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.33]})
     assert cell_state(findings_table(df, detect_all(df)).loc["F2", "cpu"]) == "yes"
-    assert [cell_state(c) for c in ("no: at most +1%", "not measured", "yes: x")] == ["no", "not measured", "yes"]
+    assert [cell_state(c) for c in ("no: at most +1%", "not measured", "yes: x", "n/a: emulated timings are no latency")] \
+        == ["no", "not measured", "yes", "n/a"]
+
+
+def test_a_device_whose_timings_are_emulated_is_labelled_and_shows_no_latency_finding(study):
+    from suite.analysis import detect_all
+
+    df, _ = study
+    df = df.copy()
+    df["timing"] = "measured"
+    df.loc[df["device"] == "rk3588-npu", "timing"] = "emulated"
+    t = findings_table(df, detect_all(df))
+    assert list(t.columns) == ["title", "cpu-a76", "mali-gpu", "rk3588-npu (emulated)"]
+    for finding in ("F1", "F2", "F3", "F4", "F5"):
+        assert t.loc[finding, "rk3588-npu (emulated)"] == "n/a: emulated timings are no latency"
+    assert t.loc["F6", "rk3588-npu (emulated)"].startswith("yes: int8 20")  # outputs stay valid
+    assert t.loc["F1", "mali-gpu"].startswith("yes: steps of 8 cout")  # the other devices are unchanged
