@@ -104,6 +104,8 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
             m = json.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(m, dict):  # a damaged manifest is not a run to resume
+            continue
         if (m.get("sweep_sha256") == sweep.sha256 and m.get("device_name") == device.name
                 and m.get("status") != "complete"):
             best = manifest.parent
@@ -140,6 +142,12 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rep
     writer = RunWriter(out_dir, manifest)
     try:
         return _run(sweep, device, writer, builder, protocol, fmt, seed, repeat, observer, drift)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk: the directory stays resumable; say so in it
+        try:
+            writer.update_manifest(status="interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
+        except OSError:
+            pass  # the disk that is full cannot take the note either; the journal is what counts
+        raise
     finally:
         writer.close()
         builder.close()

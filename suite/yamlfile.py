@@ -1,4 +1,10 @@
-"""Load YAML while remembering the line of every key, so errors can name file and line."""
+"""Load YAML while remembering the line of every key, so errors can name file and line.
+
+Every config loader (sweep, device, farm) reads through :func:`load_yaml`, which also
+bounds what a file can make the loaders do: the bytes must be UTF-8, the file at most
+:data:`MAX_FILE_BYTES`, and anchors/aliases may not expand the document beyond
+:data:`MAX_EXPANDED_NODES` nodes (a "billion laughs" file is a located error, not a hang).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,13 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Loader = yaml.SafeLoader
 
 Path_ = tuple[Any, ...]
+
+#: Largest config file read (bytes). Real sweep/device/farm files are a few KB.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: Most nodes a document may hold once every alias is expanded: aliases are copies of
+#: their anchor for everything after the parser (validation, line index), so a few lines
+#: of nested aliases could otherwise stand for 10^9 nodes.
+MAX_EXPANDED_NODES = 200_000
 
 
 @dataclass(frozen=True)
@@ -40,56 +53,149 @@ class YamlDocument:
         return ConfigError(message, file=self.file, line=self.line_of(path), **kwargs)
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, path + (key,), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, path + (i,), lines)
+def _walk(root: yaml.Node, root_path: Path_, lines: dict[Path_, int]) -> None:
+    # iterative: a deeply nested file must not hit Python's recursion limit
+    stack: list[tuple[yaml.Node, Path_]] = [(root, root_path)]
+    while stack:
+        node, path = stack.pop()
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                lines[path + (key,)] = key_node.start_mark.line + 1
+                stack.append((value_node, path + (key,)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (i,)) for i, item in enumerate(node.value))
+
+
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                          file=name, line=line, expected="a UTF-8 encoded YAML file") from None
+
+
+def read_text(source: str | Path) -> str:
+    """The text of a config file: at most :data:`MAX_FILE_BYTES`, UTF-8 (located ``ConfigError`` otherwise)."""
+    name = str(source)
+    try:
+        with open(source, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=name) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", file=name,
+                          expected="a config file of a few KB")
+    return _decode(raw, name)
 
 
 def load_yaml(source: str | Path, *, text: str | None = None) -> YamlDocument:
     """Parse a YAML file whose top level must be a mapping.
 
-    Duplicate keys are errors (PyYAML silently keeps the last one otherwise).
+    Duplicate keys are errors (PyYAML silently keeps the last one otherwise); so are
+    non-UTF-8 bytes, files over :data:`MAX_FILE_BYTES` and alias expansion beyond
+    :data:`MAX_EXPANDED_NODES` nodes.
     """
     name = str(source)
     if text is None:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read file: {exc.strerror}", file=name) from None
+        text = read_text(source)
+    elif len(text) > MAX_FILE_BYTES:
+        raise ConfigError(f"text is longer than {MAX_FILE_BYTES // 2**20} MiB", file=name)
+    loader = _Loader(text)
+    lines: dict[Path_, int] = {}
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        node = loader.get_single_node()
+        if node is not None:  # checked and indexed before construction, which rewrites merge keys (<<) in place
+            _check_expansion(node, name)
+            _check_duplicates(node, name)
+            _walk(node, (), lines)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem}", file=name, line=line) from None
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", file=name, line=line) from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError: a control character in the stream
+        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=name,
+                          line=_line_at(text, getattr(exc, "position", None))) from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise ConfigError(f"invalid YAML value: {exc}"[:300], file=name) from None
+    finally:
+        loader.dispose()
     if node is None or not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", file=name, line=1,
                           value=type(data).__name__, expected="key: value pairs")
-    lines: dict[Path_, int] = {}
-    _check_duplicates(node, name)
-    _walk(node, (), lines)
     return YamlDocument(name, data, lines)
 
 
-def _check_duplicates(node: yaml.Node, name: str) -> None:
+def _line_at(text: str, position: int | None) -> int | None:
+    return text.count("\n", 0, position) + 1 if position is not None else None
+
+
+def _check_expansion(root: yaml.Node, name: str) -> None:
+    """Refuse documents whose aliases expand beyond :data:`MAX_EXPANDED_NODES` or refer to themselves.
+
+    Sizes are memoised per node, so this is linear in the *unexpanded* document.
+    """
+    size: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            active.discard(key)
+            total = 1 + sum(size[id(c)] for c in _children(node))
+            if total > MAX_EXPANDED_NODES:
+                raise ConfigError(f"anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} nodes",
+                                  file=name, line=node.start_mark.line + 1,
+                                  expected="fewer or less deeply nested aliases")
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in active:
+            raise ConfigError("an alias refers to a node that contains it (a recursive structure)", file=name,
+                              line=node.start_mark.line + 1, expected="aliases of complete, non-recursive nodes")
+        active.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in active:
+                raise ConfigError("an alias refers to a node that contains it (a recursive structure)",
+                                  file=name, line=child.start_mark.line + 1,
+                                  expected="aliases of complete, non-recursive nodes")
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            if key_node.value in seen:
-                raise ConfigError("duplicate key", file=name, line=key_node.start_mark.line + 1,
-                                  field=str(key_node.value), expected="each key once")
-            seen.add(key_node.value)
-            _check_duplicates(value_node, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicates(item, name)
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_duplicates(node: yaml.Node, name: str) -> None:
+    seen_nodes: set[int] = set()  # an aliased node is checked once, not once per alias
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+                if key in seen:
+                    raise ConfigError("duplicate key", file=name, line=key_node.start_mark.line + 1,
+                                      field=str(key_node.value), expected="each key once")
+                seen.add(key)
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 #: Messages for pydantic error types: what the user should have written.
@@ -169,5 +275,6 @@ def validation_error(doc: YamlDocument, exc: Any, root: Any, *, owner_of: Any = 
     value = err.get("input")
     if isinstance(value, dict) and kind == "union_tag_invalid":
         value = value.get(ctx.get("discriminator", "").strip("'"), None)
-    return doc.error(err["msg"], loc, field=field_name,
+    message = err["msg"].removeprefix("Value error, ")
+    return doc.error(message, loc, field=field_name,
                      value=value if not isinstance(value, (dict, list)) else None, expected=expected)

@@ -24,6 +24,7 @@ from suite.errors import ConfigError
 from suite.farm.config import EXIT_BUSY, describe, load_farm
 from suite.farm.runner import SUMMARY, FarmRunner, default_instance, summary_rows
 from suite.models.cache import ArtifactCache
+from suite.paths import check_segment
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -140,7 +141,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     farm = load_farm(args.farm)
-    instance = args.instance or default_instance()
+    instance = check_segment(args.instance, "--instance") if args.instance else default_instance()
     path = farm.results_root / instance / SUMMARY
     if not path.exists():
         raise ConfigError("no summary for this instance yet", field="--instance", value=instance,

@@ -25,10 +25,12 @@ from suite import status as st
 from suite.devices.config import resolve_device
 from suite.errors import ConfigError
 from suite.models.cache import ArtifactCache
+from suite.paths import check_out_dir, count_arg, seed_arg
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import describe
+from suite.sweep.schema import MAX_REPEAT
 
 DEFAULT_SWEEP = "sweeps/quickstart.yaml"
 DEFAULT_DEVICE = "devices/local-cpu.yaml"
@@ -41,8 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default=DEFAULT_DEVICE, help=f"device YAML or name (default {DEFAULT_DEVICE})")
     p.add_argument("--out", type=Path, help="run directory (rerunning into it resumes)")
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
-    p.add_argument("--seed", type=int, default=None, help="execution-order seed (default: the sweep's, else 0)")
-    p.add_argument("--repeat", type=int, default=None, help="rounds, each re-shuffled (default: the sweep's, else 1)")
+    p.add_argument("--seed", type=seed_arg, default=None,
+                   help="execution-order seed, 0 … 2**63-1 (default: the sweep's, else 0)")
+    p.add_argument("--repeat", type=count_arg(MAX_REPEAT), default=None,
+                   help="rounds, each re-shuffled (default: the sweep's, else 1)")
     p.add_argument("--resume", action="store_true",
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
@@ -57,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave run``; returns the exit status."""
     sweep = load_sweep(args.sweep)
     device = resolve_device(args.device)
-    if args.repeat is not None and args.repeat < 1:
-        raise ConfigError("--repeat must be at least 1", field="--repeat", value=args.repeat, expected=">= 1")
     out = args.out
     if out is None and args.resume:
         out = latest_incomplete(args.results, sweep, device)
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
                               value=str(args.results), expected="an earlier interrupted run, or use --out")
     if out is None:
         out = default_out_dir(args.results, sweep, device)
+    check_out_dir(Path(out), "--out" if args.out is not None else "--results")
     seed = args.seed if args.seed is not None else (sweep.seed or 0)
     console = Console(stderr=True)
     failures = {"n": 0}
@@ -100,10 +103,14 @@ def run(args: argparse.Namespace) -> int:
         elif event in ("device_lost", "device_error"):
             console.print(f"[red]{data['error']}[/]")
 
-    with progress, _held(device, args.labgrid, console) as reachable:
-        outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
-                            cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
-                            device_path=args.device)
+    try:
+        with progress, _held(device, args.labgrid, console) as reachable:
+            outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
+                                cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
+                                device_path=args.device)
+    except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: say how to continue, main() exits
+        console.print(f"resume with: hwbehave run {args.sweep} --device {args.device} --out {out}", soft_wrap=True)
+        raise
     print_summary(console, Path(outcome.out_dir))
     console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
     if not outcome.complete:

@@ -18,13 +18,72 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from suite.backends.backend import Backend, all_backends, backend_for, backends_of_runtime, toolchain_names
 from suite.errors import ConfigError
+from suite.paths import PathText
 from suite.yamlfile import load_yaml, validation_error
 
 DEVICE_CLASSES = ("cpu", "gpu", "dsp", "vpu", "edgetpu", "kpu", "npu")
+
+
+# ---- checks of values that crash later if accepted (issue 12) -----------------------------------
+#: Highest CPU number accepted in ``runtime.affinity`` (Linux's NR_CPUS maximum).
+MAX_CPU = 8191
+
+
+def _cpu_list(spec: str | list[int]) -> str | list[int]:
+    """``affinity``: a list of CPU numbers, ``"0-3,6"`` or a taskset mask ``"0x5"``, naming at least one CPU."""
+    import re
+
+    if isinstance(spec, list):
+        cpus = spec
+    elif re.fullmatch(r"0[xX][0-9a-fA-F]{1,2048}", spec.strip()):
+        mask = int(spec.strip(), 16)
+        cpus = [mask.bit_length() - 1] if mask else []
+    elif re.fullmatch(r"\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*", spec.strip()):
+        cpus = []
+        for part in spec.strip().split(","):
+            a, _, b = part.partition("-")
+            if b and int(b) < int(a):
+                raise ValueError(f"affinity range {part!r} runs backwards")
+            cpus.append(int(b or a))
+    else:
+        raise ValueError(f"affinity {spec!r} is not a CPU list: expected e.g. [0, 1], \"0-3,6\" or a mask \"0xf0\"")
+    if not cpus:
+        raise ValueError(f"affinity {spec!r} names no CPU")
+    if any(c < 0 or c > MAX_CPU for c in cpus):
+        raise ValueError(f"affinity {spec!r} names a CPU outside 0-{MAX_CPU}")
+    return spec
+
+
+def _env_names(env: dict[str, str]) -> dict[str, str]:
+    """Environment variable names are shell identifiers (they reach ``env NAME=value`` on the device)."""
+    import re
+
+    from suite.paths import no_control_characters
+
+    for key, value in env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ValueError(f"environment variable name {key!r} is not an identifier (letters, digits, _)")
+        no_control_characters(value)
+    return env
+
+
+def _workdir(path: str) -> str:
+    if not path.strip() or path.strip() in ("/", "~", "."):
+        raise ValueError(f"workdir {path!r} would put session directories at the top of a filesystem or home; "
+                         "name a folder such as /tmp/hwbehave")
+    return path
 
 
 class _Data(BaseModel):
@@ -44,14 +103,14 @@ class SshTransportSettings(_Data):
 
     runs_agent: ClassVar[bool] = True
     kind: Literal["ssh"] = "ssh"
-    host: str | None = None
+    host: PathText | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    user: str | None = None
-    key_file: str | None = None
-    ssh_config: str | None = "~/.ssh/config"
-    known_hosts: str | None = "~/.ssh/known_hosts"
+    user: PathText | None = None
+    key_file: PathText | None = None
+    ssh_config: PathText | None = "~/.ssh/config"
+    known_hosts: PathText | None = "~/.ssh/known_hosts"
     host_key_policy: Literal["strict", "accept-new"] = "strict"
-    proxy_jump: str | None = None
+    proxy_jump: PathText | None = None
     allow_agent: bool = True
     keepalive_s: float = Field(default=15.0, ge=0)
     labgrid_place: str | None = None
@@ -82,8 +141,8 @@ class RuntimeSettings(_Data):
     """Which runtime runs the models (a backend's ``runtime``), with its common and specific options."""
 
     name: str = "onnxruntime"
-    threads: int | None = Field(default=None, ge=1)
-    affinity: str | list[int] | None = None
+    threads: int | None = Field(default=None, ge=1, le=MAX_CPU + 1)
+    affinity: Annotated[str | list[int], AfterValidator(_cpu_list)] | None = None
     providers: list[str | list[Any]] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -128,10 +187,10 @@ class Device(_Data):
     transport: TransportSettings = Field(default_factory=LocalTransportSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     formats: list[str] = Field(default_factory=lambda: ["onnx"], min_length=1)
-    workdir: str = "/tmp/hwbehave"
+    workdir: Annotated[PathText, AfterValidator(_workdir)] = "/tmp/hwbehave"
     keep_workdir: bool = False
-    python: str = "python3"
-    env: dict[str, str] = Field(default_factory=dict)
+    python: PathText = "python3"
+    env: Annotated[dict[str, str], AfterValidator(_env_names)] = Field(default_factory=dict)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     prepare: list[str] = Field(default_factory=list)
     stop_services: list[str] = Field(default_factory=list)
@@ -199,13 +258,20 @@ def devices_dir() -> Path:
     return Path(os.environ.get("HWBEHAVE_DEVICES", "devices"))
 
 
+def _exists(path: Path) -> bool:
+    try:  # a name too long for the filesystem raises instead of answering False
+        return path.exists()
+    except OSError:
+        return False
+
+
 def resolve_device(name_or_path: str) -> Device:
     """A device by file path, or by name from ``devices/<name>.yaml``."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml") or _exists(p):
         return load_device(p)
     candidate = devices_dir() / f"{name_or_path}.yaml"
-    if candidate.exists():
+    if _exists(candidate):
         return load_device(candidate)
     known = sorted(f.stem for f in devices_dir().glob("*.yaml")) if devices_dir().exists() else []
     raise ConfigError(f"unknown device {name_or_path!r}", field="--device", value=name_or_path,

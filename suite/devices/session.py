@@ -183,7 +183,10 @@ class DeviceSession:
                 elif kind == "bye":
                     got_bye = True
         except TimeoutError as exc:
-            stream.kill()
+            try:  # a frozen host cannot run the kill either: the loss is what to report
+                stream.kill()
+            except (OSError, DeviceError):
+                pass
             raise DeviceLost(reason=f"device {self.device.name}: {exc}", in_flight=pending[0] if pending else None,
                              pending=pending) from None
         if not got_bye:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suite.devices.config import DEVICE_CLASSES, Device, load_device
 from suite.errors import ConfigError
+from suite.paths import MAX_SEED, SafeName
 from suite.sweep.expand import Sweep, load_sweep
 from suite.yamlfile import YamlDocument, load_yaml, validation_error
 
@@ -114,18 +115,18 @@ class LabgridSpec(_Spec):
 class JobSpec(_Spec):
     """Sweeps × device selectors."""
 
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: SafeName | None = None  # a run directory: <results>/<instance>/<device>/<job>
     sweep: str | None = None
     sweeps: list[str] | None = None
     devices: list[str] = Field(min_length=1)
-    repeat: int | None = Field(default=None, ge=1)
-    seed: int | None = None
+    repeat: int | None = Field(default=None, ge=1, le=1000)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 class FarmSpec(_Spec):
     """The top level of a farm file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: SafeName
     description: str = ""
     results: str = "results/farm"
     devices_dir: str = "devices"
@@ -133,13 +134,13 @@ class FarmSpec(_Spec):
     cache: str | None = None
     jobs: list[JobSpec] = Field(min_length=1)
     budget_min: float | None = Field(default=None, gt=0)
-    concurrency: int | dict[str, int] = 1
+    concurrency: int | dict[str, int] = 1  # each at least 1 (checked in load_farm, where the line is known)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     quarantine_after: int = Field(default=3, ge=1)
     prepare: PrepareSpec = Field(default_factory=PrepareSpec)
     drift: DriftSpec | None = None
     labgrid: LabgridSpec = Field(default_factory=LabgridSpec)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 
@@ -208,6 +209,20 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"hwbehave-locks-{os.getuid()}"
 
 
+def _is_file(path: Path) -> bool:
+    try:  # a name too long for the filesystem raises instead of answering False
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _rel(base: Path, p: str) -> Path:
     path = Path(os.path.expanduser(p))
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
@@ -239,7 +254,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
             sp = _rel(base, sweep_file)
             key_path = ("jobs", ji, "sweep") if job.sweep else ("jobs", ji, "sweeps", si)
             if sp not in sweeps_cache:
-                if not sp.exists():
+                if not _is_file(sp):
                     raise doc.error("sweep file not found", key_path, field=".".join(map(str, key_path)),
                                     value=sweep_file, expected=f"a file relative to {base}")
                 sweeps_cache[sp] = load_sweep(sp)
@@ -262,6 +277,9 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
             raise doc.error("prepare override for a device that no job uses", ("prepare", "per_device", name),
                             field="prepare.per_device", value=name,
                             expected="one of " + ", ".join(sorted(all_devices)))
+    if isinstance(spec.concurrency, int) and spec.concurrency < 1:
+        raise doc.error("concurrency must be at least 1", ("concurrency",), field="concurrency",
+                        value=spec.concurrency, expected=">= 1")
     if isinstance(spec.concurrency, dict):
         for name, n in spec.concurrency.items():
             if name != "default" and name not in all_devices:
@@ -269,7 +287,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
                                 field="concurrency", value=name,
                                 expected="default or one of " + ", ".join(sorted(all_devices)))
             if n < 1:
-                raise doc.error("concurrency must be at least 1", ("concurrency", name), field="concurrency",
+                raise doc.error("concurrency must be at least 1", ("concurrency", name), field=f"concurrency.{name}",
                                 value=n, expected=">= 1")
     return Farm(name=spec.name, file=str(path), spec=spec, results_root=_rel(base, spec.results),
                 lock_dir=_rel(base, spec.lock_dir) if spec.lock_dir else default_lock_dir(),
@@ -278,7 +296,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
 
 
 def _device_catalogue(doc: YamlDocument, devices_dir: Path) -> dict[str, tuple[Device, str]]:
-    if not devices_dir.is_dir():
+    if not _is_dir(devices_dir):
         raise doc.error("devices folder not found", ("devices_dir",), field="devices_dir", value=str(devices_dir),
                         expected="a folder of device YAML files")
     out: dict[str, tuple[Device, str]] = {}

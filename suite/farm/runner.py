@@ -51,6 +51,7 @@ from suite.farm.labgrid import PlaceBusy, acquired_place
 from suite.farm.locks import DeviceBusy, DeviceLock
 from suite.farm.prepare import Cooldown, Host, LocalHost, Preparation, TransportHost, prepare_ops
 from suite.models.cache import ArtifactCache
+from suite.paths import check_segment
 from suite.pipeline import run_sweep
 from suite.results.store import MANIFEST, write_json_atomic
 
@@ -154,7 +155,7 @@ class FarmRunner:
                  observer: Observer | None = None, stop: threading.Event | None = None,
                  devices: list[str] | None = None) -> None:
         self.farm = farm
-        self.instance = instance or default_instance()
+        self.instance = check_segment(instance, "--instance") if instance else default_instance()
         self.root = farm.results_root / self.instance
         self.wait = wait
         self.lock_timeout_s = lock_timeout_s

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from suite.errors import ResultsError
+from suite.results import damage
 from suite.results.schema import SCHEMA_VERSION, check_version, migrate
 from suite.results.store import (
     JOURNAL,
@@ -57,12 +58,35 @@ def _run_source(run: Path) -> Path | pa.Table | None:
     """A run's rows: its parquet file, or (not finalised yet) its journal as an Arrow table."""
     journal = run / JOURNAL
     final = run / MEASUREMENTS
-    if final.exists() and (not journal.exists() or final.stat().st_mtime >= journal.stat().st_mtime):
+    usable = final.exists()
+    problem = damage.parquet_problem(final) if usable else None
+    if problem:
+        damage.warn(problem + ("; using its journal" if journal.exists() else "; its rows are left out"))
+        usable = False
+    if usable and (not journal.exists() or final.stat().st_mtime >= journal.stat().st_mtime):
         return final
     rows = list(read_journal(journal).measurements.values())
     if not rows:
-        return final if final.exists() else None
+        return final if usable else None
     return measurements_table(rows)
+
+
+def _readable(runs: list[Path]) -> list[Path]:
+    """The runs whose manifest reads; the others are left out with a warning (a newer schema still refuses)."""
+    out = []
+    for r in runs:
+        path = r / MANIFEST
+        try:
+            problem = damage.manifest_problem(json.loads(path.read_text()), path)
+        except (OSError, ValueError) as exc:
+            problem = f"{path}: unreadable manifest ({exc})"
+        if problem:
+            damage.warn(f"{problem}; run left out")
+            continue
+        out.append(r)
+    if runs and not out:
+        raise ResultsError("no readable run: " + ", ".join(map(str, runs)))
+    return out
 
 
 def _runs_table(runs: list[Path]) -> pa.Table:
@@ -83,7 +107,7 @@ def open(paths: Iterable[str | Path] | str | Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with ``runs`` and ``measurements`` views over ``paths``."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    runs = find_runs(paths)
+    runs = _readable(find_runs(paths))
     con = duckdb.connect()
     files: list[str] = []
     parts: list[str] = []
@@ -123,4 +147,4 @@ def manifests(paths: Iterable[str | Path] | str | Path) -> list[dict[str, Any]]:
     """Manifests of every run under ``paths``."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return [read_manifest(r) for r in find_runs(paths)]
+    return [read_manifest(r) for r in _readable(find_runs(paths))]

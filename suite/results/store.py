@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from suite import status as st
 from suite.errors import ResultsError
+from suite.results import damage
 from suite.results.records import Measurement
 from suite.results.schema import SCHEMA_VERSION, arrow_schema, check_version, param_arrow_type
 
@@ -54,7 +55,9 @@ def read_journal(path: Path) -> JournalRead:
             if not line.strip():
                 continue
             try:
-                m = Measurement.from_dict(json.loads(line))
+                record = json.loads(line)
+                damage.check_record(record, Measurement)  # wrong field types are bad lines too
+                m = Measurement.from_dict(record)
             except (ValueError, TypeError) as exc:
                 out.bad_lines.append((lineno, f"{type(exc).__name__}: {exc}"[:200]))
                 continue
@@ -65,8 +68,12 @@ def read_journal(path: Path) -> JournalRead:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary file and rename."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: leave no half-written temporary file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class RunWriter:
@@ -103,12 +110,19 @@ class RunWriter:
             data = json.loads(self.manifest_path.read_text())
         except ValueError as exc:
             raise ResultsError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
+        problem = damage.manifest_problem(data, self.manifest_path)
+        if problem:
+            raise ResultsError(problem + "; move it away (the journal keeps the measurements) or use another --out")
         check_version(data.get("schema_version"), str(self.manifest_path))
         return data
 
     def _previous_parquet(self) -> set[tuple[str, int]]:
         """Keys of a finalised run whose journal is gone: they still count as done."""
         if self.previous.measurements or not (self.dir / MEASUREMENTS).exists():
+            return set()
+        problem = damage.parquet_problem(self.dir / MEASUREMENTS)
+        if problem:  # keep the bytes, measure again what they held
+            damage.warn(f"{problem}; set aside as {damage.set_aside(self.dir / MEASUREMENTS).name}")
             return set()
         table = pq.read_table(self.dir / MEASUREMENTS, columns=["job_id", "round", "status"])
         rows = zip(*(table.column(c).to_pylist() for c in ("job_id", "round", "status")))
@@ -186,8 +200,12 @@ def write_parquet(path: Path, rows: list[Measurement]) -> None:
     """Write measurements with the contract schema, atomically."""
     table = measurements_table(rows)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the journal still holds every row; drop the partial file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
@@ -199,5 +217,8 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise ResultsError(f"{run_dir}: not a run directory (no {MANIFEST})") from None
     except ValueError as exc:
         raise ResultsError(f"{path}: unreadable manifest ({exc})") from None
+    problem = damage.manifest_problem(data, path)
+    if problem:
+        raise ResultsError(problem)
     check_version(data.get("schema_version"), str(path))
     return data

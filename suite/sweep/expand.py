@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,12 @@ from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
 from suite.sweep.point import Point, config_id, config_text
-from suite.sweep.schema import PartSpec, RangeSpec, SweepSpec
+from suite.sweep.schema import MAX_POINTS, PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
-from suite.yamlfile import YamlDocument, load_yaml, validation_error
+from suite.yamlfile import YamlDocument, load_yaml, read_text, validation_error
+
+#: Integers are stored as int64 (parameter columns, MACs, FLOPs, bytes).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,8 @@ def _prefer_range_error(err: dict[str, Any]) -> bool:
 
 def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     """Read, validate and expand a sweep file; every problem is a located ``ConfigError``."""
-    doc = load_yaml(path, text=text)
-    raw_text = text if text is not None else Path(path).read_text(encoding="utf-8")
+    raw_text = text if text is not None else read_text(path)
+    doc = load_yaml(path, text=raw_text)
     try:
         spec = SweepSpec.model_validate(doc.data)
     except ValidationError as exc:
@@ -69,18 +73,35 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
                  points=tuple(points), measure=measure, repeat=repeat, seed=spec.seed)
 
 
-def _axis_values(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> list[Any]:
+def _check_scalar(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> None:
+    """A parameter value must fit the results columns: int64 integers, finite floats."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise doc.error("integer does not fit in 64 bits", path, field=".".join(map(str, path)), value=value,
+                        expected=f"an integer from {INT64_MIN} to {INT64_MAX}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise doc.error("not a finite number", path, field=".".join(map(str, path)), value=value,
+                        expected="a finite number")
+
+
+def _axis_values(doc: YamlDocument, path: tuple[Any, ...], value: Any, max_values: int = MAX_POINTS) -> list[Any]:
     items = [value] if isinstance(value, RangeSpec) else list(value)
     out: list[Any] = []
     for i, item in enumerate(items):
+        item_path = path + ((i,) if not isinstance(value, RangeSpec) else ())
         if isinstance(item, RangeSpec):
             try:
-                vals = item.values()
+                vals = item.values(max_values - len(out))
             except ValueError as exc:
-                raise doc.error(str(exc), path + ((i,) if not isinstance(value, RangeSpec) else ()),
-                                field=".".join(map(str, path)), value=item.model_dump(exclude_none=True)) from None
+                raise doc.error(str(exc), item_path, field=".".join(map(str, path)),
+                                value=item.model_dump(exclude_none=True)) from None
+            if vals:
+                _check_scalar(doc, item_path, vals[0])
+                _check_scalar(doc, item_path, vals[-1])
             out.extend(vals)
         else:
+            _check_scalar(doc, item_path, item)
             out.append(item)
     seen: dict[Any, None] = {}
     for v in out:
@@ -99,8 +120,9 @@ def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     else:
         parts = [(spec, ())]
     points: dict[str, Point] = {}
+    budget = [spec.max_points or MAX_POINTS]  # candidates left before the cap (shared by the parts)
     for part, base in parts:
-        for point in _expand_part(spec, part, base, doc):
+        for point in _expand_part(spec, part, base, doc, budget):
             points.setdefault(point.id, point)
     if not points:
         raise doc.error("empty expansion: the axes and where filters leave no point", ("where",) if spec.where else (),
@@ -108,7 +130,8 @@ def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     return list(points.values())
 
 
-def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: YamlDocument) -> list[Point]:
+def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: YamlDocument,
+                 budget: list[int]) -> list[Point]:
     is_sub = part is not spec
     # op(s)
     op_value = part.op if part.op is not None else (spec.op if is_sub else None)
@@ -138,7 +161,9 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
             fixed[k], fixed_paths[k] = v, ("fixed", k)
     for k, v in part.fixed.items():
         fixed[k], fixed_paths[k] = v, base + ("fixed", k)
-    axes = {name: _axis_values(doc, base + ("axes", name), value) for name, value in part.axes.items()}
+    for k, path in fixed_paths.items():
+        _check_scalar(doc, path, fixed[k])
+    axes = {name: _axis_values(doc, base + ("axes", name), value, budget[0]) for name, value in part.axes.items()}
     axis_paths = {name: base + ("axes", name) for name in axes}
     for name, path in {**fixed_paths, **axis_paths}.items():
         if name in RESERVED:
@@ -166,13 +191,22 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         if name not in grouped:
             groups.append([name])
     dims = [list(zip(*(axes[n] for n in group))) for group in groups]
+    candidates = len(ops) * len(dtypes) * math.prod(len(d) for d in dims)
+    if candidates > budget[0]:
+        cap = spec.max_points or MAX_POINTS
+        left = f" ({budget[0]:,} left after the earlier parts)" if budget[0] < cap else ""
+        raise doc.error(f"too many points: {candidates:,} (counted before where filters), more than the cap of "
+                        f"{cap:,} per sweep{left}", base + ("axes",) if part.axes else base,
+                        field="max_points", value=candidates,
+                        expected=f"at most {cap:,} points: fewer axis values, or raise max_points: in the sweep")
+    budget[0] -= candidates
     # where filters
     wheres_src: list[tuple[str, tuple[Any, ...]]] = []
     for src, path in ((spec.where, ("where",)), (part.where if is_sub else [], base + ("where",))):
         items = [src] if isinstance(src, str) else list(src)
         wheres_src.extend((w, path + ((i,) if not isinstance(src, str) else ())) for i, w in enumerate(items))
     known_names = set(fixed) | set(axes) | {p.name for op in ops for p in op.params} | {"op", "dtype"}
-    wheres = []
+    wheres: list[tuple[Any, str, tuple[Any, ...], bool]] = []
     for expr, path in wheres_src:
         try:
             pred, names = compile_where(expr)
@@ -183,7 +217,19 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         if unknown:
             raise doc.error("where filter reads an unknown name", path, field="where", value=", ".join(sorted(unknown)),
                             expected="one of " + ", ".join(sorted(known_names)))
-        wheres.append((pred, expr, path))
+        wheres.append((pred, expr, path, "dtype" in names))
+    config_wheres = [w for w in wheres if not w[3]]
+    dtype_wheres = [w for w in wheres if w[3]]  # evaluated once per dtype, with dtype in scope
+
+    def keep(where: list[tuple[Any, str, tuple[Any, ...], bool]], scope: dict[str, Any]) -> bool:
+        for pred, expr, path, _ in where:
+            try:
+                if not pred(scope):
+                    return False
+            except Exception as exc:  # noqa: BLE001 - a filter that fails is a config error
+                raise doc.error(f"where filter failed: {type(exc).__name__}: {exc}", path, field="where",
+                                value=expr, expected="an expression valid for every point") from None
+        return True
 
     out: list[Point] = []
     defaults = {op.name: {p.name: p.default for p in op.params if not p.required} for op in ops}
@@ -192,16 +238,15 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         for group, values in zip(groups, combo):
             given.update(zip(group, values))
         for op in ops:
+            kept_dtypes = dtypes
             if wheres:
                 scope = {**defaults[op.name], **given, "op": op.name}
-                try:
-                    keep = all(pred(scope) for pred, _, _ in wheres)
-                except Exception as exc:  # noqa: BLE001 - a filter that fails is a config error
-                    expr, path = wheres[0][1], wheres[0][2]
-                    raise doc.error(f"where filter failed: {type(exc).__name__}: {exc}", path, field="where",
-                                    value=expr, expected="an expression valid for every point") from None
-                if not keep:
+                if not keep(config_wheres, scope):
                     continue
+                if dtype_wheres:
+                    kept_dtypes = [dt for dt in dtypes if keep(dtype_wheres, {**scope, "dtype": dt})]
+                    if not kept_dtypes:
+                        continue
             try:
                 params = op.normalize(given)
             except ParamError as exc:
@@ -212,6 +257,13 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                                   field=exc.field, value=exc.value, expected=exc.expected) from None
             text = config_text(op.name, params)
             cid = config_id(op.name, params, text)
-            for dt in dtypes:
-                out.append(Point.make(op.name, params, dt, op.cost(params, dt), text=text, cid=cid))
+            for dt in kept_dtypes:
+                cost = op.cost(params, dt)
+                if max(cost.macs, cost.flops, cost.param_count, cost.bytes_in + cost.bytes_out + cost.bytes_weights) \
+                        > INT64_MAX:
+                    combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
+                    raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "
+                                    f"point {combo_text})", base + ("axes",) if part.axes else op_path,
+                                    field="axes", expected="parameters small enough to build a model")
+                out.append(Point.make(op.name, params, dt, cost, text=text, cid=cid))
     return out

@@ -8,6 +8,10 @@ are lists whose items are scalars or range objects, or a single range object:
 * ``{logspace: [start, stop, num]}`` — ``num`` geometrically spaced values, rounded to
   integers when start and stop are integers, duplicates dropped;
 * ``{pow2: [lo, hi]}`` — the powers of two from ``lo`` to ``hi``.
+
+A generator refuses to produce more values than the sweep's point cap
+(:data:`MAX_POINTS`, or the file's ``max_points``) *before* it makes any, so
+``{range: [1, 1e12, 1]}`` is an error in microseconds, not a ``MemoryError``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from suite.agent.protocol import ProtocolSettings
+from suite.paths import MAX_SEED, SafeName
 
 Scalar = bool | int | float | str
+
+#: Default cap on the points of one sweep (every part, op and dtype, counted before ``where``
+#: filters, since enumerating them is the cost). A sweep raises it with ``max_points: N``.
+#: A 100k-point plan takes ~2 s (benchmarks/bench_core.py); 1M points ~20 s and ~1 GB.
+MAX_POINTS = 1_000_000
+#: Most rounds (``measure.repeat`` / ``--repeat``).
+MAX_REPEAT = 1000
+#: Upper bounds of protocol overrides: counts of inferences and durations (a week).
+MAX_RUNS = 10_000_000
+MAX_SECONDS = 7 * 24 * 3600.0
 
 
 class _Strict(BaseModel):
@@ -41,36 +56,59 @@ class RangeSpec(_Strict):
             raise ValueError("an axis generator has exactly one of range, logspace, pow2")
         return self
 
-    def values(self) -> list[Any]:
+    def count(self) -> int:
+        """How many values :meth:`values` would produce, without producing them (``ValueError`` if invalid)."""
         if self.range is not None:
             if len(self.range) not in (2, 3):
                 raise ValueError("range takes [start, stop] or [start, stop, step]")
+            if not all(math.isfinite(x) for x in self.range):
+                raise ValueError("range bounds and step must be finite numbers")
             start, stop = self.range[0], self.range[1]
             step = self.range[2] if len(self.range) == 3 else 1
             if step == 0:
                 raise ValueError("range step must not be 0")
+            n = math.floor((stop - start) / step + 1e-9) + 1
+            return max(int(n), 0) if math.isfinite(n) else 2**63
+        if self.logspace is not None:
+            if (len(self.logspace) != 3 or not all(math.isfinite(x) for x in self.logspace)
+                    or self.logspace[0] <= 0 or self.logspace[1] <= 0 or self.logspace[2] < 1):
+                raise ValueError("logspace takes [start > 0, stop > 0, num >= 1], all finite")
+            return int(self.logspace[2])
+        if len(self.pow2 or ()) != 2:
+            raise ValueError("pow2 takes [lo, hi]")
+        lo, hi = self.pow2  # type: ignore[misc]
+        if lo < 1 or hi < lo or hi >= 2**63:
+            raise ValueError("pow2 takes [lo >= 1, hi >= lo], hi below 2**63")
+        return max(0, (hi.bit_length() - 1) - (lo - 1).bit_length() + 1)  # k with lo <= 2**k <= hi
+
+    def values(self, max_values: int = MAX_POINTS) -> list[Any]:
+        """The values, in order; ``ValueError`` if invalid or more than ``max_values``."""
+        n = self.count()
+        if n > max_values:
+            raise ValueError(f"generates {n:,} values, more than the {max_values:,} points that the sweep's cap "
+                             "(max_points) leaves for it")
+        if self.range is not None:
+            start, stop = self.range[0], self.range[1]
+            step = self.range[2] if len(self.range) == 3 else 1
             integral = all(float(x).is_integer() for x in (start, stop, step))
-            n = int(math.floor((stop - start) / step + 1e-9)) + 1
-            vals = [start + i * step for i in range(max(n, 0))]
+            vals = [start + i * step for i in range(n)]
             return [int(v) for v in vals] if integral else [round(v, 12) for v in vals]
         if self.logspace is not None:
-            if len(self.logspace) != 3 or self.logspace[0] <= 0 or self.logspace[1] <= 0 or self.logspace[2] < 1:
-                raise ValueError("logspace takes [start > 0, stop > 0, num >= 1]")
             start, stop, num = self.logspace
             num = int(num)
             ratio = (stop / start) ** (1.0 / (num - 1)) if num > 1 else 1.0
             raw = [start * ratio**i for i in range(num)]
             if float(start).is_integer() and float(stop).is_integer():
                 out: list[Any] = []
+                seen: set[int] = set()
                 for v in raw:
                     iv = int(round(v))
-                    if iv not in out:
+                    if iv not in seen:
+                        seen.add(iv)
                         out.append(iv)
                 return out
             return [round(v, 12) for v in raw]
         lo, hi = self.pow2  # type: ignore[misc]
-        if lo < 1 or hi < lo:
-            raise ValueError("pow2 takes [lo >= 1, hi >= lo]")
         out = []
         v = 1
         while v <= hi:
@@ -84,14 +122,35 @@ AxisItem = RangeSpec | Scalar
 AxisValue = RangeSpec | list[AxisItem]
 
 
+def _check_protocol(overrides: BaseModel) -> BaseModel:
+    """The overrides merged over the protocol defaults must make a valid protocol (e.g. max_runs >= min_runs)."""
+    given = {k: v for k, v in overrides.model_dump().items() if v is not None and k != "repeat"}
+    try:
+        ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **given})
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("ProtocolSettings.", "")) from None
+    return overrides
+
+
 def _measure_model() -> type[BaseModel]:
-    """The ``measure:`` block, generated from the protocol defaults (one source of truth)."""
+    """The ``measure:`` block, generated from the protocol defaults (one source of truth).
+
+    Bounds: counts 0 … :data:`MAX_RUNS` (``min_runs``/``max_runs`` at least 1), durations
+    finite, 0 … :data:`MAX_SECONDS` (``timeout_s`` above 0), and the merged protocol valid.
+    """
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(ProtocolSettings):
-        kind = int if isinstance(f.default, int) else float
-        fields[f.name] = (kind | None, Field(default=None, ge=0))
-    fields["repeat"] = (int | None, Field(default=None, ge=1))
-    return create_model("MeasureOverrides", __config__=ConfigDict(extra="forbid"), **fields)
+        if isinstance(f.default, int):
+            low = 1 if f.name in ("min_runs", "max_runs") else 0
+            fields[f.name] = (int | None, Field(default=None, ge=low, le=MAX_RUNS))
+        elif f.name == "timeout_s":
+            fields[f.name] = (float | None, Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False))
+        else:
+            fields[f.name] = (float | None, Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False))
+    fields["repeat"] = (int | None, Field(default=None, ge=1, le=MAX_REPEAT))
+    return create_model("MeasureOverrides", __config__=ConfigDict(extra="forbid"),
+                        __validators__={"_protocol": model_validator(mode="after")(_check_protocol)},  # type: ignore[dict-item]
+                        **fields)
 
 
 MeasureOverrides = _measure_model()
@@ -112,8 +171,9 @@ class PartSpec(_Strict):
 class SweepSpec(PartSpec):
     """The top level of a sweep file."""
 
-    name: str  # type: ignore[assignment]
+    name: SafeName  # type: ignore[assignment]  # becomes part of the run directory's name
     description: str = ""
     measure: MeasureOverrides | None = None  # type: ignore[valid-type]
     parts: list[PartSpec] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    max_points: int | None = Field(default=None, ge=1)  # raises MAX_POINTS for this sweep

@@ -78,6 +78,7 @@ class TestSshd:
         self.pid_file = self.root / "sshd.pid"
         self.log_file = self.root / "sshd.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._frozen: list[int] = []
         self._write_files()
 
     def _write_files(self) -> None:
@@ -139,6 +140,7 @@ class TestSshd:
         """Stop the listener and (by default) every live connection it forked: clients see a drop."""
         if self.proc is None:
             return
+        self.thaw()
         pids = _descendants(self.proc.pid) if drop_connections else []
         for pid in [self.proc.pid, *pids]:
             try:
@@ -147,6 +149,37 @@ class TestSshd:
                 pass
         self.proc.wait()
         self.proc = None
+
+    def sshd_pids(self) -> list[int]:
+        """The listener and every sshd process it forked (sessions), not the users' programs."""
+        if self.proc is None:
+            return []
+        out = [self.proc.pid]
+        for pid in _descendants(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip().startswith("sshd"):
+                        out.append(pid)
+            except OSError:
+                continue
+        return out
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the listener and its sessions: the host stops answering while TCP stays up."""
+        pids = self.sshd_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        self._frozen = pids
+        return pids
+
+    def thaw(self) -> None:
+        """SIGCONT what :meth:`freeze` stopped."""
+        for pid in self._frozen:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self._frozen = []
 
     def restart(self) -> TestSshd:
         """Stop (dropping connections) and start again on the same port with the same keys."""

@@ -119,7 +119,7 @@ def test_workdir_not_writable_names_host_and_path(ssh_device_file, tmp_path: Pat
     device = load_device(ssh_device_file()).model_copy(update={"workdir": str(blocker / "work")})
     t = SshTransport(device)
     t.connect()
-    with pytest.raises(DeviceError, match=rf"workdir 127\.0\.0\.1:{blocker}/work/\w+ cannot be created"):
+    with pytest.raises(DeviceError, match=rf"workdir 127\.0\.0\.1:{blocker}/work/hwbehave-\w+ cannot be created"):
         t.make_workdir()
     t.close()
 

@@ -7,8 +7,9 @@ Steps for a batch (called by :class:`suite.devices.session.DeviceSession`):
    authenticate with the key file and/or the ssh-agent. Host keys are checked against
    ``known_hosts`` with paramiko's ``RejectPolicy``; ``host_key_policy: accept-new`` adds
    (and saves) keys of hosts never seen before, and a *changed* key is always refused.
-2. ``make_workdir``: ``mkdir -p <workdir>/<random>``, a write probe and ``df -Pk`` in one
-   command (free space remembered for step 3).
+2. ``make_workdir``: ``mkdir <workdir>/hwbehave-<random>`` (the parent with ``-p``), a marker
+   file with a random token (which doubles as the write probe) and ``df -Pk`` in one command
+   (free space remembered for step 3). Only a directory still holding its token is ever removed.
 3. ``push``: every file in one uncompressed tar written straight into ``tar -xf -`` on
    one exec channel (``PUSH_MODE = "tar"``). On loopback, 100 models of 3 KB took about
    the same with all three modes (median 243 ms tar stream, 310 ms tar over SFTP, 236 ms
@@ -19,10 +20,13 @@ Steps for a batch (called by :class:`suite.devices.session.DeviceSession`):
    remain selectable; SFTP write errors become ``DeviceError`` naming host and path.
 4. ``start_agent``: one ``exec`` channel; the agent's stdout is streamed line by line.
    The remote shell writes its PID first so ``kill`` can end the agent's process group.
-5. ``remove_workdir``/``close`` in the session's ``finally``.
+5. ``remove_workdir``/``close`` in the session's ``finally``: ``rm -rf`` of the session
+   directory after its marker token is checked, never of ``workdir`` itself.
 
 Every remote argument goes through :func:`shlex.quote`. A dropped connection makes the
-channel report end-of-file, which the session turns into ``DeviceLost``.
+channel report end-of-file, which the session turns into ``DeviceLost``; a host that stops
+answering while TCP stays up (frozen, SIGSTOPped sshd) is found by a keepalive that needs a
+reply, sent after ``keepalive_s`` of silence and answered within ``timeouts.connect_s``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import shlex
 import socket
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -53,6 +58,8 @@ PUSH_MODE = "tar"
 DISK_RESERVE_BYTES = 16 * 1024 * 1024
 STDERR_TAIL_CHARS = 4000
 PID_FILE = ".agent.pid"
+#: Marker file in each session directory; its token must match before the directory is deleted.
+SESSION_MARKER = ".hwbehave-session"
 
 
 def quote_path(path: str) -> str:
@@ -172,7 +179,8 @@ class SshAgentStream(AgentStream):
         chan = self.channel
         chan.settimeout(min(0.5, idle_timeout_s))
         buf = b""
-        last = time.monotonic()
+        last = probed = time.monotonic()
+        alive_every_s = self.transport.cfg.keepalive_s  # type: ignore[union-attr]
         while True:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
@@ -181,8 +189,16 @@ class SshAgentStream(AgentStream):
                 chunk = chan.recv(65536)
             except TimeoutError:
                 self._drain_stderr()
-                if time.monotonic() - last >= idle_timeout_s:
+                now = time.monotonic()
+                if now - last >= idle_timeout_s:
                     raise TimeoutError(f"agent silent for {idle_timeout_s:.0f} s") from None
+                # a silent agent may be busy measuring; a silent *sshd* is a frozen host or a dead link
+                if alive_every_s and now - max(last, probed) >= alive_every_s:
+                    reply_s = self.transport.device.timeouts.connect_s
+                    if not self.transport.responsive(reply_s):
+                        raise TimeoutError(f"{self.transport.target.hostname} stopped answering: no reply to an "
+                                           f"SSH keepalive within {reply_s:g} s (host frozen or link down)") from None
+                    probed = time.monotonic()
                 continue
             except (OSError, EOFError, paramiko.SSHException):
                 chunk = b""
@@ -212,7 +228,7 @@ class SshAgentStream(AgentStream):
         return None
 
     def kill(self) -> None:
-        if self.transport.connected:
+        if self.transport.connected and not self.transport.unresponsive:
             pid = f"$(cat {quote_path(self.workdir + '/' + PID_FILE)} 2>/dev/null)"
             self.transport.exec(f'p={pid}; [ -n "$p" ] && {{ kill -9 -- -"$p" 2>/dev/null || kill -9 "$p"; }}; true',
                                 timeout_s=self.transport.device.timeouts.connect_s)
@@ -233,6 +249,8 @@ class SshTransport(Transport):
         self.client: paramiko.SSHClient | None = None
         self._jumps: list[paramiko.SSHClient] = []
         self._free_bytes: dict[str, int] = {}
+        self._tokens: dict[str, str] = {}  # session directory → the token in its marker file
+        self.unresponsive = False  # set when sshd stops answering keepalives (see responsive())
         self.host_key_fingerprint: str | None = None
         self._sock: socket.socket | None = None
 
@@ -335,6 +353,7 @@ class SshTransport(Transport):
         except DeviceError:
             self.close()
             raise
+        self.unresponsive = False
         transport = self.client.get_transport()
         assert transport is not None
         if self.cfg.keepalive_s:  # type: ignore[union-attr]
@@ -354,11 +373,40 @@ class SshTransport(Transport):
             except OSError:
                 pass
 
+    def responsive(self, timeout_s: float) -> bool:
+        """Does sshd answer a global request within ``timeout_s``? (OpenSSH's ServerAliveInterval.)
+
+        paramiko's own keepalive asks for no reply, so it cannot notice a host that stopped
+        (SIGSTOP, a hung kernel) while TCP stays up. The request waits in a thread so the
+        wait is bounded; a host that fails the check is marked :attr:`unresponsive` and no
+        further remote command is attempted on this connection.
+        """
+        transport = self.client.get_transport() if self.client else None
+        if transport is None or not transport.is_active():
+            return False
+        answered = threading.Event()
+
+        def ask() -> None:
+            try:
+                transport.global_request("keepalive@openssh.com", wait=True)
+            except (paramiko.SSHException, OSError, EOFError):
+                pass
+            finally:
+                answered.set()
+
+        threading.Thread(target=ask, name="ssh-keepalive", daemon=True).start()
+        ok = answered.wait(timeout_s) and transport.is_active()
+        if not ok:
+            self.unresponsive = True
+        return ok
+
     # ---- remote commands ----------------------------------------------------------------------
     def exec(self, command: str, timeout_s: float | None = None) -> tuple[int, str, str]:
         """Run one shell command line (already quoted); ``(status, stdout, stderr)``; 124 on timeout."""
         if self.client is None:
             raise self._error("not connected")
+        if self.unresponsive:
+            raise self._error(f"{self.target.hostname} stopped answering SSH keepalives; not running {command[:60]!r}")
         timeout_s = timeout_s or self.device.timeouts.command_s
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
@@ -398,18 +446,32 @@ class SshTransport(Transport):
 
     # ---- 2. workdir ----------------------------------------------------------------------------
     def make_workdir(self) -> str:
-        """``<device.workdir>/<random>``; writable and measured (``df -Pk``), or ``DeviceError``."""
-        path = f"{self.device.workdir.rstrip('/')}/{uuid.uuid4().hex[:12]}"
+        """A fresh session directory ``<device.workdir>/hwbehave-<id>``, marked, writable and measured.
+
+        The session directory is made with a plain ``mkdir`` (never ``-p``), so it is one this
+        batch created; a marker file holding a random token goes in first, and
+        :meth:`remove_workdir` deletes only a directory that still holds that token. A relative
+        ``workdir`` is relative to the login directory; the absolute path is returned.
+        """
+        session = f"hwbehave-{uuid.uuid4().hex[:12]}"
+        token = uuid.uuid4().hex
+        base = self.device.workdir.rstrip("/") or "/"
+        path = f"{base}/{session}"
         q = quote_path(path)
-        probe = quote_path(path + "/.hwbehave-write-probe")
-        status, out, err = self.exec(f"mkdir -p -- {q} && cd -- {q} && : > {probe} && rm -f -- {probe} "
-                                     f"&& pwd -P && df -Pk .")
+        status, out, err = self.exec(f"mkdir -p -- {quote_path(base)} && mkdir -- {q} && cd -- {q} "
+                                     f"&& printf '%s\\n' {token} > {SESSION_MARKER} && pwd -P && df -Pk .")
         if status != 0:
             raise self._error(f"workdir {self.target.hostname}:{path} cannot be created or is not writable "
                               f"(exit {status}): {(err or out).strip()[-500:]}; set `workdir:` in the device YAML "
                               "to a writable directory")
         lines = out.strip().splitlines()
-        absolute = lines[0].strip()
+        absolute = lines[0].strip() if lines else ""
+        if not absolute.startswith("/") or not absolute.endswith("/" + session):
+            # never go on with (or later delete) a path we cannot name exactly
+            self._remove_marked(path, token)
+            raise self._error(f"workdir {self.target.hostname}:{path}: the remote shell reported {absolute!r} "
+                              "as its absolute path; set `workdir:` to a plain absolute directory")
+        self._tokens[absolute] = token
         try:
             self._free_bytes[absolute] = int(lines[-1].split()[3]) * 1024
         except (IndexError, ValueError):
@@ -531,10 +593,17 @@ class SshTransport(Transport):
 
     # ---- 5. cleanup ----------------------------------------------------------------------------
     def remove_workdir(self, workdir: str) -> None:
-        """``rm -rf`` the batch directory (only ever one below ``device.workdir``)."""
-        if not self.connected or not workdir or workdir in ("/", self.device.workdir.rstrip("/")):
+        """``rm -rf`` a session directory this transport made, only while it still holds its marker token."""
+        token = self._tokens.pop(workdir, None)
+        if token is None or not self.connected:
             return
-        self.exec(f"rm -rf -- {quote_path(workdir)}", timeout_s=self.device.timeouts.command_s)
+        self._remove_marked(workdir, token)
+
+    def _remove_marked(self, path: str, token: str) -> None:
+        q = quote_path(path)
+        marker = quote_path(f"{path}/{SESSION_MARKER}")
+        self.exec(f'[ "$(cat -- {marker} 2>/dev/null)" = {token} ] && rm -rf -- {q}; true',
+                  timeout_s=self.device.timeouts.command_s)
 
     def close(self) -> None:
         """Close the connection and any jump-host connections."""
