@@ -11,6 +11,7 @@ from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_s
 from suite.analysis.records import FINDINGS, Anomaly
 from suite.analysis.series import numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing
 from suite.report.tables import Table
 
 NOT_MEASURED = "not measured"
@@ -44,6 +45,7 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     ``no`` (testable, nothing found; with a key number where one exists, e.g. the median int8
     speedup) or ``not measured`` (the run had no data to test it on that device).
     """
+    df = by_timing(df)  # columns per device and timing kind: "ethos-u55-128 (estimated)"
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
     data = timed(df)
     best: dict[tuple[str, str], Anomaly] = {}
