@@ -26,7 +26,8 @@ def setup(root: Path, k: int, points: int) -> Path:
     (root / "sweeps/bench.yaml").write_text(textwrap.dedent(f"""\
         name: bench
         fixed: {{cin: 16, resolution: 16}}
-        measure: {{warmup_runs: 2, warmup_s: 0.02, min_runs: 10, min_s: 0.1, max_s: 0.3}}
+        measure: {{warmup_runs: 2, warmup_s: 0.02, min_runs: 10, min_s: 0.1, max_s: 0.3, rounds: 1, sentinel_every: 0,
+                   confirm_s: 0}}
         op: conv2d
         axes: {{cout: {couts}}}
         """))

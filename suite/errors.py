@@ -86,5 +86,26 @@ class ResultsError(HwbehaveError):
     """A results directory is unreadable, from a newer schema, or not comparable."""
 
 
+class Busy(HwbehaveError):
+    """What a command needs is held by another process (a device, a run directory).
+
+    ``holder`` holds what the lock file says about the other process (pid, host, …).
+    The CLI exits with :data:`EXIT_BUSY`.
+    """
+
+    def __init__(self, what: str, holder: dict[str, Any] | None = None, waited_s: float = 0.0,
+                 hint: str | None = None) -> None:
+        self.what = what
+        self.holder = holder or {}
+        who = ", ".join(f"{k} {v}" for k, v in self.holder.items()) or "unknown holder"
+        extra = f" after waiting {waited_s:.0f} s" if waited_s else ""
+        super().__init__(f"{what} is busy ({who}){extra}" + (f"; {hint}" if hint else ""))
+
+
+#: Exit status of a command refused because a device or run directory is held elsewhere:
+#: EX_TEMPFAIL from sysexits.h, "try again later" (``hwbehave run`` and ``hwbehave farm run``).
+EXIT_BUSY = 75
+
+
 class ToolchainError(HwbehaveError):
     """A vendor toolchain is missing or misconfigured."""

@@ -85,7 +85,7 @@ def seed_arg(text: str) -> int:
 
 
 def count_arg(maximum: int) -> Callable[[str], int]:
-    """``argparse`` type of a count flag (``--repeat``): an integer from 1 to ``maximum``."""
+    """``argparse`` type of a count flag (``--rounds``): an integer from 1 to ``maximum``."""
 
     def parse(text: str) -> int:
         try:

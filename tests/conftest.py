@@ -36,6 +36,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("HWBEHAVE_CACHE", str(cache))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_locks(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Device locks of this test session stay apart from real runs and other sessions on this host."""
+    monkeypatch.setenv("HWBEHAVE_LOCK_DIR", str(tmp_path_factory.getbasetemp() / "device-locks"))
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

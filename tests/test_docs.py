@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from suite.agent.protocol import ProtocolSettings
-from suite.results.schema import CONTRACT_COLUMNS
+from suite.agent.protocol import ProtocolSettings, RoundSettings
+from suite.results.schema import CONTRACT_COLUMNS, EXTRA_COLUMNS, ROUND_COLUMNS, SCHEMA_VERSION
 
 
 def test_readme_protocol_table_matches_the_code_defaults(repo):
@@ -17,10 +17,19 @@ def test_readme_protocol_table_matches_the_code_defaults(repo):
     assert table == expected
 
 
-def test_readme_documents_every_contract_column(repo):
+def test_readme_round_table_matches_the_code_defaults(repo):
     text = (repo / "README.md").read_text()
-    for col in CONTRACT_COLUMNS:
-        assert f"`{col}`" in text, col
+    block = text.split("<!-- round-defaults -->")[1].split("<!-- /round-defaults -->")[0]
+    table = dict(re.findall(r"\| `(\w+)` \| ([\d.]+) \|", block))
+    assert table == {f.name: str(f.default) for f in dataclasses.fields(RoundSettings)}
+
+
+def test_readme_documents_every_result_column_and_the_schema_version(repo):
+    text = (repo / "README.md").read_text()
+    contract = text.split("## Results: the public data contract")[1].split("\n## ")[0]
+    assert contract.startswith(f" (`schema_version` {SCHEMA_VERSION})")
+    for col in [*CONTRACT_COLUMNS, *EXTRA_COLUMNS, *ROUND_COLUMNS]:
+        assert f"`{col}`" in contract, col
 
 
 def test_readme_gives_the_two_fresh_machine_commands(repo):

@@ -13,7 +13,14 @@ Protocol, in order, for each artifact:
    or ``max_s`` (whichever comes first). All raw samples are kept.
 
 Statistics are computed on the host from the raw samples (suite.results.statistics).
-These defaults are the single source of truth; the README table is generated from them.
+
+Around that per-artifact protocol, the host runs a sweep in rounds (:class:`RoundSettings`):
+``rounds`` interleaved, re-shuffled rounds, each a fresh agent session; a sentinel point
+measured at the start, every ``sentinel_every`` points and at the end of each round (the
+run's noise floor); then up to ``confirm_s`` seconds of extra rounds for the points whose
+rounds disagree (adaptive confirmation).
+
+These defaults are the single source of truth; the README tables are generated from them.
 """
 
 from __future__ import annotations
@@ -62,6 +69,29 @@ class ProtocolSettings:
         if unknown:
             raise ValueError("unknown protocol settings: %s" % ", ".join(sorted(unknown)))
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class RoundSettings:
+    """How a sweep is replicated (host side): rounds, the sentinel, the confirmation budget."""
+
+    rounds: int = 3
+    sentinel_every: int = 10
+    confirm_s: float = 30.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError("RoundSettings.%s must be a non-negative number, got %r" % (f.name, value))
+        if self.rounds < 1 or int(self.rounds) != self.rounds:
+            raise ValueError("RoundSettings.rounds must be an integer >= 1, got %r" % (self.rounds,))
+        if int(self.sentinel_every) != self.sentinel_every:
+            raise ValueError("RoundSettings.sentinel_every must be an integer (0: no sentinel), got %r"
+                             % (self.sentinel_every,))
+
+    def to_dict(self):
+        return asdict(self)
 
 
 def run_protocol(infer, settings, clock=time.perf_counter):

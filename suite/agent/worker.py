@@ -152,6 +152,8 @@ def execute_job(job, base_dir):
         result["first_ms"] = (time.perf_counter() - t0) * 1000.0
         result["outputs"] = output_stats(adapter.outputs())
         result.update(run_protocol(infer, settings))
+        if getattr(adapter, "timing", None):
+            result["timing"] = adapter.timing
         result["peak_rss_mb"] = peak_rss_mb() if reset_ok else None
         result["rss_before_mb"] = rss_before / 1024.0 if rss_before else None
         info = adapter.info() or {}

@@ -100,7 +100,7 @@ class FrameBuilder:
             "params_json": canonical_json(params), "status": status, "error": error,
             "config_id": config_id(op, params), "provider": runtime,
             "output_json": output_digest(output) if output is not None else None,
-            "info_json": json.dumps(info or {}), "loop_k": 1, "round": 0,
+            "info_json": json.dumps(info or {}), "loop_k": 1,
             **cost, **params,
         }
         self._rows.append(row)
@@ -137,7 +137,6 @@ class FrameBuilder:
                 col[i] = s.tolist()
             df["samples_ms"] = col
         df["unstable"] = False
-        df["order"] = np.arange(len(df))
         df["started_at"] = pd.Timestamp("2024-01-01", tz="UTC")
         for c in ALL_FIXED:
             if c not in df.columns:

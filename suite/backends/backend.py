@@ -25,10 +25,8 @@ from typing import Any
 
 from suite.errors import ConfigError
 from suite.registry import Registry
+from suite.results.schema import TIMING_KINDS  # how a backend's numbers were obtained: the results' one list
 
-#: How a backend's numbers were obtained (docs/architecture.md §5): wall clock on
-#: the device, a tool's own summary, an accelerator emulated on the host, a vendor's model.
-TIMING_KINDS = ("measured", "summary", "emulated", "estimated")
 #: Where built-in on-device adapters live: ``suite/agent/runtimes/<runtime>.py``.
 AGENT_RUNTIMES = "suite.agent.runtimes"
 

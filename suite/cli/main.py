@@ -2,7 +2,8 @@
 
 Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
 A ``ConfigError`` prints one clear message and exits 2; other hwbehave errors and OS
-errors (a full disk, a permission) exit 1; Ctrl-C and SIGTERM exit 3 after the
+errors (a full disk, a permission) exit 1; a device or run directory held by another
+process (``Busy``) exits 75, like a busy farm; Ctrl-C and SIGTERM exit 3 after the
 ``finally`` blocks cleaned up (a run's manifest says "interrupted", temporary
 directories are gone, the agent is stopped); a closed stdout (``| head``) ends quietly
 with 1, as rich and Python's docs do. None prints a traceback (``HWBEHAVE_DEBUG=1`` shows it).
@@ -21,7 +22,7 @@ import warnings
 from typing import Any
 
 import suite
-from suite.errors import ConfigError, HwbehaveError
+from suite.errors import EXIT_BUSY, Busy, ConfigError, HwbehaveError
 
 #: Subcommand modules in ``--help`` order (a missing optional one is left out).
 COMMANDS = ("run", "plan", "show", "devices", "analyse", "report", "findings", "table", "compare",
@@ -125,6 +126,11 @@ def _dispatch(argv: list[str] | None) -> int:
             raise
         print(f"hwbehave: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Busy as exc:
+        if os.environ.get("HWBEHAVE_DEBUG"):
+            raise
+        print(f"hwbehave: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except HwbehaveError as exc:
         if os.environ.get("HWBEHAVE_DEBUG"):
             raise

@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave plan``; returns the exit status."""
     sweep = load_sweep(args.sweep)
+    settings = sweep.round_settings()
     by_op: dict[str, int] = {}
     by_dtype: dict[str, int] = {}
     for p in sweep.points:
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({
             "sweep": sweep.name, "file": sweep.file, "points": len(sweep.points), "total_macs": sweep.total_macs,
             "total_flops": sum(p.flops for p in sweep.points), "by_op": by_op, "by_dtype": by_dtype,
-            "repeat": sweep.repeat, "measure": sweep.measure,
+            "rounds": settings.rounds, "confirm_s": settings.confirm_s, "sentinel_every": settings.sentinel_every,
+            "measure": sweep.measure,
             "sample" if not args.all else "all": [
                 {"id": p.id, "op": p.op, "dtype": p.dtype, "params": p.params, "macs": p.macs,
                  "bytes_total": p.bytes_total} for p in shown],
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     console.print(f"[bold]{sweep.name}[/]: {len(sweep.points)} points, total {sweep.total_macs / 1e9:.3f} GMACs"
-                  + (f", {sweep.repeat} rounds" if sweep.repeat > 1 else ""))
+                  + f", {settings.rounds} rounds + up to {settings.confirm_s:g} s of confirmation")
     if sweep.description:
         console.print(sweep.description.strip())
     console.print("by op: " + ", ".join(f"{k} {v}" for k, v in by_op.items())

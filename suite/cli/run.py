@@ -1,4 +1,9 @@
-"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--resume]``: measure a sweep."""
+"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--rounds R] [--confirm-s S] [--resume]``.
+
+Measures a sweep in rounds (a fresh agent session each), with the run's noise floor from a
+sentinel point and adaptive confirmation rounds, holding the device lock (shared with farms,
+:mod:`suite.locks`) and the run directory's lock for the whole run.
+"""
 
 from __future__ import annotations
 
@@ -22,15 +27,17 @@ from rich.progress import (
 from rich.table import Table
 
 from suite import status as st
+from suite.agent.protocol import RoundSettings
 from suite.devices.config import resolve_device
 from suite.errors import ConfigError
+from suite.locks import DeviceLock, default_lock_dir
 from suite.models.cache import ArtifactCache
 from suite.paths import check_out_dir, count_arg, seed_arg
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import describe
-from suite.sweep.schema import MAX_REPEAT
+from suite.sweep.schema import MAX_ROUNDS, MAX_SECONDS
 
 DEFAULT_SWEEP = "sweeps/quickstart.yaml"
 DEFAULT_DEVICE = "devices/local-cpu.yaml"
@@ -45,8 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="root for new run directories")
     p.add_argument("--seed", type=seed_arg, default=None,
                    help="execution-order seed, 0 … 2**63-1 (default: the sweep's, else 0)")
-    p.add_argument("--repeat", type=count_arg(MAX_REPEAT), default=None,
-                   help="rounds, each re-shuffled (default: the sweep's, else 1)")
+    p.add_argument("--rounds", type=count_arg(MAX_ROUNDS), default=None,
+                   help=f"planned rounds, each re-shuffled in a fresh session, 1 … {MAX_ROUNDS} (default: the "
+                        f"sweep's measure.rounds, else {RoundSettings().rounds})")
+    p.add_argument("--confirm-s", type=float, default=None, metavar="S",
+                   help="seconds of extra rounds for points whose rounds disagree (default: the sweep's "
+                        f"measure.confirm_s, else {RoundSettings().confirm_s:g}; 0 turns confirmation off)")
+    p.add_argument("--repeat", default=None, help=argparse.SUPPRESS)  # renamed to --rounds: a clear error
     p.add_argument("--resume", action="store_true",
                    help="continue the newest unfinished run of this sweep and device under --results")
     p.add_argument("--cache", type=Path, default=None, help="artifact cache (default ~/.cache/hwbehave)")
@@ -61,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave run``; returns the exit status."""
     sweep = load_sweep(args.sweep)
     device = resolve_device(args.device)
+    if args.repeat is not None:
+        raise ConfigError("--repeat is now --rounds (rounds are the unit of replication: each is a fresh, "
+                          f"re-shuffled session; default {RoundSettings().rounds})", field="--repeat",
+                          value=args.repeat, expected=f"--rounds {args.repeat}")
+    if args.confirm_s is not None and not 0 <= args.confirm_s <= MAX_SECONDS:
+        raise ConfigError("--confirm-s must be a number of seconds", field="--confirm-s", value=args.confirm_s,
+                          expected=f"0 … {MAX_SECONDS:g} (0: no confirmation rounds)")
     out = args.out
     if out is None and args.resume:
         out = latest_incomplete(args.results, sweep, device)
@@ -82,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     def observer(event: str, **data: Any) -> None:
         if event == "plan":
             console.print(f"run {data['run_id']} → {data['out_dir']}: {data['pending']} of {data['total']} "
-                          "measurements to take" + (" (resuming)" if data["pending"] < data["total"] else ""))
+                          f"measurements to take ({data['rounds']} rounds)"
+                          + (" (resuming)" if data["pending"] < data["total"] else ""))
             tasks["build"] = progress.add_task("build", total=data["pending"], failed=0, current="")
         elif event == "build":
             progress.update(tasks["build"], completed=data["index"], total=data["total"],
@@ -90,8 +110,11 @@ def run(args: argparse.Namespace) -> int:
         elif event == "built":
             progress.update(tasks["build"], completed=data["total"], current="")
         elif event == "measure":
-            tasks["measure"] = progress.add_task(f"measure r{data['round']}", total=data["total"], failed=0,
-                                                 current="")
+            label = f"{'confirm' if data.get('phase') == 'confirm' else 'measure'} r{data['round']}"
+            tasks["measure"] = progress.add_task(label, total=data["total"], failed=0, current="")
+        elif event == "confirm":
+            console.print(f"confirming {data['points']} of {data['candidates']} point(s) whose rounds disagree "
+                          f"(round {data['round']}, {data['budget_left_s']:.0f} s of budget left)")
         elif event == "measured":
             m = data["measurement"]
             if m.status not in st.TIMED:
@@ -103,14 +126,18 @@ def run(args: argparse.Namespace) -> int:
         elif event in ("device_lost", "device_error"):
             console.print(f"[red]{data['error']}[/]")
 
+    lock = DeviceLock(default_lock_dir(), device.name, {"command": "hwbehave run", "out": str(out)})
+    lock.acquire(wait=False)  # a farm or another run measuring this device: DeviceBusy, exit 75
     try:
         with progress, _held(device, args.labgrid, console) as reachable:
-            outcome = run_sweep(sweep, reachable, Path(out), seed=seed, repeat=args.repeat,
+            outcome = run_sweep(sweep, reachable, Path(out), seed=seed, rounds=args.rounds, confirm_s=args.confirm_s,
                                 cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
                                 device_path=args.device)
     except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: say how to continue, main() exits
         console.print(f"resume with: hwbehave run {args.sweep} --device {args.device} --out {out}", soft_wrap=True)
         raise
+    finally:
+        lock.release()
     print_summary(console, Path(outcome.out_dir))
     console.print(f"results: {outcome.out_dir / MEASUREMENTS} (manifest.json beside it)")
     if not outcome.complete:
@@ -135,9 +162,31 @@ def _held(device: Any, coordinator: str | None, console: Console) -> Iterator[An
         yield held
 
 
+def resolution_lines(manifest: dict[str, Any]) -> list[str]:
+    """What a run can resolve: rounds, its noise floor (sentinel) and the confirmation it did."""
+    lines = []
+    floor = manifest.get("noise_floor") or {}
+    sentinel = floor.get("sentinel") or {}
+    rounds = manifest.get("rounds", manifest.get("repeat"))
+    if floor.get("rel") is not None:
+        pct = 100.0 * float(floor["rel"])
+        lines.append(f"noise floor {pct:.1f}%: effects below {pct:.1f}% are not resolved on this run "
+                     f"({rounds} rounds; sentinel {sentinel.get('label', '?')}, "
+                     f"{floor.get('measurements', len(floor.get('values_ms') or []))} measurements)")
+    else:
+        lines.append(f"noise floor: not measured on this run ({rounds} rounds, no timed sentinel measurement)")
+    confirm = manifest.get("confirm") or {}
+    if confirm:
+        lines.append(f"confirmation: {len(confirm.get('points') or [])} point(s) in {confirm.get('rounds', 0)} extra "
+                     f"round(s), {float(confirm.get('spent_s') or 0):.0f} s of {float(confirm.get('budget_s') or 0):.0f} s"
+                     + (f" ({confirm['stopped']})" if confirm.get("stopped") else ""))
+    return lines
+
+
 def print_summary(console: Console, run_dir: Path) -> None:
-    """Per op/dtype: points ok and failed, and the median range."""
+    """Per op/dtype: points ok and failed, the median range; then the run's resolution."""
     import suite.results as results
+    from suite.results.store import read_manifest
 
     df = results.load(run_dir)
     if df.empty:
@@ -155,3 +204,5 @@ def print_summary(console: Console, run_dir: Path) -> None:
                       f"{ok['median_ms'].max():.4f}" if len(ok) else "-",
                       str(int(ok["unstable"].fillna(False).sum())) if len(ok) else "-")
     console.print(table)
+    for line in resolution_lines(read_manifest(run_dir)):
+        console.print(line)

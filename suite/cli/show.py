@@ -1,4 +1,4 @@
-"""``hwbehave show RUN``: summary of a run directory (manifest, environment, per-op table)."""
+"""``hwbehave show RUN``: summary of a run directory (manifest, environment, per-op table, noise floor)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     agent = env.get("agent", {})
     console.print(f"[bold]run {m.get('run_id')}[/] ({m.get('status')}): sweep {m['sweep']['name']} "
                   f"({m['sweep']['points']} points) on {m.get('device_name')} [{m['device']['class']}]")
-    console.print(f"runtime {m.get('runtime')} ({m.get('format')}), seed {m.get('seed')}, rounds {m.get('repeat')}, "
-                  f"hwbehave {m.get('suite_version')} @ {m.get('git_commit')}")
+    console.print(f"runtime {m.get('runtime')} ({m.get('format')}), seed {m.get('seed')}, "
+                  f"rounds {m.get('rounds', m.get('repeat'))}, hwbehave {m.get('suite_version')} @ {m.get('git_commit')}")
     if agent:
         console.print(f"device host {agent.get('hostname')}: {agent.get('cpu_model')} {agent.get('arch')}, "
                       f"Python {agent.get('python')}, runtimes {agent.get('runtimes')}")

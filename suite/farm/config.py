@@ -9,7 +9,7 @@ and line). Paths in it are relative to the farm file. Example::
     jobs:
       - sweep: ../sweeps/quickstart.yaml
         devices: [local-cpu, "class:npu", "tag:rpi"]   # name, class:C, tag:T or "*"
-        repeat: 2
+        rounds: 3
     budget_min: 120                 # stop starting new work after this
     concurrency: 1                  # jobs at once per device (or {device: n, default: n})
     retry: {attempts: 3, backoff_s: 10, backoff_factor: 2, max_backoff_s: 600}
@@ -32,9 +32,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from suite.devices.config import DEVICE_CLASSES, Device, load_device
+from suite.errors import EXIT_BUSY as ERRORS_EXIT_BUSY
 from suite.errors import ConfigError
+from suite.locks import default_lock_dir
 from suite.paths import MAX_SEED, SafeName
 from suite.sweep.expand import Sweep, load_sweep
+from suite.sweep.schema import MAX_ROUNDS
 from suite.yamlfile import YamlDocument, load_yaml, validation_error
 
 #: Exit codes of ``hwbehave farm run`` (a scheduler can act on them; docs/farm.md).
@@ -42,7 +45,7 @@ EXIT_DONE = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_INCOMPLETE = 3
-EXIT_BUSY = 75  # EX_TEMPFAIL from sysexits.h: "try again later"
+EXIT_BUSY = ERRORS_EXIT_BUSY  # 75, EX_TEMPFAIL from sysexits.h: "try again later" (as a busy `hwbehave run`)
 
 
 class _Spec(BaseModel):
@@ -119,7 +122,8 @@ class JobSpec(_Spec):
     sweep: str | None = None
     sweeps: list[str] | None = None
     devices: list[str] = Field(min_length=1)
-    repeat: int | None = Field(default=None, ge=1, le=1000)
+    rounds: int | None = Field(default=None, ge=1, le=MAX_ROUNDS)
+    repeat: Any = None  # renamed to ``rounds``: a located error at load
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
@@ -153,7 +157,7 @@ class FarmTask:
     sweep_path: str
     device: Device
     device_path: str
-    repeat: int | None
+    rounds: int | None
     seed: int
 
     @property
@@ -195,20 +199,6 @@ class Farm:
         return base.model_copy(update=changes)
 
 
-def default_lock_dir() -> Path:
-    """``$HWBEHAVE_LOCK_DIR``, else one folder per user under the system temp dir.
-
-    Device locks must be shared by every farm on this controller, whatever its results root,
-    so the default does not depend on the farm file.
-    """
-    env = os.environ.get("HWBEHAVE_LOCK_DIR")
-    if env:
-        return Path(env)
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / f"hwbehave-locks-{os.getuid()}"
-
-
 def _is_file(path: Path) -> bool:
     try:  # a name too long for the filesystem raises instead of answering False
         return path.is_file()
@@ -242,6 +232,10 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
     used_names: set[tuple[str, str]] = set()
     sweeps_cache: dict[Path, Sweep] = {}
     for ji, job in enumerate(spec.jobs):
+        if job.repeat is not None:
+            raise doc.error("repeat is now rounds (rounds are the unit of replication: each is a fresh, "
+                            "re-shuffled session)", ("jobs", ji, "repeat"), field=f"jobs.{ji}.repeat",
+                            value=job.repeat, expected=f"rounds: {job.repeat}")
         sweep_files = ([job.sweep] if job.sweep else []) + list(job.sweeps or [])
         if not sweep_files:
             raise doc.error("a job needs sweep or sweeps", ("jobs", ji), field=f"jobs.{ji}",
@@ -269,7 +263,7 @@ def load_farm(path: str | Path, *, text: str | None = None) -> Farm:
                                     expected="a distinct name: for each job that repeats a sweep")
                 used_names.add((dev.name, job_name))
                 tasks.append(FarmTask(job=job_name, sweep=sweep, sweep_path=str(sp), device=dev,
-                                      device_path=dev_path, repeat=job.repeat,
+                                      device_path=dev_path, rounds=job.rounds,
                                       seed=job.seed if job.seed is not None else (sweep.seed or spec.seed)))
     all_devices = {t.device.name: t.device for t in tasks}
     for name in spec.prepare.per_device:

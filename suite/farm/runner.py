@@ -418,7 +418,7 @@ class FarmRunner:
             drift = DriftControl(self.farm.spec.drift, cooldown=self._drift_cooldown(device,
                                                                                      self.farm.spec.drift.cooldown))
         try:
-            outcome = run_sweep(task.sweep, device, out, seed=task.seed, repeat=task.repeat, cache=self.cache,
+            outcome = run_sweep(task.sweep, device, out, seed=task.seed, rounds=task.rounds, cache=self.cache,
                                 observer=observer, device_path=task.device_path, drift=drift)
         except FarmStopped as exc:
             return str(exc), exc

@@ -23,7 +23,7 @@ MAX_LISTED_ANOMALIES = 200
 #: Manifest keys shown under "Environment" and "Protocol", when present.
 ENVIRONMENT_KEYS = ("run_id", "sweep", "device", "environment", "versions", "suite_version", "git_commit", "host",
                     "started_at", "finished_at")
-PROTOCOL_KEYS = ("protocol", "seed", "order_seed", "rounds")
+PROTOCOL_KEYS = ("protocol", "seed", "order_seed", "rounds", "sentinel_every", "noise_floor")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""The ``Measurement`` record: one point measured (or failed) on one device, one round."""
+"""The ``Measurement`` record: one job (point × format) measured (or failed) in one round.
+
+It is the journal's unit (one line each, raw samples included) and one row of
+``rounds.parquet``. ``measurements.parquet`` holds one row per job, aggregated over its
+rounds by :mod:`suite.results.aggregate`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from suite import status as st
-from suite.results.schema import SCHEMA_VERSION
+from suite.results.schema import PHASES, ROLES, TIMING_KINDS
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One row of ``measurements.parquet`` before flattening ``params`` into columns."""
+    """One job in one round: raw samples, their statistics, status and what ran.
+
+    ``role`` is ``point`` (a point of the sweep) or ``sentinel`` (the run's noise-floor point,
+    measured several times per round: ``slot`` 0, 1, … numbers those measurements; 0 for
+    points). ``phase`` is ``plan`` (the planned rounds) or ``confirm`` (extra rounds of points
+    chosen for confirmation). ``order`` is the position in the round's execution order
+    (sentinels included), ``wall_s`` the host's seconds for this job in its batch.
+    """
 
     run_id: str
     job_id: str
@@ -50,9 +62,18 @@ class Measurement:
     outputs: dict[str, Any] | None = None
     info: dict[str, Any] | None = None
     artifact_meta: dict[str, Any] | None = None
+    role: str = "point"
+    slot: int = 0
+    phase: str = "plan"
+    timing: str = "measured"
+    wall_s: float | None = None
 
     def __post_init__(self) -> None:
         st.check(self.status)
+        for name, allowed in (("role", ROLES), ("phase", PHASES), ("timing", TIMING_KINDS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Measurement {self.job_id}: {name} {getattr(self, name)!r} is not one of "
+                                 f"{', '.join(allowed)}")
         if self.status in st.TIMED:
             if not self.samples_ms:
                 raise ValueError(f"Measurement {self.job_id}: status {self.status} without samples "
@@ -66,39 +87,17 @@ class Measurement:
             raise ValueError(f"Measurement {self.job_id}: status {self.status} must not carry samples")
 
     @property
-    def key(self) -> tuple[str, int]:
-        """Identity inside a run: a job (point × format) in one round."""
-        return (self.job_id, self.round)
+    def key(self) -> tuple[str, int, str, int]:
+        """Identity inside a run: a job in one round (sentinels also by their slot)."""
+        return (self.job_id, self.round, self.role, self.slot)
 
     def to_json(self) -> str:
+        """One journal line."""
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        """The record of one journal line (``TypeError``/``ValueError`` on a bad one)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a journal line must be an object, got {type(data).__name__}")
         return cls(**data)
-
-    def to_row(self) -> dict[str, Any]:
-        """Flat row for parquet (contract + extra columns; params added by the writer)."""
-        s = self.stats
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": self.run_id, "sweep": self.sweep, "device": self.device, "device_class": self.device_class,
-            "runtime": self.runtime, "format": self.format, "point_id": self.point_id, "op": self.op,
-            "dtype": self.dtype, "params_json": json.dumps(self.params, sort_keys=True), "macs": self.macs,
-            "flops": self.flops, "param_count": self.param_count,
-            "bytes_total": self.bytes_in + self.bytes_out + self.bytes_weights,
-            "status": self.status, "error": self.error, "n": s.get("n", 0), "loop_k": self.loop_k,
-            "median_ms": s.get("median_ms"), "mean_ms": s.get("mean_ms"), "std_ms": s.get("std_ms"),
-            "min_ms": s.get("min_ms"), "p10_ms": s.get("p10_ms"), "p90_ms": s.get("p90_ms"),
-            "ci_low_ms": s.get("ci_low_ms"), "ci_high_ms": s.get("ci_high_ms"),
-            "samples_ms": list(self.samples_ms), "started_at": self.started_at,
-            "job_id": self.job_id, "config_id": self.config_id, "round": self.round, "order": self.order,
-            "max_ms": s.get("max_ms"), "unstable": s.get("unstable"), "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out, "bytes_weights": self.bytes_weights,
-            "artifact_bytes": self.artifact_bytes, "artifact_sha256": self.artifact_sha256,
-            "build_s": self.build_s, "load_ms": self.load_ms, "first_ms": self.first_ms,
-            "peak_rss_mb": self.peak_rss_mb, "provider": self.provider,
-            "output_json": json.dumps(self.outputs) if self.outputs is not None else None,
-            "info_json": json.dumps(self.info, sort_keys=True, default=str) if self.info is not None else None,
-            "artifact_json": json.dumps(self.artifact_meta, sort_keys=True) if self.artifact_meta else None,
-        }

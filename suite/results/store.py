@@ -1,9 +1,12 @@
-"""Run directories: ``manifest.json`` + ``measurements.parquet`` (+ ``journal.jsonl``).
+"""Run directories: ``manifest.json`` + ``measurements.parquet`` + ``rounds.parquet`` (+ ``journal.jsonl``).
 
-During a run every measurement is appended to the journal and flushed to disk before
-the next point starts, so ``kill -9`` loses at most the point in flight. Finalising
-turns the journal into parquet, keeping the newest record of each (job, round). A
-rerun into the same directory reads the journal and measures only what is missing.
+During a run every measurement (one job in one round) is appended to the journal and flushed
+to disk before the next starts, so ``kill -9`` loses at most the job in flight. Finalising
+merges what the run's parquet files already hold with the journal (newest record per key
+wins; :mod:`suite.results.aggregate`) and never writes fewer measurements than it read, so a
+lost journal loses nothing that was finalised before. A rerun into the same directory
+measures only what is missing. One process writes a run directory at a time: the writer
+holds ``run.lock`` (:class:`suite.locks.RunDirLock`) from open to close.
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ import pyarrow.parquet as pq
 
 from suite import status as st
 from suite.errors import ResultsError
+from suite.locks import RunDirLock
 from suite.results import damage
+from suite.results.aggregate import RunData, RunTables, build
 from suite.results.records import Measurement
-from suite.results.schema import SCHEMA_VERSION, arrow_schema, check_version, param_arrow_type
+from suite.results.schema import SCHEMA_VERSION, check_version
 
 MANIFEST = "manifest.json"
 MEASUREMENTS = "measurements.parquet"
+ROUNDS = "rounds.parquet"
 JOURNAL = "journal.jsonl"
 
 #: Manifest fields that must match for a rerun to resume into an existing directory.
-RESUME_KEYS = ("sweep_sha256", "device_name", "protocol", "seed", "repeat")
+RESUME_KEYS = ("sweep_sha256", "device_name", "protocol", "seed", "rounds", "sentinel_every")
 
 
 def utc_now() -> str:
@@ -41,7 +47,7 @@ def utc_now() -> str:
 class JournalRead:
     """What a journal holds: newest measurement per key, and lines that were unreadable."""
 
-    measurements: dict[tuple[str, int], Measurement] = field(default_factory=dict)
+    measurements: dict[tuple[str, int, str, int], Measurement] = field(default_factory=dict)
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -76,16 +82,70 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def read_run_files(run_dir: Path) -> RunData:
+    """What a run directory's parquet files hold (empty if it was never finalised)."""
+    meas, rounds = run_dir / MEASUREMENTS, run_dir / ROUNDS
+    if not meas.exists():
+        return RunData()
+    try:
+        m_table = pq.read_table(meas)
+        r_table = pq.read_table(rounds) if rounds.exists() else None
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultsError(f"{run_dir}: unreadable results file ({exc})") from None
+    version = parquet_version(m_table)
+    if version < 2:
+        raise ResultsError(f"{meas}: written by schema_version {version}; it is read (migrated) for analysis, "
+                           "but a run is only continued by the version that started it; use another --out")
+    return RunData.from_tables(m_table, r_table)
+
+
+def parquet_version(table: pa.Table) -> int:
+    """The schema version a measurements table was written with."""
+    meta = table.schema.metadata or {}
+    raw = meta.get(b"hwbehave_schema_version")
+    if raw is None and "schema_version" in table.column_names and table.num_rows:
+        raw = table.column("schema_version")[0].as_py()
+    return check_version(raw.decode() if isinstance(raw, bytes) else (raw if raw is not None else 1),
+                         "measurements.parquet")
+
+
+def parquet_file_version(path: Path) -> int:
+    """The schema version of a measurements parquet file (from its metadata, else its column)."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        if b"hwbehave_schema_version" in meta:
+            return check_version(meta[b"hwbehave_schema_version"].decode(), str(path))
+        return parquet_version(pq.read_table(path, columns=["schema_version"]))
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultsError(f"{path}: unreadable results file ({exc})") from None
+
+
 class RunWriter:
-    """Owns one run directory while a run writes to it (one writer per directory)."""
+    """Owns one run directory while a run writes to it (one writer per directory: ``run.lock``).
+
+    Raises :class:`suite.locks.RunDirBusy` when another process holds the directory.
+    """
 
     def __init__(self, out_dir: str | Path, manifest: dict[str, Any]) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock = RunDirLock(self.dir, {"command": "run", "run_id": manifest.get("run_id")})
+        self.lock.acquire(wait=False)
+        try:
+            self._open(manifest)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, manifest: dict[str, Any]) -> None:
         self.manifest_path = self.dir / MANIFEST
         self.journal_path = self.dir / JOURNAL
         existing = self._existing_manifest()
         if existing is not None:
+            if int(existing.get("schema_version") or 1) < SCHEMA_VERSION:
+                raise ResultsError(f"{self.dir} holds a run written by schema_version {existing.get('schema_version')}"
+                                   f" (this hwbehave writes {SCHEMA_VERSION}); it can be read and analysed, not "
+                                   "continued: use another --out directory")
             for key in RESUME_KEYS:
                 if existing.get(key) != manifest.get(key):
                     raise ResultsError(
@@ -98,7 +158,9 @@ class RunWriter:
         self.manifest["status"] = "running"
         write_json_atomic(self.manifest_path, self.manifest)
         self.previous = read_journal(self.journal_path)
-        self.done_from_parquet = self._previous_parquet()
+        self._set_aside_damaged()
+        self.from_files = read_run_files(self.dir)
+        self.records: dict[tuple[str, int, str, int], Measurement] = dict(self.previous.measurements)
         self._journal = open(self.journal_path, "a+b")  # noqa: SIM115 - closed in close()
         self._repair_tail()
 
@@ -116,17 +178,14 @@ class RunWriter:
         check_version(data.get("schema_version"), str(self.manifest_path))
         return data
 
-    def _previous_parquet(self) -> set[tuple[str, int]]:
-        """Keys of a finalised run whose journal is gone: they still count as done."""
-        if self.previous.measurements or not (self.dir / MEASUREMENTS).exists():
-            return set()
-        problem = damage.parquet_problem(self.dir / MEASUREMENTS)
-        if problem:  # keep the bytes, measure again what they held
-            damage.warn(f"{problem}; set aside as {damage.set_aside(self.dir / MEASUREMENTS).name}")
-            return set()
-        table = pq.read_table(self.dir / MEASUREMENTS, columns=["job_id", "round", "status"])
-        rows = zip(*(table.column(c).to_pylist() for c in ("job_id", "round", "status")))
-        return {(j, r) for j, r, s in rows if s not in st.RETRY_ON_RESUME}
+    def _set_aside_damaged(self) -> None:
+        """A parquet file that does not read is renamed beside itself (no byte destroyed); what it held
+        is measured again unless the journal has it."""
+        for name in (MEASUREMENTS, ROUNDS):
+            path = self.dir / name
+            problem = damage.parquet_problem(path) if path.exists() else None
+            if problem:
+                damage.warn(f"{problem}; set aside as {damage.set_aside(path).name}")
 
     def _repair_tail(self) -> None:
         # a kill -9 can leave a partial last line: start the next record on a new line
@@ -137,10 +196,13 @@ class RunWriter:
                 self._journal.write(b"\n")
                 self._journal.flush()
 
-    def done_keys(self) -> set[tuple[str, int]]:
-        """Keys already measured (a ``device_lost`` point is measured again)."""
-        keys = {k for k, m in self.previous.measurements.items() if m.status not in st.RETRY_ON_RESUME}
-        return keys | self.done_from_parquet
+    def done_keys(self) -> set[tuple[str, int, str, int]]:
+        """Keys already measured, from the journal and the parquet files (a ``device_lost`` one
+        is measured again)."""
+        keys = {k for k, m in self.records.items() if m.status not in st.RETRY_ON_RESUME}
+        keys |= {k for k, rd in self.from_files.rounds.items() if rd.row.get("status") not in st.RETRY_ON_RESUME
+                 and k not in self.records}
+        return keys
 
     # -- writing ----------------------------------------------------------------------
     def append(self, m: Measurement) -> None:
@@ -148,60 +210,67 @@ class RunWriter:
         self._journal.write((m.to_json() + "\n").encode())
         self._journal.flush()
         os.fsync(self._journal.fileno())
+        self.records[m.key] = m
 
     def update_manifest(self, **fields: Any) -> None:
+        """Set manifest fields and rewrite it atomically."""
         self.manifest.update(fields)
         write_json_atomic(self.manifest_path, self.manifest)
 
+    def data(self) -> RunData:
+        """Everything this run holds now: the parquet files it started from, then the journal."""
+        return self.from_files.merge(RunData.from_records(self.records.values()))
+
+    def tables(self) -> RunTables:
+        """The run's tables as they stand (nothing written)."""
+        return build(self.data(), self.manifest.get("rounds"))
+
     def finalize(self, status: str = "complete") -> dict[str, Any]:
-        """Write ``measurements.parquet`` from the journal and close the manifest."""
+        """Write ``rounds.parquet`` and ``measurements.parquet`` from files + journal; close the manifest.
+
+        Refuses (``ResultsError``, files untouched) to write fewer jobs or rounds than the
+        directory's parquet files held.
+        """
         self._journal.flush()
-        journal = read_journal(self.journal_path)
-        rows = list(journal.measurements.values())
-        if not rows and (self.dir / MEASUREMENTS).exists():
-            counts = self.manifest.get("counts", {})
+        data = self.data()
+        had_jobs, had_rounds = len(self.from_files.jobs), len(self.from_files.rounds)
+        if data.rounds:
+            tables = build(data, self.manifest.get("rounds"))
+            if tables.measurements.num_rows < had_jobs or tables.rounds.num_rows < had_rounds:
+                raise ResultsError(f"{self.dir}: finalising would write {tables.measurements.num_rows} jobs and "
+                                   f"{tables.rounds.num_rows} rounds where the files held {had_jobs} and "
+                                   f"{had_rounds}; nothing was written")
+            write_parquet(self.dir / ROUNDS, tables.rounds)
+            write_parquet(self.dir / MEASUREMENTS, tables.measurements)
+            counts = tables.counts
+            floor = {**self.manifest.get("noise_floor", {}), **tables.noise_floor}
         else:
-            write_parquet(self.dir / MEASUREMENTS, rows)
-            counts = {}
-            for m in rows:
-                counts[m.status] = counts.get(m.status, 0) + 1
-        self.update_manifest(status=status, finished_at=utc_now(), counts=counts,
-                             journal_bad_lines=[f"line {n}: {e}" for n, e in journal.bad_lines])
+            counts = self.manifest.get("counts", {})
+            floor = self.manifest.get("noise_floor", {})
+        self.update_manifest(status=status, finished_at=utc_now(), counts=counts, noise_floor=floor,
+                             journal_bad_lines=[f"line {n}: {e}" for n, e in self.previous.bad_lines])
         return self.manifest
 
     def close(self) -> None:
-        self._journal.close()
+        """Close the journal and release the run directory."""
+        try:
+            self._journal.close()
+        finally:
+            self.lock.release()
 
 
-def measurements_table(rows: list[Measurement]) -> pa.Table:
-    """Measurements as an Arrow table with the contract schema (params as typed columns)."""
-    rows = sorted(rows, key=lambda m: (m.round, m.order, m.job_id))
-    flat = [m.to_row() for m in rows]
-    names: dict[str, list[Any]] = {}
-    for m in rows:
-        for k, v in m.params.items():
-            names.setdefault(k, []).append(v)
-    types = {k: param_arrow_type(v) for k, v in names.items()}
-    for m, row in zip(rows, flat):
-        for k, t in types.items():
-            v = m.params.get(k)
-            if v is not None and t == pa.string() and not isinstance(v, str):
-                v = str(v)
-            row[k] = v
-    schema = arrow_schema(types)
-    for row in flat:
-        row["started_at"] = datetime.fromisoformat(row["started_at"])
-    table = pa.Table.from_pylist(flat, schema=schema)
-    meta = {b"hwbehave_schema_version": str(SCHEMA_VERSION).encode()}
-    return table.replace_schema_metadata(meta)
+def measurements_table(rows: list[Measurement], rounds_planned: int | None = None) -> pa.Table:
+    """Journal records as the measurements table of the contract (one row per job)."""
+    return build(RunData.from_records(rows), rounds_planned).measurements
 
 
-def write_parquet(path: Path, rows: list[Measurement]) -> None:
-    """Write measurements with the contract schema, atomically."""
-    table = measurements_table(rows)
+def write_parquet(path: Path, table: pa.Table) -> None:
+    """Write a table atomically (temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
         pq.write_table(table, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:  # a full disk: the journal still holds every row; drop the partial file
         tmp.unlink(missing_ok=True)

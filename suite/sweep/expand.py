@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
@@ -25,7 +27,12 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 @dataclass(frozen=True)
 class Sweep:
-    """A validated, expanded sweep: its points in file order, duplicates removed."""
+    """A validated, expanded sweep: its points in file order, duplicates removed.
+
+    ``measure`` holds the sweep's overrides of the per-artifact protocol
+    (:class:`~suite.agent.protocol.ProtocolSettings`), ``rounds_measure`` those of the run's
+    replication (:class:`~suite.agent.protocol.RoundSettings`: rounds, sentinel, confirmation).
+    """
 
     name: str
     description: str
@@ -34,8 +41,21 @@ class Sweep:
     text: str
     points: tuple[Point, ...]
     measure: dict[str, Any] = field(default_factory=dict)
-    repeat: int = 1
+    rounds_measure: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+
+    def round_settings(self, *, rounds: int | None = None, confirm_s: float | None = None,
+                       sentinel_every: int | None = None) -> RoundSettings:
+        """Round defaults < this sweep's ``measure:`` block < the arguments (the command line)."""
+        settings = {**RoundSettings().to_dict(), **self.rounds_measure}
+        for key, value in (("rounds", rounds), ("confirm_s", confirm_s), ("sentinel_every", sentinel_every)):
+            if value is not None:
+                settings[key] = value
+        try:
+            return RoundSettings(**settings)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file=self.file, field="measure", value=settings,
+                              expected="rounds >= 1, sentinel_every >= 0, confirm_s >= 0") from None
 
     @property
     def total_macs(self) -> int:
@@ -48,6 +68,10 @@ class Sweep:
             for k in p.params:
                 seen.setdefault(k, None)
         return list(seen)
+
+
+#: ``measure:`` keys that set the run's replication (the rest set the per-artifact protocol).
+ROUND_KEYS = tuple(f.name for f in dataclasses.fields(RoundSettings))
 
 
 def _prefer_range_error(err: dict[str, Any]) -> bool:
@@ -67,10 +91,14 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     points = expand(spec, doc)
     overrides: dict[str, Any] = spec.measure.model_dump() if spec.measure else {}
     measure = {k: v for k, v in overrides.items() if v is not None}
-    repeat = int(measure.pop("repeat", 1))
+    if "repeat" in measure:
+        raise doc.error("measure.repeat is now measure.rounds (rounds are the unit of replication: each is a "
+                        f"fresh, re-shuffled session; default {RoundSettings().rounds})", ("measure", "repeat"),
+                        field="measure.repeat", value=measure["repeat"], expected="measure: {rounds: N}")
+    rounds_measure = {k: measure.pop(k) for k in ROUND_KEYS if k in measure}
     return Sweep(name=spec.name, description=spec.description, file=str(path),
                  sha256=hashlib.sha256(raw_text.encode()).hexdigest(), text=raw_text,
-                 points=tuple(points), measure=measure, repeat=repeat, seed=spec.seed)
+                 points=tuple(points), measure=measure, rounds_measure=rounds_measure, seed=spec.seed)
 
 
 def _check_scalar(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> None:

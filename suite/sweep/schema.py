@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from suite.agent.protocol import ProtocolSettings
+from suite.agent.protocol import ProtocolSettings, RoundSettings
 from suite.paths import MAX_SEED, SafeName
 
 Scalar = bool | int | float | str
@@ -31,11 +31,14 @@ Scalar = bool | int | float | str
 #: filters, since enumerating them is the cost). A sweep raises it with ``max_points: N``.
 #: A 100k-point plan takes ~2 s (benchmarks/bench_core.py); 1M points ~20 s and ~1 GB.
 MAX_POINTS = 1_000_000
-#: Most rounds (``measure.repeat`` / ``--repeat``).
-MAX_REPEAT = 1000
+#: Most rounds (``measure.rounds`` / ``--rounds``).
+MAX_ROUNDS = 1000
 #: Upper bounds of protocol overrides: counts of inferences and durations (a week).
 MAX_RUNS = 10_000_000
 MAX_SECONDS = 7 * 24 * 3600.0
+#: Type and bounds of each round setting in ``measure:``.
+ROUND_BOUNDS: dict[str, tuple[type, float, float]] = {"rounds": (int, 1, MAX_ROUNDS), "sentinel_every": (int, 0, MAX_RUNS),
+                                                      "confirm_s": (float, 0, MAX_SECONDS)}
 
 
 class _Strict(BaseModel):
@@ -124,7 +127,8 @@ AxisValue = RangeSpec | list[AxisItem]
 
 def _check_protocol(overrides: BaseModel) -> BaseModel:
     """The overrides merged over the protocol defaults must make a valid protocol (e.g. max_runs >= min_runs)."""
-    given = {k: v for k, v in overrides.model_dump().items() if v is not None and k != "repeat"}
+    protocol = {f.name for f in dataclasses.fields(ProtocolSettings)}
+    given = {k: v for k, v in overrides.model_dump().items() if v is not None and k in protocol}
     try:
         ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **given})
     except ValueError as exc:
@@ -136,7 +140,9 @@ def _measure_model() -> type[BaseModel]:
     """The ``measure:`` block, generated from the protocol defaults (one source of truth).
 
     Bounds: counts 0 … :data:`MAX_RUNS` (``min_runs``/``max_runs`` at least 1), durations
-    finite, 0 … :data:`MAX_SECONDS` (``timeout_s`` above 0), and the merged protocol valid.
+    finite, 0 … :data:`MAX_SECONDS` (``timeout_s`` above 0), and the merged protocol valid; the
+    round settings (:class:`~suite.agent.protocol.RoundSettings`): ``rounds`` 1 … :data:`MAX_ROUNDS`,
+    ``sentinel_every`` 0 … :data:`MAX_RUNS`, ``confirm_s`` 0 … :data:`MAX_SECONDS`.
     """
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(ProtocolSettings):
@@ -147,7 +153,11 @@ def _measure_model() -> type[BaseModel]:
             fields[f.name] = (float | None, Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False))
         else:
             fields[f.name] = (float | None, Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False))
-    fields["repeat"] = (int | None, Field(default=None, ge=1, le=MAX_REPEAT))
+    for f in dataclasses.fields(RoundSettings):  # a new round setting needs its bounds here (KeyError)
+        kind, least, most = ROUND_BOUNDS[f.name]
+        fields[f.name] = (kind | None, Field(default=None, ge=least, le=most, allow_inf_nan=False if kind is float
+                                             else None))
+    fields["repeat"] = (Any, None)  # renamed to ``rounds``: a located error in load_sweep
     return create_model("MeasureOverrides", __config__=ConfigDict(extra="forbid"),
                         __validators__={"_protocol": model_validator(mode="after")(_check_protocol)},  # type: ignore[dict-item]
                         **fields)

@@ -17,9 +17,12 @@ import pytest
 
 from suite.testing.requirements import require
 
-#: A protocol short enough for tests, long enough that a run can be interrupted mid-way.
-FAST = "measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.0, max_s: 0.05, timeout_s: 30}\n"
-SLOW = "measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.3, max_s: 0.5, timeout_s: 30}\n"
+#: A protocol short enough for tests, long enough that a run can be interrupted mid-way; one round, no
+#: sentinel, no confirmation (test_lost_journal.py and test_concurrent_runs.py run the default rounds).
+FAST = ("measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.0, max_s: 0.05, timeout_s: 30, rounds: 1, "
+        "sentinel_every: 0, confirm_s: 0}\n")
+SLOW = ("measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.3, max_s: 0.5, timeout_s: 30, rounds: 1, "
+        "sentinel_every: 0, confirm_s: 0}\n")
 
 
 def sweep_text(name: str = "adv", couts: tuple[int, ...] = (4, 8, 12), measure: str = FAST) -> str:

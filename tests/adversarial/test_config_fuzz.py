@@ -37,7 +37,7 @@ axes:
   kernel: [1, 3]
 where: "kernel <= resolution"
 dtypes: [fp32, int8]
-measure: {min_runs: 3, max_s: 0.1, repeat: 2}
+measure: {min_runs: 3, max_s: 0.1, rounds: 2, confirm_s: 5}
 seed: 3
 """
 VALID_DEVICE = """name: fuzz-dev
@@ -52,7 +52,7 @@ timeouts: {connect_s: 5, point_s: 30}
 VALID_FARM = """name: fuzz-farm
 devices_dir: devices
 jobs:
-  - {sweep: sweep.yaml, devices: [local], repeat: 2, seed: 1}
+  - {sweep: sweep.yaml, devices: [local], rounds: 2, seed: 1}
 concurrency: 1
 retry: {attempts: 2, backoff_s: 0}
 """

@@ -162,7 +162,11 @@ def test_the_cap_is_overridable_per_sweep_and_counts_every_part(write_yaml):
     ("measure: {min_runs: 1.0e+15}", "measure.min_runs"),
     ("measure: {min_runs: 6000}", "measure"),             # above the default max_runs
     ("measure: {max_s: .inf}", "measure.max_s"),
-    ("measure: {repeat: 1000000}", "measure.repeat"),
+    ("measure: {repeat: 2}", "measure.repeat"),           # renamed to rounds: the error names it
+    ("measure: {rounds: 1000000}", "measure.rounds"),
+    ("measure: {rounds: 0}", "measure.rounds"),
+    ("measure: {sentinel_every: -1}", "measure.sentinel_every"),
+    ("measure: {confirm_s: .inf}", "measure.confirm_s"),
     ("seed: -1", "seed"),
     (f"seed: {2**70}", "seed"),
     ("fixed: {cin: 8, cout: 1000000000000000000000000000000, resolution: 8}", "fixed.cout"),
@@ -241,7 +245,8 @@ def test_farm_values_that_crashed_later_are_located(extra, field, tmp_path):
 
 def test_cli_seed_and_repeat_ranges(write_yaml):
     sweep = write_yaml(BASE)
-    for flag, value in (("--seed", "-1"), ("--seed", str(2**70)), ("--seed", "2**70"), ("--repeat", "0")):
+    for flag, value in (("--seed", "-1"), ("--seed", str(2**70)), ("--seed", "2**70"), ("--repeat", "0"),
+                        ("--rounds", "0"), ("--rounds", "1000000"), ("--confirm-s", "-1"), ("--confirm-s", "inf")):
         p = hwbehave("run", str(sweep), flag, value, "--quiet")
         assert_clean_exit(p, 2)
         assert flag in p.stderr

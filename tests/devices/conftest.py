@@ -10,10 +10,11 @@ from backends.benchmark_model.fakes import install_fake_tool
 from suite.testing.fake_adb import FakeAdbServer
 from suite.testing.sshd import TestSshd
 
-#: A sweep small enough for seconds, big enough that a kernel takes more than the timer floor.
+#: A sweep small enough for seconds, big enough that a kernel takes more than the timer floor. One round, no
+#: sentinel, no confirmation: device tests are about transports (tests/test_pipeline.py covers the rounds).
 TINY_SWEEP = """\
 name: tiny-remote
-measure: {warmup_runs: 2, warmup_s: 0.01, min_runs: 10, min_s: 0.05, max_s: 0.3}
+measure: {warmup_runs: 2, warmup_s: 0.01, min_runs: 10, min_s: 0.05, max_s: 0.3, rounds: 1, sentinel_every: 0, confirm_s: 0}
 parts:
   - name: channels
     op: conv2d

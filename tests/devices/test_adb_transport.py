@@ -98,10 +98,11 @@ def test_run_sweep_through_fake_adb(fake_adb: FakeAdbServer, fake_tflite: None, 
     device = load_device(adb_yaml(tmp_path, fake_adb.port))
     outcome = run_sweep(sweep, device, tmp_path / "out", seed=1)
     assert outcome.complete, outcome.error
-    df = results.load(tmp_path / "out").sort_values("order")
+    df = results.load(tmp_path / "out").sort_values("started_at")  # one round: execution order
     assert list(df["status"]) == ["ok", "crashed", "runtime_error", "ok"]
     ok = df[df["status"] == "ok"].iloc[0]
     assert ok["median_ms"] == pytest.approx(1240.27) and ok["n"] == 1      # the run average, as printed
+    assert ok["timing"] == "summary"                                       # the tool's own average
     info = json.loads(ok["info_json"])
     assert info["samples_kind"] == "summary" and info["bm_count"] == 50
     assert info["bm_median_ms"] == pytest.approx(1239.807) and info["affinity"] == [0]
@@ -130,7 +131,7 @@ def test_hang_is_a_timeout_and_the_batch_goes_on(fake_adb: FakeAdbServer, fake_t
     device = load_device(adb_yaml(tmp_path, fake_adb.port).with_name("phone.yaml"))
     device = device.model_copy(update={"timeouts": device.timeouts.model_copy(update={"point_s": 1.0})})
     outcome = run_sweep(sweep, device, tmp_path / "out")
-    df = results.load(tmp_path / "out").sort_values("order")
+    df = results.load(tmp_path / "out").sort_values("started_at")  # one round: execution order
     assert outcome.complete and list(df["status"]) == ["timeout", "ok"]
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-MEASURE = "measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.02, max_s: 0.2}"
+#: One round, no sentinel, no confirmation: farm tests are about the farm (tests/cli cover rounds).
+MEASURE = ("measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.02, max_s: 0.2, "
+           "rounds: 1, sentinel_every: 0, confirm_s: 0}")
 
 
 def sweep_text(name: str, couts: list[int], measure: str = MEASURE) -> str:

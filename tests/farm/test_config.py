@@ -20,18 +20,19 @@ def test_selectors_resolve_names_classes_tags(farm_dir):
           - name: again
             sweep: sweeps/s.yaml
             devices: ["*"]
-            repeat: 2
+            rounds: 2
         concurrency: {default: 1, a: 2}
         """)
     farm = load_farm(path)
     assert sorted(farm.devices) == ["a", "b"]  # the example device only by name
     assert [t.job for t in farm.tasks_for("a")] == ["s", "again"]
     assert farm.concurrency_for("a") == 2 and farm.concurrency_for("b") == 1
-    assert farm.tasks_for("a")[1].repeat == 2
+    assert farm.tasks_for("a")[1].rounds == 2
 
 
 @pytest.mark.parametrize("body, line, words", [
     ("jobs:\n  - sweep: sweeps/s.yaml\n    devices: [a]\n    colour: red\n", 9, "unknown key"),
+    ("jobs:\n  - sweep: sweeps/s.yaml\n    devices: [a]\n    repeat: 2\n", 9, "repeat is now rounds"),
     ("jobs:\n  - sweep: sweeps/s.yaml\n    devices: [nope]\n", 8, "unknown device"),
     ("jobs:\n  - sweep: sweeps/missing.yaml\n    devices: [a]\n", 7, "sweep file not found"),
     ("jobs:\n  - sweep: sweeps/s.yaml\n    devices: [a]\nretry: {attempts: 0}\n", 9, "greater than or equal"),

@@ -19,7 +19,13 @@ from suite.farm.runner import run_farm
 from suite.results.store import read_journal
 
 REPO = Path(__file__).resolve().parents[2]
-SLOW = "measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.15, max_s: 0.3}"
+#: The default rounds (3) and sentinel (first and last in a round of at most 10 points), no confirmation.
+SLOW = "measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.15, max_s: 0.3, confirm_s: 0}"
+ROUNDS = 3
+
+
+def expected_keys(points: int) -> int:
+    return points * ROUNDS + 2 * ROUNDS  # every point once per round, and the sentinel twice per round
 
 
 def journal_keys(run_dir: Path) -> Counter:
@@ -29,7 +35,7 @@ def journal_keys(run_dir: Path) -> Counter:
             rec = json.loads(line)
         except ValueError:
             continue
-        keys[(rec["job_id"], rec["round"])] += 1
+        keys[(rec["job_id"], rec["round"], rec["role"], rec["slot"])] += 1
     return keys
 
 
@@ -122,11 +128,11 @@ def test_kill_9_mid_run_then_rerun_measures_every_point_once(farm_dir):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     first = journal_keys(run)
-    assert 2 <= sum(first.values()) < 8
+    assert 2 <= sum(first.values()) < expected_keys(8)
     proc = farm_cli(path)
     assert proc.wait(timeout=90) == 0, proc.stderr.read()
     keys = journal_keys(run)
-    assert len(keys) == 8 and set(keys.values()) == {1}  # every point exactly once, none measured twice
+    assert len(keys) == expected_keys(8) and set(keys.values()) == {1}  # each (job, round) once, none twice
     assert pq.read_table(run / "measurements.parquet").num_rows == 8
 
 
@@ -147,7 +153,7 @@ def test_two_farm_runs_at_once_never_interleave(farm_dir):
     assert waiter.wait(timeout=90) == 0
     run = farm_dir.root / "results/i1/cpu-a/s"
     keys = journal_keys(run)
-    assert len(keys) == 6 and set(keys.values()) == {1}
+    assert len(keys) == expected_keys(6) and set(keys.values()) == {1}
     assert read_journal(run / "journal.jsonl").bad_lines == []
 
 

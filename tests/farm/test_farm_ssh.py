@@ -16,7 +16,8 @@ from suite.testing.requirements import require, require_modules  # noqa: E402
 require_modules("paramiko", fix="pip install 'hwbehave[remote]'")
 require(None if Path(sshd.SSHD).exists() else "sshd not installed", "apt-get install -y openssh-server")
 
-SLOW = "measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.15, max_s: 0.3}"
+SLOW = ("measure: {warmup_runs: 1, warmup_s: 0.01, min_runs: 3, min_s: 0.15, max_s: 0.3, rounds: 1, "
+        "sentinel_every: 0, confirm_s: 0}")
 
 
 @pytest.fixture

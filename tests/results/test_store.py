@@ -17,7 +17,7 @@ from suite.results.store import JOURNAL, MEASUREMENTS, RunWriter, read_journal
 
 def manifest(**over):
     base = {"schema_version": SCHEMA_VERSION, "run_id": "r1", "sweep_sha256": "abc", "device_name": "dev",
-            "protocol": {"min_runs": 3}, "seed": 0, "repeat": 1, "sweep": {"name": "s", "points": 2},
+            "protocol": {"min_runs": 3}, "seed": 0, "rounds": 1, "sentinel_every": 0, "sweep": {"name": "s", "points": 2},
             "device": {"name": "dev", "class": "cpu"}}
     base.update(over)
     return base
@@ -66,14 +66,14 @@ def test_truncated_and_corrupt_journal_lines_are_reported_and_the_rest_recovered
     with open(journal, "a") as f:
         f.write('{"run_id": "r1", "job_id": "trunc')  # a kill -9 in the middle of a write
     w = RunWriter(tmp_path / "run", manifest())
-    assert w.done_keys() == {("a-onnx", 0)}
+    assert w.done_keys() == {("a-onnx", 0, "point", 0)}
     assert len(w.previous.bad_lines) == 1
     w.append(measurement("b-onnx"))
     m = w.finalize()
     w.close()
     assert m["counts"] == {"ok": 2}
     assert m["journal_bad_lines"] and "line 2" in m["journal_bad_lines"][0]
-    assert set(read_journal(journal).measurements) == {("a-onnx", 0), ("b-onnx", 0)}
+    assert set(read_journal(journal).measurements) == {("a-onnx", 0, "point", 0), ("b-onnx", 0, "point", 0)}
 
 
 def test_device_lost_points_are_measured_again_on_resume(tmp_path):
@@ -82,7 +82,7 @@ def test_device_lost_points_are_measured_again_on_resume(tmp_path):
     w.append(measurement("b-onnx", status="device_lost"))
     w.close()
     w = RunWriter(tmp_path / "run", manifest())
-    assert w.done_keys() == {("a-onnx", 0)}
+    assert w.done_keys() == {("a-onnx", 0, "point", 0)}
     w.append(measurement("b-onnx"))
     w.finalize()
     w.close()
@@ -127,3 +127,37 @@ def test_an_unfinished_run_is_readable_from_its_journal(tmp_path):
 def test_open_on_a_path_without_runs_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ResultsError, match="no run directories"):
         results.open(tmp_path)
+
+
+def test_resume_after_the_journal_was_lost_keeps_what_the_parquet_held(tmp_path):
+    # issue 12: an interrupted run (parquet written at the interruption), journal deleted, resumed
+    w = RunWriter(tmp_path / "run", manifest())
+    w.append(measurement("a-onnx"))
+    w.append(measurement("b-onnx", cout=16))
+    w.finalize(status="interrupted")
+    w.close()
+    (tmp_path / "run" / JOURNAL).unlink()
+    w = RunWriter(tmp_path / "run", manifest())
+    assert {k[0] for k in w.done_keys()} == {"a-onnx", "b-onnx"}
+    w.append(measurement("c-onnx", cout=24))
+    m = w.finalize()
+    w.close()
+    df = results.load(tmp_path / "run")
+    assert sorted(df.job_id) == ["a-onnx", "b-onnx", "c-onnx"]
+    assert m["counts"] == {"ok": 3}
+
+
+def test_a_jobs_rounds_become_one_row_and_a_failed_round_keeps_the_timed_rounds_facts(tmp_path):
+    w = RunWriter(tmp_path / "run", manifest(rounds=2))
+    w.append(measurement("a-onnx", info={"provider": "CPUExecutionProvider"}, provider="CPUExecutionProvider"))
+    w.finalize(status="interrupted")
+    w.close()
+    w = RunWriter(tmp_path / "run", manifest(rounds=2))
+    w.append(measurement("a-onnx", status="crashed", error="agent: runtime process died", round=1))
+    w.finalize()
+    w.close()
+    [row] = results.load(tmp_path / "run").to_dict("records")
+    assert row["status"] == "ok" and row["rounds"] == 1 and row["rounds_failed"] == 1
+    assert row["error"] == "round 1: agent: runtime process died" and row["provider"] == "CPUExecutionProvider"
+    assert json.loads(row["info_json"]) == {"provider": "CPUExecutionProvider"}
+    assert len(results.load_rounds(tmp_path / "run")) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
 from suite.sweep.expand import load_sweep
 
@@ -74,7 +75,7 @@ def test_parts_inherit_fixed_dtypes_and_dedupe(write_yaml):
 name: t
 fixed: {cin: 8, resolution: 8}
 dtypes: [fp32]
-measure: {min_runs: 3, repeat: 2}
+measure: {min_runs: 3, rounds: 2, confirm_s: 4}
 parts:
   - op: conv2d
     axes: {cout: [8, 16]}
@@ -84,7 +85,17 @@ parts:
 """)
     assert len(s.points) == 2 + 3  # the fp32 cout=16 point appears once
     assert s.measure == {"min_runs": 3}
-    assert s.repeat == 2
+    settings = s.round_settings()
+    assert (settings.rounds, settings.confirm_s, settings.sentinel_every) == (2, 4.0, RoundSettings().sentinel_every)
+    assert s.round_settings(rounds=5).rounds == 5  # the command line wins
+
+
+def test_measure_repeat_is_a_located_error_naming_rounds(write_yaml):
+    path = write_yaml("name: t\nop: conv2d\nfixed: {cin: 8, cout: 8, resolution: 8}\nmeasure:\n  min_runs: 3\n"
+                      "  repeat: 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert err.value.line == 6 and err.value.field == "measure.repeat" and "measure.rounds" in str(err.value)
 
 
 def test_point_ids_are_stable_and_content_addressed(write_yaml):

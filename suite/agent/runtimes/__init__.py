@@ -78,6 +78,10 @@ class RuntimeAdapter(object):
     name = ""
     #: ``(import name, distribution)`` of the packages whose versions the environment reports
     modules = ()
+    #: how the protocol's samples time this runtime (DESIGN.md §2 "Timing kinds"), when the adapter
+    #: knows better than its backend's record (``Backend.timing``, ``measured`` by default): e.g.
+    #: ``emulated`` for an accelerator emulated on the host. ``None``: the backend's says.
+    timing = None
 
     def __init__(self, options):
         self.options = dict(options or {})

@@ -308,7 +308,7 @@ def result_from_output(job_id: str, text: str, *, exit_code: int | None, started
     if parsed.profile_tables:
         info["op_profile"] = [{"section": t.section, "title": t.title, "rows": t.rows} for t in parsed.profile_tables
                               if t.title == "Summary by node type"]
-    result.update(samples_ms=[avg_us / 1000.0], loop_k=1, load_ms=_ms(parsed.init_us)
+    result.update(samples_ms=[avg_us / 1000.0], loop_k=1, timing="summary", load_ms=_ms(parsed.init_us)
                   if parsed.init_us is not None else parsed.init_session_ms,
                   first_ms=_ms(parsed.first_inference_us), info=info,
                   peak_rss_mb=parsed.memory_overall_mb if parsed.memory_kind == "peak" else None)

@@ -19,7 +19,8 @@ from suite.sweep.expand import load_sweep
 
 SWEEP = """\
 name: bm-local
-measure: {warmup_runs: 2, warmup_s: 0.01, min_runs: 10, min_s: 0.05, max_s: 0.3}
+measure: {warmup_runs: 2, warmup_s: 0.01, min_runs: 10, min_s: 0.05, max_s: 0.3, rounds: 1, sentinel_every: 0,
+          confirm_s: 0}
 op: conv2d
 fixed: {cin: 8, resolution: 8}
 axes: {cout: [8, 16, 32]}
@@ -43,8 +44,8 @@ def test_a_sweep_over_the_local_transport(local_bm: Path, tmp_path: Path) -> Non
     (tmp_path / "tool" / "fake_benchmark_model.mode").write_text("2:segv 3:hang")
     outcome = run_sweep(load_sweep("s.yaml", text=SWEEP), load_device(local_bm), tmp_path / "out", seed=3)
     assert outcome.complete, outcome.error
-    df = results.load(tmp_path / "out").sort_values("order")
-    assert list(df["status"]) == ["ok", "crashed", "timeout"]
+    df = results.load(tmp_path / "out").sort_values("started_at")  # one round: execution order
+    assert list(df["status"]) == ["ok", "crashed", "timeout"] and set(df["timing"]) == {"summary"}
     ok = df.iloc[0]
     assert ok["median_ms"] == pytest.approx(1240.27) and ok["runtime"] == "benchmark_model"
     assert json.loads(ok["info_json"])["samples_kind"] == "summary"
