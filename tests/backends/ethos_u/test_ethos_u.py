@@ -242,23 +242,30 @@ parts:                      # the points of POINTS: every TFLite step is a cache
 
 
 def test_a_sweep_end_to_end_on_the_u55_device(tmp_path: Path, cache: ArtifactCache, built: dict) -> None:
+    import numpy as np
     import pandas as pd
 
     from suite.pipeline import run_sweep
     from suite.sweep.expand import load_sweep
 
     sweep = load_sweep(tmp_path / "s.yaml", text=TINY)
-    outcome = run_sweep(sweep, load_device(U55), tmp_path / "run", cache=cache, repeat=2)
+    outcome = run_sweep(sweep, load_device(U55), tmp_path / "run", cache=cache, rounds=3, confirm_s=5.0)
     assert outcome.complete, outcome
     df = pd.read_parquet(outcome.out_dir / "measurements.parquet")
     status = {(r.op, r.cout if r.op == "conv2d" else None, r["dtype"]): r.status for _, r in df.iterrows()}
     assert set(status.values()) == {st.OK, st.FALLBACK, st.UNSUPPORTED}
     assert status[("conv2d", 16, "fp32")] == st.UNSUPPORTED
     assert status[("dwconv2d", None, "int8")] == st.FALLBACK
+    assert (df["timing"] == "estimated").all()  # build failures too: the backend's kind
     timed = df[df["status"].isin([st.OK, st.FALLBACK])]
-    assert (timed["median_ms"] > 0).all() and (timed["ci_low_ms"] == timed["ci_high_ms"]).all()
-    # rounds repeat the same estimate: no spread, and every row carries the per-layer estimate
-    assert timed.groupby("point_id")["median_ms"].nunique().eq(1).all()
+    # three rounds read one compilation: equal round medians, no spread, a zero-width interval
+    assert (timed["rounds"] == 3).all() and (timed["n"] == 3).all()
+    assert all(len(set(m)) == 1 for m in timed["round_median_ms"])
+    assert (timed["spread_rel"] == 0).all() and (timed["std_ms"] == 0).all()
+    assert (timed["ci_low_ms"] == timed["median_ms"]).all() and (timed["ci_high_ms"] == timed["median_ms"]).all()
+    assert (timed["median_ms"] > 0).all() and np.isfinite(timed["median_ms"]).all()
+    # the sentinel's floor is 0 (an exact model), so nothing needed confirming
+    assert (df["noise_floor_rel"] == 0).all() and (df["confirm_rounds"] == 0).all()
     layers = [json.loads(i)["layers"] for i in timed["info_json"]]
     assert all(rows and rows[0]["target"] in ("NPU", "CPU") for rows in layers)
     manifest = json.loads((outcome.out_dir / "manifest.json").read_text())
