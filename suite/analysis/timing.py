@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-MEASURED = "measured"
+from suite.results.schema import MEASURED
 
 
 def timing_label(device: str, timing: str | None) -> str:
