@@ -13,20 +13,20 @@ from suite.errors import ConfigError
 DEVICES = Path(__file__).resolve().parents[2] / "devices"
 
 
-def _names(*names: str) -> str:
-    return ", ".join(sorted(names))
+# the valid names in the messages come from the backend registry (a new backend adds its own)
+RUNTIMES = ", ".join(runtime_names())
+TOOLCHAINS = ", ".join(toolchain_names())
+DRIVEN = ", ".join(sorted({b.runtime for b in all_backends() if not b.in_agent}))
 
 
-# expected texts list the registry's names (a new backend adds its own without editing this test)
 @pytest.mark.parametrize("text, line, field, expected", [
-    ("name: d\nclass: cpu\nruntime:\n  threads: 1\n  name: tensorrt\n", 5, "runtime.name",
-     "one of " + _names(*runtime_names())),
+    ("name: d\nclass: cpu\nruntime:\n  threads: 1\n  name: tensorrt\n", 5, "runtime.name", "one of " + RUNTIMES),
     ("name: d\nclass: cpu\ntransport: {kind: adb}\nruntime:\n  name: onnxruntime\n", 5, "runtime.name",
-     "a runtime the controller drives: " + _names(*{b.runtime for b in all_backends() if not b.in_agent})),
+     "a runtime the controller drives: " + DRIVEN),
     ("name: d\nclass: cpu\nruntime: {name: litert}\nformats: [onnx, openvino]\n", 4, "formats",
      "a list containing one of edgetpu, tflite"),
     ("name: d\nclass: npu\nruntime: {name: rknnlite}\nformats: [rknn]\ntoolchain:\n  target_platform: rk3588\n",
-     6, "toolchain.target_platform", "one of " + _names(*toolchain_names())),
+     6, "toolchain.target_platform", "one of " + TOOLCHAINS),
 ])
 def test_unservable_devices_are_refused_at_load(text: str, line: int, field: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
