@@ -166,6 +166,10 @@ def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     return Table("step-periods", "Staircase period along an axis (largest step in parentheses)", frame, "{}")
 
 
+#: Names of :func:`standard_tables`, in order (``hwbehave table --name``; a test keeps them in step).
+TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
+
+
 def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
     """The report's tables: activation overhead, dtype speedup, step periods (columns per device and timing kind)."""
     df = by_timing(df)
