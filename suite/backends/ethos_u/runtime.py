@@ -21,8 +21,10 @@ How an estimate maps onto the results contract:
   missing estimate is a ``runtime_error``, never 0 ms.
 * ``info``: ``estimate`` (the network: cycles, clock, time, traffic and bandwidths, the
   summary CSV's fields), ``layers`` (every per-layer row: Vela's operator, target, cycles,
-  MACs, utilisation), ``placement`` (NPU/CPU rows, the CPU operators with reasons),
-  ``provider`` (``vela:<accelerator>``).
+  MACs, utilisation), ``op_profile`` (the NPU rows in the suite's per-op profile shape, time
+  per operator at the clock: what ``hwbehave show --point`` and the report's per-op tables
+  read; the runtime option ``profile`` changes nothing, the estimate is always per layer),
+  ``placement`` (NPU/CPU rows, the CPU operators with reasons), ``provider`` (``vela:<accelerator>``).
 
 A real board (TFLite Micro or the Linux Ethos-U delegate running the same ``model_vela.tflite``)
 would be another runtime of this format with ``timing: measured``.
@@ -37,12 +39,15 @@ from typing import Any
 
 from suite import status as st
 from suite.agent.environment import probe_environment
+from suite.agent.profiling import op_profile
 from suite.agent.protocol import AGENT_VERSION, PROTOCOL_VERSION
 from suite.backends.ethos_u.backend import BACKEND
 from suite.backends.ethos_u.reports import (
     LAYERS_FILE,
     LOG_FILE,
     SUMMARY_FILE,
+    LayerEstimate,
+    NetworkEstimate,
     parse_log,
     parse_per_layer_csv,
     parse_summary_csv,
@@ -57,6 +62,8 @@ from suite.results.store import utc_now
 #: A deterministic estimate: the same number every round (docs/architecture.md §5).
 TIMING = BACKEND.timing
 INTERVAL = "exact model: a deterministic estimate, identical in every round (zero-width interval)"
+#: Runtime options taken and ignored: ``profile`` (``run --profile``): the estimate is per layer anyway.
+ACCEPTED_OPTIONS = ("profile",)
 
 
 class VelaEstimateRuntime(HostRuntime):
@@ -76,8 +83,8 @@ class VelaEstimateRuntime(HostRuntime):
         return accelerator_label(self.config.accelerator)
 
     def check_options(self) -> None:
-        """The estimate has no runtime options (threads, affinity and delegates do not apply)."""
-        options = self.device.runtime.adapter_options()
+        """The estimate has no runtime options (threads, affinity and delegates do not apply) but ``profile``."""
+        options = {k: v for k, v in self.device.runtime.adapter_options().items() if k not in ACCEPTED_OPTIONS}
         if options:
             key = sorted(options)[0]
             raise ConfigError(f"the vela runtime takes no runtime options ({key!r} given): the accelerator, system "
@@ -111,6 +118,17 @@ class VelaEstimateRuntime(HostRuntime):
                 "cpu_freq_mhz": None, "temperatures_c": {}, "device_model": self.label, "npu": npu,
                 "npu_clock_mhz": clock / 1e6 if clock else None, "timing": TIMING}
 
+    def op_profile(self, layers: list[LayerEstimate], network: NetworkEstimate) -> dict[str, Any]:
+        """The NPU rows as a per-op profile (µs per operator at the clock; estimated, not measured)."""
+        rows = [{"name": r.name, "type": r.original_op if r.nng_op == r.original_op else f"{r.original_op}/{r.nng_op}",
+                 "time_us": (r.op_cycles or 0) / network.core_clock_hz * 1e6, "provider": f"vela:{network.accelerator}",
+                 "exec_type": r.nng_op, "macs": r.macs, "mac_util_pct": r.mac_util_pct}
+                for r in layers if r.target == "NPU"]
+        cpu = sum(r.target == "CPU" for r in layers)
+        note = ("Vela's estimate per operator at the configured clock (estimated, not measured)"
+                + (f"; {cpu} operator(s) on the CPU have no estimate" if cpu else ""))
+        return op_profile(rows, f"Vela {self.version() or '?'} performance model (per-layer CSV)", 1, note=note)
+
     def run_job(self, job: dict[str, Any], workdir: str, env: dict[str, str]) -> dict[str, Any]:
         """The estimate of one compiled point, from the Vela outputs beside its artifact."""
         started = utc_now()
@@ -133,7 +151,7 @@ class VelaEstimateRuntime(HostRuntime):
                 "estimate_scope": "whole network" if where.status == st.OK else
                 "NPU part only: Vela does not estimate operators left on the CPU",
                 "estimate": network.to_dict(), "placement": where.to_dict(),
-                "layers": [row.to_dict() for row in layers]}
+                "layers": [row.to_dict() for row in layers], "op_profile": self.op_profile(layers, network)}
         if where.status == st.UNSUPPORTED:
             return {**result, "status": st.UNSUPPORTED, "error": where.error, "info": info}
         if network.cycles_total <= 0:

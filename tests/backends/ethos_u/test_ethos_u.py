@@ -179,6 +179,11 @@ def test_the_runtime_reads_the_estimate_as_one_exact_sample(built: dict[str, Art
     assert info["estimate"]["cycles_npu"] == int(row["cycles_npu"]) and info["estimate_scope"] == "whole network"
     assert [layer["target"] for layer in info["layers"]] == ["NPU"]
     assert info["layers"][0]["macs"] == POINTS["conv16"].macs
+    # the per-layer estimate in the suite's per-op profile shape (hwbehave show --point, the report)
+    profile = info["op_profile"]
+    assert profile["ops_total"] == 1 and profile["ops"][0]["type"] == "Conv2D"
+    assert profile["total_us"] == pytest.approx(msg["samples_ms"][0] * 1e3)
+    assert "estimated, not measured" in profile["note"]
 
 
 def test_staircase_seen_by_the_model_one_more_channel_costs_a_block(built: dict[str, Artifact]) -> None:
@@ -194,6 +199,9 @@ def test_the_runtime_reports_fallback_with_the_cpu_ops(built: dict[str, Artifact
     assert msg["status"] == st.FALLBACK and msg["samples_ms"][0] > 0
     assert "DEPTHWISE_CONV_2D 'PartitionedCall:0' (Unsupported kernel stride: 4, 4)" in msg["error"]
     assert msg["info"]["estimate_scope"].startswith("NPU part only")
+    profile = msg["info"]["op_profile"]
+    assert {op["type"] for op in profile["ops"]} == {"Pad/MemoryCopy"} and profile["ops_total"] == 5
+    assert "1 operator(s) on the CPU have no estimate" in profile["note"]
 
 
 def test_the_runtime_without_reports_is_a_runtime_error_never_zero(tmp_path: Path) -> None:
@@ -205,12 +213,15 @@ def test_the_runtime_without_reports_is_a_runtime_error_never_zero(tmp_path: Pat
     assert "samples_ms" not in lost
 
 
-def test_the_runtime_refuses_runtime_options(write_yaml) -> None:
+def test_the_runtime_refuses_runtime_options_but_profile(write_yaml) -> None:
     device = load_device(write_yaml("name: u\nclass: npu\nruntime: {name: vela, threads: 2}\nformats: [ethosu]\n",
                                     "u.yaml"))
     with pytest.raises(ConfigError, match="takes no runtime options") as exc:
         VelaEstimateRuntime(LocalTransport(device.transport), device).check_options()
     assert exc.value.field == "runtime.threads"
+    profiled = load_device(write_yaml("name: u\nclass: npu\nruntime: {name: vela, options: {profile: true}}\n"
+                                      "formats: [ethosu]\n", "p.yaml"))
+    VelaEstimateRuntime(LocalTransport(profiled.transport), profiled).check_options()  # run --profile: accepted
 
 
 def test_hello_and_environment_describe_the_modelled_npu() -> None:
@@ -268,6 +279,12 @@ def test_a_sweep_end_to_end_on_the_u55_device(tmp_path: Path, cache: ArtifactCac
     assert (df["noise_floor_rel"] == 0).all() and (df["confirm_rounds"] == 0).all()
     layers = [json.loads(i)["layers"] for i in timed["info_json"]]
     assert all(rows and rows[0]["target"] in ("NPU", "CPU") for rows in layers)
+    # hwbehave show --point says what the number is, and so does its per-op table
+    from suite.report.op_profile import op_table, point_facts
+
+    row = timed.iloc[0]
+    assert dict(point_facts(row))["median"].endswith("timing estimated")
+    assert "on ethos-u55-128 (estimated) (Vela 5.2.0 performance model" in op_table(row).caption
     manifest = json.loads((outcome.out_dir / "manifest.json").read_text())
     npu = manifest["environment"]["device"]["round0"]["start"]["npu"]
     assert (npu["accelerator_config"], npu["system_config"], npu["memory_mode"], npu["core_clock_hz"]) == (
