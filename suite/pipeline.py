@@ -365,7 +365,7 @@ class _SweepRun:
             if not art.ok:
                 if slot.role == "point":
                     self.record(Measurement(**self.base(slot, r, order, phase), status=art.status, error=art.error,
-                                            started_at=utc_now()))
+                                            started_at=utc_now(), timing=self.device.backend.timing))
                 continue
             wire = self.job_id(slot.point) if slot.role == "point" else \
                 f"{SENTINEL_WIRE}{slot.sentinel_slot}~{self.job_id(slot.point)}"
@@ -404,7 +404,8 @@ class _SweepRun:
             if exc.in_flight and exc.in_flight in by_wire:
                 order, slot = by_wire[exc.in_flight]
                 self.record(Measurement(**self.base(slot, r, order, phase), status=st.DEVICE_LOST,
-                                        error=f"transport: {exc.reason}"[:4000], started_at=utc_now()))
+                                        error=f"transport: {exc.reason}"[:4000], started_at=utc_now(),
+                                        timing=self.device.backend.timing))
             raise
         wall = time.monotonic() - t0
         if job_walls:  # connect, push, agent start and teardown: what the batch cost beyond typical jobs

@@ -12,6 +12,7 @@ import pandas as pd
 from suite.analysis.records import Anomaly
 from suite.analysis.support import support_matrix
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing
 from suite.report.figures import MAX_FIGURES, Figure, latency_figures
 from suite.report.findings import findings_as_table, findings_table
 from suite.report.op_profile import REPORT_POINTS, costliest_profiles
@@ -77,6 +78,7 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
                    title: str = "hwbehave report", thresholds: Thresholds = DEFAULT_THRESHOLDS,
                    max_figures: int = MAX_FIGURES) -> ReportDocument:
     """Collect the report's sections from measurements, anomalies and run manifests."""
+    df = by_timing(df)  # devices per timing kind, as the detectors saw them
     anomalies = list(anomalies)
     statuses = df["status"].value_counts().to_dict() if not df.empty else {}
     summary = {"measurements": int(len(df)),

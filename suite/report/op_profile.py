@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from suite.analysis.timing import timing_label
 from suite.errors import ConfigError
 from suite.report.tables import Table
 
@@ -96,7 +97,8 @@ def point_facts(row: pd.Series) -> list[tuple[str, str]]:
     facts = [("point", f"{row['point_id']} {_label(row)} ({row.get('format')})"),
              ("status", str(row.get("status")) + (f": {row['error']}" if isinstance(row.get("error"), str) else "")),
              ("median", f"{num('median_ms', '{:.4f}', ' ms')} (95% CI {num('ci_low_ms', '{:.4f}')} – "
-                        f"{num('ci_high_ms', '{:.4f}')} ms, n {num('n', '{:.0f}')}, loop k {num('loop_k', '{:.0f}')})"),
+                        f"{num('ci_high_ms', '{:.4f}')} ms, n {num('n', '{:.0f}')}, loop k {num('loop_k', '{:.0f}')})"
+                        + (f", timing {row['timing']}" if _unmeasured(row) else "")),
              ("rounds", f"{num('rounds', '{:.0f}')} timed (round medians {_round_medians(row)}; between-round "
                         f"spread {num('spread_rel', '{:.1%}')}, the run's noise floor {num('noise_floor_rel', '{:.1%}')})"),
              ("peak memory", f"{num('peak_rss_mb', '{:.1f}', ' MB')} peak RSS of the runtime process "
@@ -113,6 +115,12 @@ def point_facts(row: pd.Series) -> list[tuple[str, str]]:
         facts.append(("tool memory", f"{info['memory_overall_mb']} MB overall ({info.get('memory_kind')}, "
                                      "benchmark_model's own figure)"))
     return facts
+
+
+def _unmeasured(row: pd.Series) -> bool:
+    """A row whose timing kind is not wall-clock latency on the device (emulated, estimated, ...)."""
+    timing = row.get("timing")
+    return isinstance(timing, str) and timing != "measured"
 
 
 def _round_medians(row: pd.Series) -> str:
@@ -150,7 +158,8 @@ def op_table(row: pd.Series, top: int = TOP_OPS) -> Table | None:
     total_ms = float(profile.get("total_us") or 0) / 1000.0
     versus = (f"; the ops sum to {total_ms:.4f} ms per inference against the timed median {median:.4f} ms"
               if isinstance(median, float) and not math.isnan(median) else "")
-    caption = (f"Per-op profile of {_label(row)} on {row.get('device')} ({profile.get('source')}, "
+    device = timing_label(str(row.get("device")), row.get("timing") if _unmeasured(row) else None)
+    caption = (f"Per-op profile of {_label(row)} on {device} ({profile.get('source')}, "
                f"{profile.get('runs')} runs{versus})")
     return Table(f"op-profile-{row['point_id']}", caption, frame, "{}", notes=str(profile.get("note") or ""))
 

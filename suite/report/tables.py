@@ -19,6 +19,7 @@ from suite.analysis.precision import speedup_frame, speedup_summary
 from suite.analysis.series import timed
 from suite.analysis.steps import staircase_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing
 
 FORMATS: tuple[str, ...] = ("md", "latex", "csv", "html")
 
@@ -216,7 +217,7 @@ TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
 
 
 def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
-    """The report's tables: activation overhead, dtype speedup, step periods."""
-    df = timed(df, thresholds)  # prepared once for the three
+    """The report's tables: activation overhead, dtype speedup, step periods (columns per device and timing kind)."""
+    df = timed(by_timing(df), thresholds)  # prepared once for the three
     return [activation_overhead_table(df, thresholds), dtype_speedup_table(df, thresholds),
             step_period_table(df, thresholds)]
