@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -124,20 +125,23 @@ def parquet_file_version(path: Path) -> int:
         raise ResultsError(f"{path}: unreadable results file ({exc})") from None
 
 
+#: What :meth:`JournalSync.close` puts on the queue to end the thread.
+_STOP = object()
+
+
 class JournalSync:
     """fsyncs a file in a background thread after it was written, so the writer does not wait.
 
-    :meth:`written` (after a write that was flushed) returns at once; writes that arrive while
-    one fsync runs are covered by the next. :meth:`close` waits for the last one. An fsync error
-    ends the thread and is raised by every later :meth:`written`, and by :meth:`close` if no
-    :meth:`written` raised it yet.
+    :meth:`written` (after a write that was flushed) returns at once; the requests that queue
+    while one fsync runs are covered by the next. :meth:`close` waits for the last one. An fsync
+    error ends the thread and is raised by every later :meth:`written`, and by :meth:`close` if
+    no :meth:`written` raised it yet. The writer's side takes no lock (a ``SimpleQueue`` put), so
+    a signal arriving there (Ctrl-C) cannot leave the thread waiting on a lock forever.
     """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._cond = threading.Condition()
-        self._dirty = False
-        self._closing = False
+        self._requests: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._error: OSError | None = None
         self._raised = False
         self._thread = threading.Thread(target=self._run, name="hwbehave-journal-fsync", daemon=True)
@@ -145,18 +149,14 @@ class JournalSync:
 
     def written(self) -> None:
         """Ask for an fsync of what was written so far (raises an earlier fsync's error)."""
-        with self._cond:
-            if self._error is not None:
-                self._raised = True
-                raise self._error
-            self._dirty = True
-            self._cond.notify()
+        if self._error is not None:
+            self._raised = True
+            raise self._error
+        self._requests.put(True)
 
     def close(self) -> None:
         """fsync what is left, stop the thread, raise its error if it had one."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
+        self._requests.put(_STOP)
         self._thread.join()
         if self._error is not None and not self._raised:
             self._raised = True
@@ -164,17 +164,15 @@ class JournalSync:
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while not self._dirty and not self._closing:
-                    self._cond.wait()
-                if not self._dirty:
-                    return
-                self._dirty = False
+            stop = self._requests.get() is _STOP
+            while not self._requests.empty():  # one fsync covers every write asked for before it starts
+                stop = self._requests.get() is _STOP or stop
             try:
                 os.fsync(self.fd)
             except OSError as exc:
-                with self._cond:
-                    self._error = exc
+                self._error = exc
+                return
+            if stop:
                 return
 
 
