@@ -1,4 +1,4 @@
-"""Command line of the agent: ``hello``, ``serve --jobs FILE --base DIR``, ``worker``."""
+"""Command line of the agent: ``hello``, ``serve --jobs FILE --base DIR`` (``-``: jobs on stdin), ``worker``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("hello")
     serve = sub.add_parser("serve")
-    serve.add_argument("--jobs", required=True)
+    serve.add_argument("--jobs", required=True, help="job list (JSON lines); - reads it from stdin")
     serve.add_argument("--base", default=".")
     worker = sub.add_parser("worker")
     worker.add_argument("--base", default=".")

@@ -109,7 +109,7 @@ def _signal_name(returncode):
 
 
 def serve(jobs_path, base_dir, launch, out=None):
-    """Run every job of ``jobs_path`` (JSON lines) and stream results to ``out``.
+    """Run every job of ``jobs_path`` (JSON lines; ``-``: stdin) and stream results to ``out``.
 
     The first worker starts before the handshake, told which runtime to import, so its
     interpreter start and runtime import overlap the ``hello`` and the environment probe
@@ -125,8 +125,11 @@ def serve(jobs_path, base_dir, launch, out=None):
     def emit(obj):
         emit_line(json.dumps(obj))
 
-    with open(jobs_path) as f:
-        jobs = [json.loads(line) for line in f if line.strip()]
+    if jobs_path == "-":  # the host sends the job list on stdin (no file to push first)
+        jobs = [json.loads(line) for line in sys.stdin if line.strip()]
+    else:
+        with open(jobs_path) as f:
+            jobs = [json.loads(line) for line in f if line.strip()]
     worker = Worker(launch, base_dir, preload=jobs[0].get("runtime")) if jobs else None
     emit(hello(import_runtimes=False))
     emit({"type": "env", "when": "start", "env": probe_environment()})
