@@ -76,11 +76,12 @@ def git_commit() -> str | None:
 
 
 def protocol_for(sweep: Sweep, device: Device) -> ProtocolSettings:
-    """Protocol defaults < the device's ``timeouts.point_s`` < the sweep's ``measure:`` block."""
+    """Protocol defaults < the device's ``timeouts.point_s`` < the sweep's ``measure:`` < the device's ``measure:``."""
     settings = ProtocolSettings().to_dict()
     if device.timeouts.point_s:
         settings["timeout_s"] = device.timeouts.point_s
     settings.update(sweep.measure)
+    settings.update((k, v) for k, v in device.measure.items() if k in settings)
     return ProtocolSettings.from_dict(settings)
 
 
@@ -176,7 +177,11 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
     sentinel point is re-measured every N jobs; its log goes into the manifest under ``drift``.
     Raises :class:`suite.locks.RunDirBusy` when another process writes ``out_dir``.
     """
-    settings = sweep.round_settings(rounds=rounds, confirm_s=confirm_s)
+    # rounds: defaults < the sweep's measure: < the device's measure: < the arguments (command line)
+    own = device.measure
+    settings = sweep.round_settings(rounds=rounds if rounds is not None else own.get("rounds"),
+                                    confirm_s=confirm_s if confirm_s is not None else own.get("confirm_s"),
+                                    sentinel_every=own.get("sentinel_every"))
     protocol = protocol_for(sweep, device)
     backend = device.backend
     fmt = backend.format

@@ -138,6 +138,8 @@ def execute_job(job, base_dir):
         options = job.get("runtime_options") or {}
         cpus = apply_affinity(options)
         adapter = get_runtime(runtime_name)(options)
+        if getattr(adapter, "timing", None):  # said at once, so that a point that fails says it too
+            result["timing"] = adapter.timing
         path = os.path.join(base_dir, job["model"])
         adapter.version()  # import the runtime outside the timed load
         reset_ok = _reset_peak_rss()
@@ -152,8 +154,6 @@ def execute_job(job, base_dir):
         result["first_ms"] = (time.perf_counter() - t0) * 1000.0
         result["outputs"] = output_stats(adapter.outputs())
         result.update(run_protocol(infer, settings))
-        if getattr(adapter, "timing", None):
-            result["timing"] = adapter.timing
         result["peak_rss_mb"] = peak_rss_mb() if reset_ok else None
         result["rss_before_mb"] = rss_before / 1024.0 if rss_before else None
         info = adapter.info() or {}

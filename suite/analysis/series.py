@@ -16,8 +16,13 @@ import pandas as pd
 from suite import status
 from suite.results.schema import ALL_FIXED
 
-#: Columns that identify where a measurement was taken; every comparison stays inside one.
-PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype")
+#: Columns that identify where a measurement was taken; every comparison stays inside one
+#: (``timing``: a finding never mixes timing kinds, docs/architecture.md §5).
+PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype", "timing")
+
+#: Timing kinds a latency detector may use: ``emulated`` timings (an accelerator emulated on the
+#: host) are valid for support and accuracy, never for latency.
+LATENCY_TIMINGS: tuple[str, ...] = ("measured", "summary", "estimated")
 
 #: Bulky per-row payloads :func:`timed` leaves out (quantization error reads the full frame).
 PAYLOAD_COLUMNS: tuple[str, ...] = ("samples_ms", "output_json")
@@ -58,8 +63,9 @@ def ci_halfwidth_ms(df: pd.DataFrame) -> pd.Series:
 
 
 def timed(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows that carry a usable latency (status ok or fallback, finite positive median), with
-    ``_half_ms`` (CI half-width) added, parameter columns ensured and :data:`PAYLOAD_COLUMNS` dropped.
+    """Rows that carry a usable latency (status ok or fallback, finite positive median, a timing
+    kind of :data:`LATENCY_TIMINGS`), with ``_half_ms`` (CI half-width) added, parameter columns
+    ensured and :data:`PAYLOAD_COLUMNS` dropped.
 
     A frame that already has ``_half_ms`` is returned as is."""
     if "_half_ms" in df.columns:  # already prepared (detect_all prepares once for every detector)
@@ -69,6 +75,8 @@ def timed(df: pd.DataFrame) -> pd.DataFrame:
         out["_half_ms"] = pd.Series(dtype=float)
         return out
     mask = df["status"].isin(status.TIMED) & np.isfinite(df["median_ms"].astype(float)) & (df["median_ms"] > 0)
+    if "timing" in df.columns:
+        mask &= df["timing"].fillna("measured").isin(LATENCY_TIMINGS)
     # raw samples and output digests are not needed by latency detectors, and costly to copy
     keep = [c for c in df.columns if c not in PAYLOAD_COLUMNS]
     out = with_param_columns(df[keep] if mask.all() else df.loc[mask, keep])

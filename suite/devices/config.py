@@ -196,6 +196,9 @@ class Device(_Data):
     stop_services: list[str] = Field(default_factory=list)
     peaks: PeakSettings = Field(default_factory=PeakSettings)
     toolchain: dict[str, Any] = Field(default_factory=dict)
+    #: Protocol and round settings this device needs, applied over the sweep's ``measure:`` block (the
+    #: command line still wins): an emulated accelerator, whose timings are no latency, needs few samples.
+    measure: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -213,6 +216,7 @@ class Device(_Data):
             if key not in known:
                 raise ConfigError("unknown toolchain in the toolchain: block", field=f"toolchain.{key}", value=key,
                                   expected="one of " + ", ".join(known))
+        _check_measure(self.measure)
         return self
 
     @property
@@ -223,6 +227,28 @@ class Device(_Data):
     def backend(self) -> Backend:
         """The backend that serves this device (its runtime with the first format it runs)."""
         return backend_for(self.runtime.name, self.formats)
+
+
+def _check_measure(measure: dict[str, Any]) -> None:
+    """Keys of a device's ``measure:`` block are protocol or round settings, with valid values."""
+    from dataclasses import fields
+
+    from suite.agent.protocol import ProtocolSettings, RoundSettings
+
+    for cls in (ProtocolSettings, RoundSettings):
+        names = [f.name for f in fields(cls)]
+        given = {k: v for k, v in measure.items() if k in names}
+        try:
+            cls(**{**cls().to_dict(), **given})
+        except (TypeError, ValueError) as exc:
+            bad = next((k for k in given if k in str(exc)), None)
+            raise ConfigError(f"bad measure: setting: {exc}", field=f"measure.{bad}" if bad else "measure",
+                              value=given.get(bad) if bad else given) from None
+    known = [f.name for cls in (ProtocolSettings, RoundSettings) for f in fields(cls)]
+    for key in measure:
+        if key not in known:
+            raise ConfigError("unknown key in the measure: block", field=f"measure.{key}", value=key,
+                              expected="one of " + ", ".join(known))
 
 
 def load_device(path: str | Path, *, text: str | None = None) -> Device:

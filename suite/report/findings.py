@@ -9,7 +9,7 @@ import pandas as pd
 from suite.analysis.overhead import overhead_frame, overhead_summary
 from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_summary
 from suite.analysis.records import FINDINGS, Anomaly
-from suite.analysis.series import numeric_axes, timed
+from suite.analysis.series import LATENCY_TIMINGS, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.report.tables import Table
 
@@ -45,6 +45,7 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     speedup) or ``not measured`` (the run had no data to test it on that device).
     """
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
+    kinds = _timing_kinds(df, devices)
     data = timed(df)
     best: dict[tuple[str, str], Anomaly] = {}
     for a in anomalies:
@@ -62,12 +63,28 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
         for dev in devices:
             if (finding, dev) in best:
                 row[dev] = _yes(finding, best[(finding, dev)])
+            elif finding in LATENCY_FINDINGS and kinds[dev] and not set(kinds[dev]) & set(LATENCY_TIMINGS):
+                row[dev] = f"n/a: {', '.join(kinds[dev])} timings are no latency"
             else:
                 row[dev] = _no(finding, dev, df, data, speed, over, quant)
         rows[finding] = row
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["title", *devices])
     frame.index.name = "finding"
-    return frame
+    # a column says what its numbers are when they are not wall-clock device latency (§5 of docs/architecture.md)
+    return frame.rename(columns={dev: f"{dev} ({', '.join(k for k in kinds[dev] if k != 'measured')})"
+                                 for dev in devices if set(kinds[dev]) - {"measured"}})
+
+
+#: Findings about latency: a device whose timings are of no latency kind (emulated) cannot show them.
+LATENCY_FINDINGS = ("F1", "F2", "F3", "F4", "F5")
+
+
+def _timing_kinds(df: pd.DataFrame, devices: list[str]) -> dict[str, list[str]]:
+    """The timing kinds of each device's rows (``measured`` where the results predate the column)."""
+    if "timing" not in df.columns:
+        return {dev: ["measured"] for dev in devices}
+    timing = df["timing"].fillna("measured").astype(str)
+    return {dev: sorted(set(timing[df["device"].astype(str) == dev])) for dev in devices}
 
 
 def _no(finding: str, dev: str, df: pd.DataFrame, data: pd.DataFrame, speed: pd.DataFrame, over: pd.DataFrame,

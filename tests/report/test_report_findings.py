@@ -32,3 +32,18 @@ def test_untestable_findings_say_not_measured(study):
     t = findings_table(conv, [])
     assert t.loc["F5", "cpu-a76"] == "not measured" and t.loc["F2", "cpu-a76"] == "not measured"
     assert t.loc["F1", "cpu-a76"] == "no"
+
+
+def test_a_device_whose_timings_are_emulated_is_labelled_and_shows_no_latency_finding(study):
+    from suite.analysis import detect_all
+
+    df, _ = study
+    df = df.copy()
+    df["timing"] = "measured"
+    df.loc[df["device"] == "rk3588-npu", "timing"] = "emulated"
+    t = findings_table(df, detect_all(df))
+    assert list(t.columns) == ["title", "cpu-a76", "mali-gpu", "rk3588-npu (emulated)"]
+    for finding in ("F1", "F2", "F3", "F4", "F5"):
+        assert t.loc[finding, "rk3588-npu (emulated)"] == "n/a: emulated timings are no latency"
+    assert t.loc["F6", "rk3588-npu (emulated)"].startswith("yes: int8 20")  # outputs stay valid
+    assert t.loc["F1", "mali-gpu"].startswith("yes: steps of 8 cout")  # the other devices are unchanged
