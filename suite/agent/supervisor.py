@@ -46,13 +46,14 @@ def hello(import_runtimes=True):
 
 
 def declared_version(cls):
-    """Version of the first installed package an adapter declares (``modules``), from its metadata;
-    ``None`` when none is installed. With several candidates the distribution's name is prefixed."""
-    for module, dist in cls.modules:
-        version = package_version(module, dist)
-        if version:
-            return version if len(cls.modules) == 1 else "%s %s" % (dist, version)
-    return None
+    """Versions of the packages an adapter declares (``modules``), from their metadata: the one
+    version when it declares one package, else ``"dist version, ..."`` of those installed (``None``:
+    none is)."""
+    found = [(dist, package_version(module, dist)) for module, dist in cls.modules]
+    found = [(dist, version) for dist, version in found if version]
+    if len(cls.modules) == 1:
+        return found[0][1] if found else None
+    return ", ".join("%s %s" % pair for pair in found) or None
 
 
 class Worker(object):

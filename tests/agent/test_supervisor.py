@@ -76,7 +76,9 @@ def test_the_serve_handshake_names_runtime_versions_without_importing_any_runtim
     assert out["loaded"] == []  # neither a runtime nor numpy: the worker imports the one it runs
     runtimes = out["hello"]["runtimes"]
     assert runtimes["onnxruntime"] == package_version("onnxruntime", "onnxruntime")
-    assert runtimes["litert"] == "ai-edge-litert " + package_version("ai_edge_litert", "ai-edge-litert")
+    assert runtimes["litert"].startswith("ai-edge-litert " + package_version("ai_edge_litert", "ai-edge-litert"))
+    qnn = [(d, package_version(m, d)) for m, d in (("onnxruntime", "onnxruntime"), ("onnxruntime_qnn", "onnxruntime-qnn"))]
+    assert runtimes["qnn"] == ", ".join(f"{d} {v}" for d, v in qnn if v)  # each package it needs, as installed
     assert runtimes["nncase"] is None  # not installed here: no version, as version() says
 
 
