@@ -196,11 +196,16 @@ measure: {{warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.0, max_runs: 3, 
 
 
 def case_pipeline(device_yaml: Path, work: Path, points: int, rounds: int) -> dict[str, float]:
+    import suite.pipeline as pipeline
     from suite.devices.config import load_device
     from suite.models.cache import ArtifactCache
     from suite.pipeline import run_sweep
     from suite.sweep.expand import load_sweep
 
+    t0 = time.perf_counter()
+    pipeline.git_commit()
+    git_s = time.perf_counter() - t0
+    pipeline.git_commit = lambda: None  # type: ignore[assignment] # a baseline tree is no checkout: left out of both
     sweep_file = work / "sweep.yaml"
     sweep_file.write_text(SWEEP.format(points=points, rounds=rounds))
     sweep, device, cache = load_sweep(sweep_file), load_device(device_yaml), ArtifactCache(work / "cache")
@@ -212,7 +217,7 @@ def case_pipeline(device_yaml: Path, work: Path, points: int, rounds: int) -> di
     assert outcome.complete, outcome.error
     lines = [timeline(b) for b in tap.batches]
     out = {k: sum(x[k] for x in lines) for k in lines[0]}
-    out.update(run_wall=wall, run_fixed=wall - out["wall"], batches=len(lines), points=points)
+    out.update(run_wall=wall, run_fixed=wall - out["wall"], batches=len(lines), points=points, git=git_s)
     return out
 
 
@@ -286,6 +291,7 @@ def print_case(case: str, sides: dict[str, list[dict[str, Any]]]) -> None:
             lambda runs: statistics.median((r[case]["run_wall"] - r[case]["timed"]) / r[case]["points"]
                                            for r in runs) * ms)
         row("run: set-up + finalisation (once per run)", lambda runs: median_of(runs, case, "run_fixed") * ms)
+        row("  not in it: the manifest's git commit lookup", lambda runs: median_of(runs, case, "git") * ms)
     per_batch = lambda runs, k: statistics.median(r[case][k] / r[case].get("batches", 1) for r in runs) * ms  # noqa: E731
     row("batch: start -> hello (bundle, push, agent start)", lambda runs: per_batch(runs, "to_hello"))
     row("batch: hello -> env (environment probe)", lambda runs: per_batch(runs, "probe"))

@@ -14,9 +14,10 @@ import sys
 import tempfile
 import time
 
-from .environment import package_version, probe_environment
 from .lines import LineReader
-from .protocol import AGENT_VERSION, PROTOCOL_VERSION
+
+# .environment and .protocol are imported where used, after the worker started: their imports
+# (platform, socket, dataclasses) came before the spawn and so before everything the batch waits for.
 
 STDERR_TAIL_CHARS = 2000
 
@@ -31,6 +32,8 @@ def hello(import_runtimes=True):
     exit as much again; the worker imports the one runtime it runs anyway, and a runtime that does
     not import is that job's status). An adapter that declares no modules is asked.
     """
+    from .environment import probe_environment
+    from .protocol import AGENT_VERSION, PROTOCOL_VERSION
     from .runtimes import load_all
 
     runtimes = {}
@@ -49,6 +52,8 @@ def declared_version(cls):
     """Versions of the packages an adapter declares (``modules``), from their metadata: the one
     version when it declares one package, else ``"dist version, ..."`` of those installed (``None``:
     none is)."""
+    from .environment import package_version
+
     found = [(dist, package_version(module, dist)) for module, dist in cls.modules]
     found = [(dist, version) for dist, version in found if version]
     if len(cls.modules) == 1:
@@ -132,6 +137,8 @@ def serve(jobs_path, base_dir, launch, out=None):
         with open(jobs_path) as f:
             jobs = [json.loads(line) for line in f if line.strip()]
     worker = Worker(launch, base_dir, preload=jobs[0].get("runtime")) if jobs else None
+    from .environment import probe_environment
+
     emit(hello(import_runtimes=False))
     emit({"type": "env", "when": "start", "env": probe_environment()})
     for job in jobs:
