@@ -29,9 +29,9 @@ and after: the machine is shared.
     .venv/bin/python benchmarks/bench_overhead.py [--points 50] [--rounds 3] [--repeat 3]
                                                   [--baseline REV] [--no-ssh] [--cases bare,session,...]
 
-To see inside a component, profile one side with py-spy (``pip install py-spy``), e.g.
-``py-spy record --subprocesses --idle -f raw -o prof.txt -- .venv/bin/python
-benchmarks/bench_overhead.py --side current --cases session --out /dev/null``.
+To see inside a component, profile it with py-spy (``pip install py-spy``), children included:
+``py-spy record --subprocesses --idle -r 500 -f raw -o prof.txt -- .venv/bin/python
+benchmarks/bench_overhead.py --repeat 1 --no-ssh --cases pipeline``.
 """
 
 from __future__ import annotations
