@@ -19,9 +19,9 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# everything the tests exercise: extras for remote devices, reports, notebooks, TFLite, OpenVINO, QNN, labgrid
+# everything the tests exercise: extras for remote devices, reports, notebooks, TFLite, OpenVINO, QNN, Vela, labgrid
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,tflite,openvino,qnn,labgrid]"
+	$(BIN)/pip install --quiet -e ".[dev,tflite,openvino,qnn,vela,labgrid]"
 	touch $@ $(VENV)/.core
 
 venv: $(VENV)/.core

@@ -148,8 +148,13 @@ def default_out_dir(root: Path, sweep: Sweep, device: Device) -> Path:
     return root / f"{sweep.name}--{device.name}--{stamp}"
 
 
-def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
-    """The newest run under ``root`` of this sweep and device that did not complete."""
+def latest_incomplete(root: Path, sweep: Sweep, device: Device, settings: dict[str, Any] | None = None
+                      ) -> Path | None:
+    """The newest run under ``root`` of this sweep and device that did not complete.
+
+    With ``settings`` (``{"seed", "rounds", "sentinel_every", "protocol", "overrides", "runtime"}``), only a run whose
+    manifest records the same values: a rerun with other settings starts a new run.
+    """
     best = None
     for manifest in sorted(root.glob("*/manifest.json")):
         try:
@@ -159,14 +164,24 @@ def latest_incomplete(root: Path, sweep: Sweep, device: Device) -> Path | None:
         if not isinstance(m, dict):  # a damaged manifest is not a run to resume
             continue
         if (m.get("sweep_sha256") == sweep.sha256 and m.get("device_name") == device.name
-                and m.get("status") != "complete"):
+                and m.get("status") != "complete" and (settings is None or _same_settings(m, settings))):
             best = manifest.parent
     return best
 
 
+def _same_settings(manifest: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Whether a run's manifest records ``settings`` (keys it lacks count as different)."""
+    definition = (manifest.get("device") or {}).get("definition") or {}
+    recorded = {"seed": manifest.get("seed"), "rounds": manifest.get("rounds", manifest.get("repeat")),
+                "sentinel_every": manifest.get("sentinel_every"), "protocol": manifest.get("protocol"),
+                "overrides": manifest.get("overrides", {}), "runtime": definition.get("runtime")}
+    return all(recorded.get(k) == v for k, v in settings.items())
+
+
 def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rounds: int | None = None,
               confirm_s: float | None = None, cache: ArtifactCache | None = None, observer: Observer = _noop,
-              device_path: str | None = None, drift: Any = None) -> RunOutcome:
+              device_path: str | None = None, drift: Any = None,
+              overrides: dict[str, Any] | None = None) -> RunOutcome:
     """Measure every point of ``sweep`` on ``device`` into ``out_dir`` (resuming if it exists).
 
     ``rounds`` planned rounds (default: the sweep's ``measure.rounds``, else
@@ -175,6 +190,8 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
     ``confirm_s`` seconds, of the points :func:`suite.analysis.confirm.points_to_confirm` picks.
     ``drift`` (optional, a :class:`suite.farm.drift.DriftControl`) wraps the device session so a
     sentinel point is re-measured every N jobs; its log goes into the manifest under ``drift``.
+    ``overrides`` (the command line's ``--threads``, ``--min-runs``, …, already applied to
+    ``sweep`` and ``device``) is recorded in the manifest as given.
     Raises :class:`suite.locks.RunDirBusy` when another process writes ``out_dir``.
     """
     # rounds: defaults < the sweep's measure: < the device's measure: < the arguments (command line)
@@ -197,7 +214,7 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
                   "points": len(sweep.points), "text": sweep.text},
         "device": {"name": device.name, "class": device.device_class, "file": device_path,
                    "definition": json.loads(device.model_dump_json(by_alias=True))},
-        "format": fmt, "runtime": device.runtime.name,
+        "format": fmt, "runtime": device.runtime.name, "overrides": dict(overrides or {}),
         "environment": {"controller": {**probe_environment(version_modules()), "user": getpass.getuser(),
                                        "python_implementation": platform.python_implementation()}},
     }
@@ -352,7 +369,7 @@ class _SweepRun:
             if not art.ok:
                 if slot.role == "point":
                     self.record(Measurement(**self.base(slot, r, order, phase), status=art.status, error=art.error,
-                                            started_at=utc_now()))
+                                            started_at=utc_now(), timing=self.device.backend.timing))
                 continue
             wire = self.job_id(slot.point) if slot.role == "point" else \
                 f"{SENTINEL_WIRE}{slot.sentinel_slot}~{self.job_id(slot.point)}"
@@ -391,7 +408,8 @@ class _SweepRun:
             if exc.in_flight and exc.in_flight in by_wire:
                 order, slot = by_wire[exc.in_flight]
                 self.record(Measurement(**self.base(slot, r, order, phase), status=st.DEVICE_LOST,
-                                        error=f"transport: {exc.reason}"[:4000], started_at=utc_now()))
+                                        error=f"transport: {exc.reason}"[:4000], started_at=utc_now(),
+                                        timing=self.device.backend.timing))
             raise
         wall = time.monotonic() - t0
         if job_walls:  # connect, push, agent start and teardown: what the batch cost beyond typical jobs

@@ -17,6 +17,7 @@ from suite.analysis.series import all_axis_series, timed
 from suite.analysis.steps import find_staircases
 from suite.analysis.support import find_support_issues
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing
 
 #: Detector names accepted by ``detect_all(only=...)``, in the order they run.
 DETECTOR_NAMES: tuple[str, ...] = ("staircase", "non_monotonic", "cost_mismatch", "overhead", "dtype_speed",
@@ -42,7 +43,7 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
         Names from :data:`DETECTOR_NAMES` to run (default: all).
     """
     th = thresholds
-    full = df
+    full = df = by_timing(df)  # a timing kind other than measured is analysed as a device of its own
     df = timed(df)  # prepared once; every detector but support and quant_error works on it
     along = {"staircase", "non_monotonic", "cost_mismatch"}
     series = all_axis_series(df, 3) if along.intersection(only or DETECTOR_NAMES) else []

@@ -56,4 +56,8 @@ class HostRuntime(ABC):
 
     @abstractmethod
     def run_job(self, job: dict[str, Any], workdir: str, env: dict[str, str]) -> dict[str, Any]:
-        """Time one job (the agent's wire form; its ``model`` is relative to ``workdir``): a ``result`` message."""
+        """Time one job (the agent's wire form; its ``model`` is relative to ``workdir``): a ``result`` message.
+
+        ``job["artifact"]`` is the artifact's path on the controller, for a runtime that reads
+        what the build left beside it (Vela's estimate reports, :mod:`suite.backends.ethos_u.runtime`).
+        """

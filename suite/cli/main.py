@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("HWBEHAVE_DEBUG"):
             raise
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
-        print(f"hwbehave: {how}; rerun the same command to continue (a run resumes from its journal)",
+        print(f"hwbehave: {how}; rerun the same command to continue (a run resumes from its journal: the newest "
+              "unfinished run of the same sweep, device and settings, or the --out directory)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from suite.errors import ConfigError
-from suite.report.tables import FORMATS
+from suite.report.tables import FORMATS, TABLE_NAMES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("table", help="publication tables: activation overhead, int8 speedup, step periods")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
     p.add_argument("--format", choices=FORMATS, default="md", help="md, latex (booktabs), csv or html")
-    p.add_argument("--name", action="append", help="only these tables (by name)")
+    p.add_argument("--name", action="append", metavar="NAME",
+                   help="only this table (repeatable): " + ", ".join(TABLE_NAMES))
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     return p
 

@@ -211,6 +211,7 @@ class Device(_Data):
             raise ConfigError(f"runtime {self.runtime.name} runs inside the hwbehave agent (Python on the device), "
                               f"which the {self.transport.kind} transport cannot start", field="runtime.name",
                               value=self.runtime.name, expected="a runtime the controller drives: " + ", ".join(driven))
+        check_threads_fit(self.runtime.threads, self.runtime.affinity, field="runtime.threads")
         known = toolchain_names()
         for key in self.toolchain:
             if key not in known:
@@ -227,6 +228,27 @@ class Device(_Data):
     def backend(self) -> Backend:
         """The backend that serves this device (its runtime with the first format it runs)."""
         return backend_for(self.runtime.name, self.formats)
+
+
+def check_threads_fit(threads: int | None, affinity: str | list[int] | None, *, field: str,
+                      where: str = "runtime.affinity") -> None:
+    """``threads`` inference threads must fit the CPUs ``affinity`` pins the runtime to.
+
+    Two threads on one pinned core measure time slicing, not two-thread behaviour: a
+    ``ConfigError`` at ``field`` (an affinity the agent cannot parse is left to the agent).
+    """
+    if not threads or affinity is None:
+        return
+    from suite.agent.worker import parse_cpu_list
+
+    try:
+        cpus = parse_cpu_list(affinity)
+    except ValueError:
+        return
+    if cpus and threads > len(cpus):
+        raise ConfigError(f"{threads} threads cannot run on the {len(cpus)} CPU(s) {where} pins the runtime to "
+                          f"({affinity!r})", field=field, value=threads,
+                          expected=f"at most {len(cpus)} thread(s), or an affinity with {threads} CPUs")
 
 
 def _check_measure(measure: dict[str, Any]) -> None:
@@ -278,27 +300,15 @@ def _transport_model(doc: Any, loc: tuple[Any, ...]) -> Any:
 
 
 def devices_dir() -> Path:
-    """``$HWBEHAVE_DEVICES`` or ``devices/`` in the current directory."""
-    import os
+    """``$HWBEHAVE_DEVICES`` or ``devices/`` in the current directory (the first place names are looked up)."""
+    from suite.locations import working_dir
 
-    return Path(os.environ.get("HWBEHAVE_DEVICES", "devices"))
-
-
-def _exists(path: Path) -> bool:
-    try:  # a name too long for the filesystem raises instead of answering False
-        return path.exists()
-    except OSError:
-        return False
+    return working_dir("devices")
 
 
 def resolve_device(name_or_path: str) -> Device:
-    """A device by file path, or by name from ``devices/<name>.yaml``."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or _exists(p):
-        return load_device(p)
-    candidate = devices_dir() / f"{name_or_path}.yaml"
-    if _exists(candidate):
-        return load_device(candidate)
-    known = sorted(f.stem for f in devices_dir().glob("*.yaml")) if devices_dir().exists() else []
-    raise ConfigError(f"unknown device {name_or_path!r}", field="--device", value=name_or_path,
-                      expected="a device YAML path or one of " + (", ".join(known) or "(no devices/ folder here)"))
+    """A device by file path, or by name: working directory, user folder, then the bundled devices
+    (:mod:`suite.locations`; a miss lists the names each place offers)."""
+    from suite.locations import locate
+
+    return load_device(locate("devices", name_or_path, field="--device").path)

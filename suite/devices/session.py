@@ -121,7 +121,10 @@ class DeviceSession:
                 jobs_text = "".join(json.dumps(w) + "\n" for w in wire).encode()
                 stream = t.start_agent(agent_argv(self._python()), workdir, env, stdin=jobs_text)
             else:
-                stream = HostRuntimeStream(runtime, wire, workdir, env)
+                # a host-driven runtime runs on the controller: it may read what the build left
+                # beside the artifact (a vendor's estimate reports), so it gets the local path too
+                host_wire = [dict(w, artifact=j.model_path) for w, j in zip(wire, jobs, strict=True)]
+                stream = HostRuntimeStream(runtime, host_wire, workdir, env)
             self._stream(stream, jobs, on_result, on_env, on_hello)        # 5
             finished = True
         finally:

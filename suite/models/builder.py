@@ -46,12 +46,15 @@ class Made:
 
     ``build_s`` is the time spent in the converter itself when the builder knows it (a
     pool's queueing and imports excluded); else the wall time since the point started.
+    ``files`` are further files kept beside the artifact in its cache entry, by name (a
+    compiler's reports that a runtime reads: Vela's estimate CSVs).
     """
 
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
     log: str = ""
     build_s: float | None = None
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class CachedBuilder:
                   "sha256": file_sha256(made.path), "size_bytes": made.path.stat().st_size,
                   "build_s": made.build_s if made.build_s is not None else time.perf_counter() - job.start,
                   "error": None, "log": made.log[-LOG_TAIL_CHARS:], "metadata": made.metadata}
-        stored = self.cache.store(job.key, {self.filename: made.path}, record)
+        stored = self.cache.store(job.key, {self.filename: made.path, **made.files}, record)
         return Artifact(**{**stored, "metadata": {**stored["metadata"], "cache": "miss"}})
 
     @staticmethod

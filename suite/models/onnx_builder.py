@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from suite.models import model_source
 from suite.models.builder import CachedBuilder, Made
 from suite.models.cache import cache_key
 from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
@@ -32,7 +33,12 @@ FP16_NOTE = ("fp16 graph; ONNX Runtime's CPU provider may insert Casts and compu
 
 
 def build_onnx_model(point: Point, float_dtype: str | None = None) -> onnx.ModelProto:
-    """The ONNX graph of ``point`` in fp32 or fp16 (int8 points get their fp32 graph)."""
+    """The ONNX graph of ``point`` in fp32 or fp16 (int8 points get their fp32 graph).
+
+    A ``model`` point's graph is the user's file (:mod:`suite.models.model_source`).
+    """
+    if model_source.is_model(point):
+        return model_source.load_onnx(point, float_dtype)
     dtype = float_dtype or ("fp16" if point.dtype == "fp16" else "fp32")
     op = get_op(point.op)
     g = GraphBuilder(f"{point.op}_{point.id}", point.seed, np.float16 if dtype == "fp16" else np.float32)
@@ -75,12 +81,18 @@ class OnnxBuilder(CachedBuilder):
     component = "onnx-builder"
     filename = "model.onnx"
 
+    def refuse(self, point: Point) -> str | None:
+        """A model file this builder cannot make ONNX of at the point's dtype (catalogue points: none)."""
+        return model_source.refusal(point, self.format) if model_source.is_model(point) else None
+
     def key(self, point: Point, work: Path | None = None) -> str:
         """Cache key: point, dtype, builder version, ONNX version and opset (and ORT's for int8)."""
         import onnxruntime
 
         parts = {"point": point.id, "format": self.format, "dtype": point.dtype, "builder": BUILDER_VERSION,
                  "onnx": onnx.__version__, "opset": OPSET}
+        if model_source.is_model(point):
+            parts["model_source"] = model_source.MODEL_SOURCE_VERSION
         if point.dtype == "int8":
             parts["onnxruntime"] = onnxruntime.__version__
         return cache_key(parts)
@@ -91,9 +103,14 @@ class OnnxBuilder(CachedBuilder):
         path = work / "model.onnx"
         onnx.save(model, str(path))
         metadata: dict[str, object] = {"opset": OPSET, "nodes": len(model.graph.node)}
+        native = None
+        if model_source.is_model(point):
+            metadata.update(model_source.build_metadata(point))
+            metadata["opset"] = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None)
+            native = model_source.facts(point).native_dtype
         if point.dtype == "fp16":
             metadata["note"] = FP16_NOTE
-        if point.dtype == "int8":
+        if point.dtype == "int8" and native != "int8":
             qpath = work / "model.int8.onnx"
             metadata.update(quantize_int8(path, qpath, point.seed, model))
             path = qpath

@@ -55,6 +55,8 @@ class Param:
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     doc: str = ""
+    #: A file path: in a sweep file a relative value resolves against the sweep file's folder.
+    is_path: ClassVar[bool] = False
 
     @property
     def required(self) -> bool:
@@ -97,11 +99,12 @@ class Cost:
 
     ``macs`` counts multiply-accumulates of conv/matmul-like work; ``flops`` counts
     2 per MAC plus elementwise work (activations, adds, norms) by the catalogue's
-    per-element conventions. Byte counts are dtype-aware.
+    per-element conventions. Byte counts are dtype-aware. ``macs``/``flops`` are ``None``
+    only where they cannot be computed (a user's model file with unknown shapes), never 0.
     """
 
-    macs: int
-    flops: int
+    macs: int | None
+    flops: int | None
     param_count: int
     bytes_in: int
     bytes_out: int
@@ -120,7 +123,7 @@ class OpSpec:
     """
 
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "layer"  # layer | activation | block | model
+    kind: ClassVar[str] = "layer"  # layer | activation | block | model (a network) | file (a user's model)
     params: ClassVar[tuple[Param, ...]] = ()
     doc: ClassVar[str] = ""
 
@@ -156,6 +159,18 @@ class OpSpec:
 
     def check(self, p: dict[str, Any]) -> None:
         """Cross-parameter constraints (e.g. kernel fits the input). Raise ``ParamError``."""
+
+    def identity(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The parameters the point id hashes (all of them; the ``model`` op hashes the file's content)."""
+        return p
+
+    def describe_params(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The parameters a short label shows (those equal to their defaults are hidden later)."""
+        return p
+
+    def native_dtype(self, p: dict[str, Any]) -> str | None:
+        """The dtype a point has when the sweep names none (``None``: the sweep default, fp32)."""
+        return None
 
     # -- shapes and cost --------------------------------------------------------------
     def input_shapes(self, p: dict[str, Any]) -> list[tuple[int, ...]]:
@@ -222,4 +237,4 @@ def load_catalogue() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from suite.ops import activations, blocks, layers, networks  # noqa: F401
+    from suite.ops import activations, blocks, layers, model, networks  # noqa: F401

@@ -12,9 +12,17 @@ import pandas as pd
 from suite.analysis.records import Anomaly
 from suite.analysis.support import support_matrix
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing
 from suite.report.figures import MAX_FIGURES, Figure, latency_figures
 from suite.report.findings import findings_as_table, findings_table
+from suite.report.op_profile import REPORT_POINTS, costliest_profiles
 from suite.report.tables import Table, standard_tables
+
+#: What the per-op section says when no point was profiled.
+NO_PROFILES = ("No per-op profiles in these runs: `hwbehave run --profile` records them (a separate pass "
+               "after timing), and runs of `--model` files have them by default.")
+#: Its heading.
+PROFILES_HEADING = f"Per-op profiles of the costliest points (up to {REPORT_POINTS} per device)"
 
 #: Anomalies listed in full in a report (the rest are counted).
 MAX_LISTED_ANOMALIES = 200
@@ -40,6 +48,8 @@ class ReportDocument:
     environment: list[dict]
     protocol: list[dict]
     thresholds: dict = field(default_factory=dict)
+    #: per-op tables of the costliest profiled points (suite/report/op_profile.py)
+    op_profiles: list[Table] = field(default_factory=list)
 
 
 def support_table(df: pd.DataFrame) -> Table:
@@ -68,6 +78,7 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
                    title: str = "hwbehave report", thresholds: Thresholds = DEFAULT_THRESHOLDS,
                    max_figures: int = MAX_FIGURES) -> ReportDocument:
     """Collect the report's sections from measurements, anomalies and run manifests."""
+    df = by_timing(df)  # devices per timing kind, as the detectors saw them
     anomalies = list(anomalies)
     statuses = df["status"].value_counts().to_dict() if not df.empty else {}
     summary = {"measurements": int(len(df)),
@@ -86,6 +97,7 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
         environment=[_pick(m, ENVIRONMENT_KEYS) for m in manifests],
         protocol=[_pick(m, PROTOCOL_KEYS) for m in manifests],
         thresholds={k: v for k, v in asdict(thresholds).items()},
+        op_profiles=costliest_profiles(df),
     )
 
 

@@ -11,6 +11,7 @@ from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_s
 from suite.analysis.records import FINDINGS, Anomaly
 from suite.analysis.series import LATENCY_TIMINGS, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing, timing_label
 from suite.report.tables import Table
 
 NOT_MEASURED = "not measured"
@@ -44,6 +45,7 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     ``no`` (testable, nothing found; with a key number where one exists, e.g. the median int8
     speedup) or ``not measured`` (the run had no data to test it on that device).
     """
+    df = by_timing(df)  # columns per device and timing kind: "ethos-u55-128 (estimated)"
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
     kinds = _timing_kinds(df, devices)
     data = timed(df)
@@ -70,8 +72,9 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
         rows[finding] = row
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["title", *devices])
     frame.index.name = "finding"
-    # a column says what its numbers are when they are not wall-clock device latency (§5 of docs/architecture.md)
-    return frame.rename(columns={dev: f"{dev} ({', '.join(k for k in kinds[dev] if k != 'measured')})"
+    # a column says what its numbers are when they are not wall-clock device latency (§5 of docs/architecture.md);
+    # by_timing named most already ("ethos-u55-128 (estimated)"): timing_label adds no second suffix
+    return frame.rename(columns={dev: timing_label(dev, ", ".join(k for k in kinds[dev] if k != "measured"))
                                  for dev in devices if set(kinds[dev]) - {"measured"}})
 
 

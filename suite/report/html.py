@@ -10,7 +10,7 @@ import base64
 import html
 
 from suite.analysis.records import FINDINGS
-from suite.report.document import ReportDocument, flatten
+from suite.report.document import NO_PROFILES, PROFILES_HEADING, ReportDocument, flatten
 from suite.report.tables import Table, to_html
 
 CSS = """
@@ -92,6 +92,11 @@ def render_html(doc: ReportDocument) -> str:
     ]
     for t in doc.tables:
         parts.append(to_html(t) if not t.frame.empty else f"<p>{_e(t.caption)}: nothing to show.</p>")
+    parts.append(f"<h2>{_e(PROFILES_HEADING)}</h2>")
+    for t in doc.op_profiles:
+        parts.append(to_html(t))
+    if not doc.op_profiles:
+        parts.append(f"<p>{_e(NO_PROFILES)}</p>")
     parts.append("<h2>Latency along the sweeps</h2>")
     for fig in doc.figures:
         data = base64.b64encode(fig.png).decode("ascii")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from suite.analysis.records import FINDINGS
-from suite.report.document import ReportDocument, flatten
+from suite.report.document import NO_PROFILES, PROFILES_HEADING, ReportDocument, flatten
 from suite.report.tables import to_markdown
 
 
@@ -44,6 +44,11 @@ def render_markdown(doc: ReportDocument) -> str:
               "## Tables", ""]
     for t in doc.tables:
         lines += [to_markdown(t) if not t.frame.empty else f"{t.caption}: nothing to show.", ""]
+    lines += [f"## {PROFILES_HEADING}", ""]
+    for t in doc.op_profiles:
+        lines += [to_markdown(t), ""]
+    if not doc.op_profiles:
+        lines += [NO_PROFILES, ""]
     lines += ["## Latency along the sweeps", ""]
     for fig in doc.figures:
         lines += [f"![{_esc(fig.alt)}]({fig.filename})", "", f"*{_esc(fig.title)}*", ""]

@@ -17,6 +17,7 @@ from suite.analysis.overhead import overhead_frame, overhead_summary
 from suite.analysis.precision import speedup_frame, speedup_summary
 from suite.analysis.steps import staircase_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing
 
 FORMATS: tuple[str, ...] = ("md", "latex", "csv", "html")
 
@@ -165,7 +166,12 @@ def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     return Table("step-periods", "Staircase period along an axis (largest step in parentheses)", frame, "{}")
 
 
+#: Names of :func:`standard_tables`, in order (``hwbehave table --name``; a test keeps them in step).
+TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
+
+
 def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
-    """The report's tables: activation overhead, dtype speedup, step periods."""
+    """The report's tables: activation overhead, dtype speedup, step periods (columns per device and timing kind)."""
+    df = by_timing(df)
     return [activation_overhead_table(df, thresholds), dtype_speedup_table(df, thresholds),
             step_period_table(df, thresholds)]

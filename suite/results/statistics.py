@@ -239,9 +239,15 @@ class RoundEstimate:
 
 
 def log_variance(round_medians_ms: Sequence[float] | np.ndarray) -> float:
-    """Sample variance (ddof 1) of the log round medians; NaN with fewer than 2 rounds."""
+    """Sample variance (ddof 1) of the log round medians; NaN with fewer than 2 rounds.
+
+    Equal round medians (a deterministic estimate, e.g. Vela's) have variance 0 exactly: numpy's
+    mean is off by an ulp, which would leave ~1e-32 and an interval 2e-16 wider than the headline.
+    """
     v = np.log(np.asarray(round_medians_ms, dtype=float))
-    return float(v.var(ddof=1)) if v.size >= 2 else math.nan
+    if v.size < 2:
+        return math.nan
+    return 0.0 if np.all(v == v[0]) else float(v.var(ddof=1))
 
 
 def chi2_median_ratio(df: float) -> float:

@@ -59,7 +59,8 @@ class Sweep:
 
     @property
     def total_macs(self) -> int:
-        return sum(p.macs for p in self.points)
+        """MACs of every point whose cost is known (a model file with unknown shapes adds none)."""
+        return sum(p.macs for p in self.points if p.macs is not None)
 
     def param_names(self) -> list[str]:
         """Every parameter name used by any point, in first-seen order."""
@@ -140,6 +141,15 @@ def _axis_values(doc: YamlDocument, path: tuple[Any, ...], value: Any, max_value
     return vals
 
 
+def _resolved(doc: YamlDocument, value: Any) -> Any:
+    """A relative path string resolved against the sweep file's folder (the working directory
+    for a sweep without a file on disk)."""
+    if not isinstance(value, str) or not value or Path(value).expanduser().is_absolute():
+        return value
+    base = Path(doc.file).parent if doc.file and Path(doc.file).exists() else Path.cwd()
+    return str((base / value).resolve())
+
+
 def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     """Cartesian product of each part's axes (zip groups co-vary), filtered, deduplicated."""
     parts: list[tuple[PartSpec, tuple[Any, ...]]]
@@ -174,10 +184,10 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
             ops.append(get_op(name))
         except ConfigError as exc:
             raise exc.located(doc.file, doc.line_of(op_path + ((i,) if not isinstance(op_value, str) else ()))) from None
-    # dtypes
-    dtypes = part.dtypes or (spec.dtypes if is_sub else None) or ["fp32"]
+    # dtypes (None: each point's native dtype, fp32 unless the op says otherwise, e.g. a model file)
+    dtypes: list[str] | None = part.dtypes or (spec.dtypes if is_sub else None)
     dt_path = base + ("dtypes",) if part.dtypes else ("dtypes",)
-    for i, dt in enumerate(dtypes):
+    for i, dt in enumerate(dtypes or []):
         if dt not in DTYPES:
             raise doc.error("unknown dtype", dt_path + (i,), field="dtypes", value=dt,
                             expected="one of " + ", ".join(DTYPES))
@@ -192,6 +202,10 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
     for k, path in fixed_paths.items():
         _check_scalar(doc, path, fixed[k])
     axes = {name: _axis_values(doc, base + ("axes", name), value, budget[0]) for name, value in part.axes.items()}
+    path_params = {p.name for op in ops for p in op.params if p.is_path}
+    if path_params:  # file parameters: relative to the sweep file's folder
+        fixed = {k: _resolved(doc, v) if k in path_params else v for k, v in fixed.items()}
+        axes = {k: [_resolved(doc, v) for v in vs] if k in path_params else vs for k, vs in axes.items()}
     axis_paths = {name: base + ("axes", name) for name in axes}
     for name, path in {**fixed_paths, **axis_paths}.items():
         if name in RESERVED:
@@ -219,7 +233,7 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         if name not in grouped:
             groups.append([name])
     dims = [list(zip(*(axes[n] for n in group))) for group in groups]
-    candidates = len(ops) * len(dtypes) * math.prod(len(d) for d in dims)
+    candidates = len(ops) * len(dtypes or [None]) * math.prod(len(d) for d in dims)
     if candidates > budget[0]:
         cap = spec.max_points or MAX_POINTS
         left = f" ({budget[0]:,} left after the earlier parts)" if budget[0] < cap else ""
@@ -267,11 +281,11 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
             given.update(zip(group, values))
         for op in ops:
             kept_dtypes = dtypes
+            scope = {**defaults[op.name], **given, "op": op.name}
             if wheres:
-                scope = {**defaults[op.name], **given, "op": op.name}
                 if not keep(config_wheres, scope):
                     continue
-                if dtype_wheres:
+                if dtype_wheres and dtypes:
                     kept_dtypes = [dt for dt in dtypes if keep(dtype_wheres, {**scope, "dtype": dt})]
                     if not kept_dtypes:
                         continue
@@ -283,11 +297,15 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                 raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
                                   "use a where filter to drop such points", file=doc.file, line=doc.line_of(path),
                                   field=exc.field, value=exc.value, expected=exc.expected) from None
-            text = config_text(op.name, params)
+            text = config_text(op.name, op.identity(params))
             cid = config_id(op.name, params, text)
+            if kept_dtypes is None:  # the point's own dtype (a model file's precision), filtered like the rest
+                kept_dtypes = [op.native_dtype(params) or "fp32"]
+                if dtype_wheres and not keep(dtype_wheres, {**scope, "dtype": kept_dtypes[0]}):
+                    continue
             for dt in kept_dtypes:
                 cost = op.cost(params, dt)
-                if max(cost.macs, cost.flops, cost.param_count, cost.bytes_in + cost.bytes_out + cost.bytes_weights) \
+                if max(cost.macs or 0, cost.flops or 0, cost.param_count, cost.bytes_in + cost.bytes_out + cost.bytes_weights) \
                         > INT64_MAX:
                     combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
                     raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "

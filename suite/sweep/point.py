@@ -56,7 +56,9 @@ def changed_params(op: str, params: dict[str, Any]) -> str:
     from suite.ops.catalogue import get_op
 
     try:
-        defaults = {p.name: p.default for p in get_op(op).params}
+        spec = get_op(op)
+        defaults = {p.name: p.default for p in spec.params}
+        params = spec.describe_params(params)
     except Exception:  # noqa: BLE001 - an op from a plug-in that is gone: show everything
         defaults = {}
     return " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k) != v)
@@ -80,8 +82,8 @@ class Point:
     op: str
     dtype: str
     params: dict[str, Any]
-    macs: int
-    flops: int
+    macs: int | None
+    flops: int | None
     param_count: int
     bytes_in: int
     bytes_out: int
@@ -90,7 +92,7 @@ class Point:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_BYTES:
             raise ValueError(f"Point.dtype {self.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
-        if self.macs < 0 or self.flops < 0:
+        if (self.macs is not None and self.macs < 0) or (self.flops is not None and self.flops < 0):
             raise ValueError(f"Point {self.id}: negative cost (macs={self.macs}, flops={self.flops})")
 
     @property

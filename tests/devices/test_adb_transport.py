@@ -24,7 +24,7 @@ def adb_yaml(tmp_path: Path, port: int, serial: str | None = "FAKE0001", extra: 
     path.write_text("\n".join([
         "name: fake-phone", "class: cpu", "transport:", "  kind: adb",
         f"  serial: {serial}" if serial else "", "  adb_host: 127.0.0.1", f"  adb_port: {port}",
-        "runtime:", "  name: benchmark_model", "  threads: 2", '  affinity: "0"',
+        "runtime:", "  name: benchmark_model", "  threads: 2", '  affinity: "0-1"',
         "  options:", "    binary: /data/local/tmp/benchmark_model", "formats: [tflite]",
         "timeouts: {connect_s: 3, command_s: 10, point_s: 3}", extra, ""]))
     return path
@@ -105,7 +105,7 @@ def test_run_sweep_through_fake_adb(fake_adb: FakeAdbServer, fake_tflite: None, 
     assert ok["timing"] == "summary"                                       # the tool's own average
     info = json.loads(ok["info_json"])
     assert info["samples_kind"] == "summary" and info["bm_count"] == 50
-    assert info["bm_median_ms"] == pytest.approx(1239.807) and info["affinity"] == [0]
+    assert info["bm_median_ms"] == pytest.approx(1239.807) and info["affinity"] == [0, 1]
     assert ok["load_ms"] == pytest.approx(5.579) and ok["first_ms"] == pytest.approx(1357.602)
     crashed = df[df["status"] == "crashed"].iloc[0]
     assert "signal 11" in crashed["error"] and "STARTING" in crashed["error"]

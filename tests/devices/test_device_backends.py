@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.backends.backend import get_backend, runtime_names, toolchain_names
+from suite.backends.backend import all_backends, get_backend, runtime_names, toolchain_names
 from suite.devices.config import load_device
 from suite.errors import ConfigError
 
@@ -16,12 +16,13 @@ DEVICES = Path(__file__).resolve().parents[2] / "devices"
 # the valid names in the messages come from the backend registry (a new backend adds its own)
 RUNTIMES = ", ".join(runtime_names())
 TOOLCHAINS = ", ".join(toolchain_names())
+DRIVEN = ", ".join(sorted({b.runtime for b in all_backends() if not b.in_agent}))
 
 
 @pytest.mark.parametrize("text, line, field, expected", [
     ("name: d\nclass: cpu\nruntime:\n  threads: 1\n  name: tensorrt\n", 5, "runtime.name", "one of " + RUNTIMES),
     ("name: d\nclass: cpu\ntransport: {kind: adb}\nruntime:\n  name: onnxruntime\n", 5, "runtime.name",
-     "a runtime the controller drives: benchmark_model"),
+     "a runtime the controller drives: " + DRIVEN),
     ("name: d\nclass: cpu\nruntime: {name: litert}\nformats: [onnx, openvino]\n", 4, "formats",
      "a list containing one of edgetpu, tflite"),
     ("name: d\nclass: npu\nruntime: {name: rknnlite}\nformats: [rknn]\ntoolchain:\n  target_platform: rk3588\n",

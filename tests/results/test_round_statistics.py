@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from suite.results.statistics import (
+    log_variance,
     median_se_factor,
     noise_floor,
     pooled_log_variance,
@@ -116,3 +117,13 @@ def test_one_spike_barely_moves_the_floor_a_long_slow_spell_raises_it():
     spike = noise_floor(np.r_[quiet, 1.10], 3)              # one sentinel measurement 10% off
     spell = noise_floor(np.r_[quiet[:16], quiet[16:] * 1.05], 3)  # the last third of the run 5% slower
     assert spike < 2 * base and spell > 0.03
+
+
+@pytest.mark.parametrize("value", [0.23810399999999998, 0.067968, 0.153336, 1.0])
+def test_equal_rounds_of_an_exact_model_have_a_zero_width_interval(value):
+    """A deterministic estimate (the same value every round) has no spread, to the last bit."""
+    rounds = [value] * 3
+    assert log_variance(rounds) == 0.0  # np.var gives 7e-32 for the first value
+    pooled, _ = pooled_log_variance([rounds, [2 * value] * 3])
+    est = round_estimate(rounds, within_half_log(rounds, rounds, rounds), pooled)
+    assert (est.ci_low_ms, est.median_ms, est.ci_high_ms, est.spread_rel) == (value, value, value, 0.0)

@@ -268,6 +268,9 @@ class LiteRtRuntime(RuntimeAdapter):
             for d in list(self.in_details) + list(self.out_details) if self._quantized(d)]
         if self.delegate_paths and isinstance(out.get("cpu_ops"), list) and out["cpu_ops"]:
             out["fallback_ops"] = list(out["cpu_ops"])
+        if self.options.get("profile"):
+            out["op_profile_error"] = ("litert: the Python interpreter has no per-op profiler; the benchmark_model "
+                                       "runtime (--enable_op_profiling) gives per-op times of .tflite models")
         return out
 
     def close(self):

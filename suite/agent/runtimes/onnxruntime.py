@@ -11,10 +11,14 @@ names are accepted (``tensorrt`` → ``TensorrtExecutionProvider``, see ``PROVID
   ``args.provider`` of every node event in the profile JSON. Nodes left on
   ``CPUExecutionProvider`` become ``info()['fallback_ops']`` (status ``fallback``).
   Timings come from the first session, which never profiles.
+* With ``profile: true`` the same second session (profiling on) runs the model
+  ``PROFILE_RUNS`` times after timing; ``info()['op_profile']`` holds the mean time of every
+  node per inference (``suite/agent/profiling.py``), and placement is read from it too.
 """
 
 from __future__ import annotations
 
+from ..profiling import PROFILE_RUNS, op_profile
 from . import RuntimeAdapter, Unsupported, register_runtime
 
 _UNSUPPORTED_MARKERS = (
@@ -88,6 +92,32 @@ def placement_from_profile(events):
     return out
 
 
+def profile_from_events(events, runs):
+    """The op profile (``suite/agent/profiling.py``) of ``runs`` profiled inferences after a warm-up run.
+
+    Node times are the ``*_kernel_time`` events (``dur`` in µs); the warm-up run's events
+    (the first of each node) are left out, the rest averaged over ``runs``.
+    """
+    per = {}
+    for ev in events:
+        name = ev.get("name", "")
+        if ev.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        args = ev.get("args") or {}
+        node = name[: -len("_kernel_time")]
+        entry = per.setdefault(node, {"name": node, "type": args.get("op_name", "?"),
+                                      "provider": args.get("provider"), "durs": []})
+        entry["durs"].append(float(ev.get("dur", 0)))
+    rows = []
+    for entry in per.values():
+        durs = entry.pop("durs")[1:] if len(entry["durs"]) > runs else entry.pop("durs")
+        entry["time_us"] = sum(durs) / runs if runs else None
+        entry["calls"] = len(durs)
+        rows.append(entry)
+    return op_profile(rows, "onnxruntime profiler (a second session after timing)", runs,
+                      note="kernel times of the profiled session; the timed session never profiles")
+
+
 def fallback_nodes(placement, preferred):
     """Nodes placed on the CPU provider when ``preferred`` (the first provider) is another one."""
     if preferred == CPU_PROVIDER:
@@ -103,8 +133,8 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
     ``[name, {options}]``), ``graph_optimization`` (all | extended | basic | disable),
     ``session_config`` (``add_session_config_entry`` pairs, e.g.
     ``session.disable_cpu_ep_fallback: "1"``), ``placement`` (find node placement; default
-    on when the first provider is not the CPU), ``profile`` (keep ORT's per-node profile
-    of the timed session in ``info()``).
+    on when the first provider is not the CPU), ``profile`` (per-node times from a profiled
+    second session after timing: ``info()['op_profile']``; the timed session never profiles).
     """
 
     modules = (("onnxruntime", "onnxruntime"),)
@@ -139,8 +169,6 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
         if profile_prefix:
             so.enable_profiling = True
             so.profile_file_prefix = profile_prefix
-        elif self.options.get("profile"):
-            so.enable_profiling = True
         return so
 
     def _session(self, so):
@@ -204,8 +232,12 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
     def outputs(self):
         return [v.numpy() for v in self.binding.get_outputs()]
 
-    def placement(self):
-        """Provider → nodes, from one profiled run of a second session (never the timed one)."""
+    def profiled_events(self, runs):
+        """Profile events of ``runs`` inferences of a second session (never the timed one).
+
+        The first run of the new session is not profiled work (it warms the session up); the
+        JSON holds it, so events are taken from the runs after it.
+        """
         import json
         import os
         import shutil
@@ -213,20 +245,27 @@ class OnnxRuntimeAdapter(RuntimeAdapter):
 
         folder = tempfile.mkdtemp(prefix="hwbehave-ort-profile-")
         try:
-            session = self._session(self._session_options(os.path.join(folder, "placement")))
-            session.run(None, self.inputs)
+            session = self._session(self._session_options(os.path.join(folder, "profile")))
+            for _ in range(runs + 1):
+                session.run(None, self.inputs)
             with open(session.end_profiling()) as f:
-                return placement_from_profile(json.load(f))
+                return json.load(f)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def placement(self, events=None):
+        """Provider → nodes, from one profiled run of a second session (never the timed one)."""
+        return placement_from_profile(events if events is not None else self.profiled_events(0))
+
     def info(self):
         out = {"provider": self.providers[0] if self.providers else None, "providers": self.providers}
-        if self.options.get("profile"):
-            out["profile_file"] = self.session.end_profiling()
+        events = None
+        if self.options.get("profile") and getattr(self, "inputs", None):
+            events = self.profiled_events(PROFILE_RUNS)
+            out["op_profile"] = profile_from_events(events, PROFILE_RUNS)
         preferred = self.requested[0] if self.requested else CPU_PROVIDER
         if self.options.get("placement", preferred != CPU_PROVIDER) and getattr(self, "inputs", None):
-            placement = self.placement()
+            placement = self.placement(events)
             out["placement"] = {p: nodes[:200] for p, nodes in placement.items()}
             out["placement_counts"] = {p: len(nodes) for p, nodes in placement.items()}
             out["fallback_ops"] = fallback_nodes(placement, preferred)

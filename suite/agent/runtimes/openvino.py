@@ -4,8 +4,10 @@ Options (device YAML ``runtime``): ``threads`` → ``INFERENCE_NUM_THREADS``; ``
 (CPU, GPU, NPU, MYRIAD, ... default CPU); ``options.precision`` → ``INFERENCE_PRECISION_HINT``
 (``f32``, ``f16``, ``bf16``; leave it out only to measure the plug-in's default);
 ``options.hint`` → ``PERFORMANCE_HINT`` (default ``LATENCY``); ``options.config`` extra
-compile properties; ``options.perf_counters`` also keeps per-layer timings from
-``get_profiling_info()`` of one extra inference.
+compile properties; ``options.profile`` (alias ``perf_counters``) adds per-layer timings:
+after timing, a **second** compiled model with ``PERF_COUNT`` runs ``PROFILE_RUNS`` times and
+``get_profiling_info()`` gives each layer's time, type and exec type (``info()['op_profile']``).
+The timed model never has ``PERF_COUNT`` on (it adds bookkeeping to every inference).
 
 ``info()`` records the precision the plug-in actually chose
 (``compiled.get_property("INFERENCE_PRECISION_HINT")``) and, from the runtime model,
@@ -21,6 +23,7 @@ from __future__ import annotations
 import os
 import zipfile
 
+from ..profiling import PROFILE_RUNS, op_profile
 from . import RuntimeAdapter, Unsupported, register_runtime
 
 IR_XML = "model.xml"
@@ -131,8 +134,6 @@ class OpenVinoAdapter(RuntimeAdapter):
             config["INFERENCE_NUM_THREADS"] = int(opts["threads"])
         if opts.get("precision"):
             config["INFERENCE_PRECISION_HINT"] = str(opts["precision"])
-        if opts.get("perf_counters"):
-            config["PERF_COUNT"] = True
         config.update(opts.get("config") or {})
         return config
 
@@ -147,6 +148,7 @@ class OpenVinoAdapter(RuntimeAdapter):
         self.config = self._config()
         try:
             model = self.core.read_model(unpack_ir(path))
+            self.model = model
             self.compiled = self.core.compile_model(model, self.device, self.config)
         except RuntimeError as exc:
             text = str(exc)
@@ -164,6 +166,7 @@ class OpenVinoAdapter(RuntimeAdapter):
 
     def bind(self, inputs):
         ov = _openvino()
+        self.inputs = inputs
         self._keep = []
         for i, port in enumerate(self.compiled.inputs):
             tensor = ov.Tensor(inputs[port.get_any_name()], shared_memory=True)
@@ -207,13 +210,39 @@ class OpenVinoAdapter(RuntimeAdapter):
             out["device_name"] = self.core.get_property(self.device.split(":")[0], "FULL_DEVICE_NAME")
         except RuntimeError:
             pass
-        if self.options.get("perf_counters"):
-            self.request.infer()
-            out["perf_counters"] = [
-                {"name": p.node_name, "node_type": p.node_type, "exec_type": p.exec_type,
-                 "real_time_us": p.real_time.total_seconds() * 1e6, "status": str(p.status)}
-                for p in self.request.get_profiling_info()][:200]
+        if (self.options.get("profile") or self.options.get("perf_counters")) and getattr(self, "inputs", None):
+            out["op_profile"] = self.profile(PROFILE_RUNS)
         return out
+
+    def profile(self, runs):
+        """Per-layer times from a second compiled model with ``PERF_COUNT`` (never the timed one).
+
+        One untimed inference, then ``runs`` inferences, each read with ``get_profiling_info()``;
+        layers that did not execute (optimized out, not run) are left out.
+        """
+        ov = _openvino()
+        config = dict(self.config, PERF_COUNT=True)
+        compiled = self.core.compile_model(self.model, self.device, config)
+        request = compiled.create_infer_request()
+        keep = []
+        for i, port in enumerate(compiled.inputs):
+            tensor = ov.Tensor(self.inputs[port.get_any_name()], shared_memory=True)
+            keep.append(tensor)
+            request.set_input_tensor(i, tensor)
+        request.infer()
+        per = {}
+        for _ in range(runs):
+            request.infer()
+            for p in request.get_profiling_info():
+                if "EXECUTED" not in str(p.status):
+                    continue
+                row = per.setdefault(p.node_name, {"name": p.node_name, "type": p.node_type,
+                                                   "exec_type": p.exec_type, "time_us": 0.0, "cpu_us": 0.0})
+                row["time_us"] += p.real_time.total_seconds() * 1e6 / runs
+                row["cpu_us"] += p.cpu_time.total_seconds() * 1e6 / runs
+        del keep
+        return op_profile(list(per.values()), "openvino PERF_COUNT (a second compiled model after timing)", runs,
+                          note="get_profiling_info() real time per layer; the timed model runs without PERF_COUNT")
 
     def close(self):
         self.request = None

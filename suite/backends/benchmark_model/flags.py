@@ -11,7 +11,8 @@ flag). Runtime options: ``threads``, ``xnnpack`` (bool), ``gpu`` (bool) with
 ``gpu_precision_loss_allowed``, ``nnapi`` (bool) with ``nnapi_accelerator_name``,
 ``nnapi_allow_fp16``, ``hexagon`` (bool), ``external_delegate_path`` with
 ``external_delegate_options`` (a mapping, written ``key:value;key:value``),
-``op_profiling`` (bool), ``extra_flags`` (a list of ``--flag=value`` strings, passed as given).
+``op_profiling`` (bool; alias ``profile``: a separate profiling run after the timed one, see
+:mod:`.runtime`), ``extra_flags`` (a list of ``--flag=value`` strings, passed as given).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from suite.errors import ConfigError
 #: Runtime option names this module reads (anything else is an error, with this list).
 OPTIONS = ("threads", "affinity", "xnnpack", "gpu", "gpu_precision_loss_allowed", "nnapi",
            "nnapi_accelerator_name", "nnapi_allow_fp16", "hexagon", "external_delegate_path",
-           "external_delegate_options", "op_profiling", "extra_flags", "binary", "providers")
+           "external_delegate_options", "op_profiling", "profile", "extra_flags", "binary", "providers")
 
 
 def _flag(name: str, value: Any) -> str:

@@ -145,7 +145,7 @@ class BenchmarkModelOutput:
                       and t.title == "Summary by node type"), None)
         if table is None:
             return []
-        types = [r.get("[Node type]", "") for r in table.rows]
+        types = [r.get("[Node type]", r.get("node type", "")) for r in table.rows]
         if not any(m in t for t in types for m in DELEGATE_NODE_MARKERS):
             return []
         return [t for t in types if t and not any(m in t for m in DELEGATE_NODE_MARKERS)]
@@ -247,6 +247,66 @@ def parse(text: str) -> BenchmarkModelOutput:
                                 errors=errors, delegate_notes=notes, failed=failed, **out)
 
 
+def parse_profile_csv(text: str) -> list[OpProfileTable]:
+    """The op-profiling tables of the file ``--profiling_output_csv_file`` writes.
+
+    Same sections and table titles as the console tables, but each table is a comma-separated
+    header line (``node type, start, first, avg_ms, %, cdf%, mem KB, times called, name``; older
+    builds lack ``start``) and rows whose cells are joined by ``", "`` (TFLite's
+    StatsCalculator replaces commas inside node names by tabs, so the last cell is split off
+    whole). Lines between tables (``Number of nodes executed``, ``Timings (microseconds)``) are
+    skipped.
+    """
+    tables: list[OpProfileTable] = []
+    section = ""
+    table: OpProfileTable | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            table = None
+            continue
+        if line.endswith("Profiling Info for Benchmark Initialization:") or line.startswith("Operator-wise Profiling Info"):
+            section, table = line.rstrip(":"), None
+            continue
+        m = _TABLE_RE.match(line)
+        if m:
+            table = OpProfileTable(section=section, title=m.group(1), columns=[], rows=[])
+            tables.append(table)
+            continue
+        if table is None:
+            continue
+        if not table.columns:
+            table.columns.extend(c.strip() for c in line.split(","))
+            continue
+        cells = [c.strip() for c in line.split(", ", len(table.columns) - 1)]
+        table.rows.append(dict(zip(table.columns, cells, strict=False)))
+    return tables
+
+
+def op_profile_from_tables(tables: list[OpProfileTable], runs: int | None, source: str) -> dict[str, Any] | None:
+    """The suite's op profile (``suite/agent/profiling.py``) from the regular runs' ``Run Order`` table.
+
+    Works on console tables (``[avg ms]``, ``[Name]``) and CSV ones (``avg_ms``, ``name``) alike;
+    ``None`` when the output has no such table.
+    """
+    from suite.agent.profiling import op_profile
+
+    table = next((t for t in tables if t.section.startswith("Operator-wise") and t.title == "Run Order"), None)
+    if table is None:
+        return None
+
+    def cell(row: dict[str, str], *names: str) -> str | None:
+        return next((row[n] for n in names if n in row), None)
+
+    rows = []
+    for row in table.rows:
+        avg = _number(cell(row, "[avg ms]", "avg_ms") or "")
+        rows.append({"name": cell(row, "[Name]", "name") or "?", "type": cell(row, "[node type]", "node type") or "?",
+                     "time_us": None if avg is None else avg * 1000.0,
+                     "calls": int(_number(cell(row, "[times called]", "times called") or "") or 0) or None})
+    return op_profile(rows, source, runs or 0, note="benchmark_model's op profiler: mean time per node and run")
+
+
 def _ms(us: float | None) -> float | None:
     return None if us is None else us / 1000.0
 
@@ -260,7 +320,8 @@ def output_tail(text: str, chars: int = 1500) -> str:
 
 
 def result_from_output(job_id: str, text: str, *, exit_code: int | None, started_at: str,
-                       expect_delegate: bool = False) -> dict[str, Any]:
+                       expect_delegate: bool = False, profile_tables: list[OpProfileTable] | None = None
+                       ) -> dict[str, Any]:
     """A job result message (as the agent would send it) from one ``benchmark_model`` run.
 
     ``samples_ms`` holds the single run average (benchmark_model prints no raw times);
@@ -306,12 +367,15 @@ def result_from_output(job_id: str, text: str, *, exit_code: int | None, started
         "provider": "benchmark_model",
     }
     if parsed.profile_tables:
-        info["op_profile"] = [{"section": t.section, "title": t.title, "rows": t.rows} for t in parsed.profile_tables
-                              if t.title == "Summary by node type"]
+        profiled = parsed.profile_timings.get("Operator-wise Profiling Info for Regular Benchmark Runs")
+        info["op_profile"] = op_profile_from_tables(parsed.profile_tables, profiled.count if profiled else None,
+                                                    "benchmark_model --enable_op_profiling (console tables)")
     result.update(samples_ms=[avg_us / 1000.0], loop_k=1, timing="summary", load_ms=_ms(parsed.init_us)
                   if parsed.init_us is not None else parsed.init_session_ms,
                   first_ms=_ms(parsed.first_inference_us), info=info,
                   peak_rss_mb=parsed.memory_overall_mb if parsed.memory_kind == "peak" else None)
+    if profile_tables is not None:  # the separate profiling pass's CSV: its tables decide fallback
+        parsed = BenchmarkModelOutput(profile_tables=profile_tables)
     fallback = parsed.fallback_ops() if expect_delegate else []
     if fallback:
         info["fallback_ops"] = fallback

@@ -16,6 +16,13 @@ killed (``kill -9`` of that PID) and the batch goes on. ``runtime.affinity`` bec
 The tool prints summaries, not raw samples: results carry the run average as their one
 sample, ``timing: summary`` and the tool's own statistics in ``info``.
 
+Op profiling (``options.op_profiling`` or ``profile``) is a **second run** after the timed
+one (the tool profiles every run it times, so the timed run stays unprofiled):
+``--enable_op_profiling=true --profiling_output_csv_file=WORKDIR/<job>.profile.csv`` with
+``PROFILE_RUNS`` runs; the CSV is read back through the transport and parsed
+(:func:`.parser.parse_profile_csv`) into ``info["op_profile"]``, and with a delegate its node
+types decide ``fallback``.
+
 Device YAML (see ``devices/pixel-*.yaml``)::
 
     transport: {kind: adb, serial: 1A2B3C}
@@ -32,10 +39,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from suite.agent.profiling import PROFILE_RUNS
 from suite.agent.protocol import AGENT_VERSION, PROTOCOL_VERSION, ProtocolSettings
 from suite.agent.worker import parse_cpu_list
 from suite.backends.benchmark_model.flags import benchmark_model_args
-from suite.backends.benchmark_model.parser import output_tail, result_from_output
+from suite.backends.benchmark_model.parser import (
+    op_profile_from_tables,
+    output_tail,
+    parse_profile_csv,
+    result_from_output,
+)
 from suite.backends.runtime import HostRuntime
 from suite.results.store import utc_now
 
@@ -151,28 +164,68 @@ class BenchmarkModelRuntime(HostRuntime):
     def run_job(self, job: dict[str, Any], workdir: str, env: dict[str, str]) -> dict[str, Any]:
         """One tool run of ``job``: ``ok``/``fallback`` with the average, or a failure status."""
         options = dict(job.get("runtime_options") or {})
+        profile = bool(options.pop("op_profiling", False)) | bool(options.pop("profile", False))
         protocol = dict(job.get("protocol") or {})
-        tool = benchmark_model_args(job["model"], ProtocolSettings.from_dict(protocol), options, binary=DEFAULT_BINARY)
+        settings = ProtocolSettings.from_dict(protocol)
+        timeout_s = float(protocol.get("timeout_s", 120.0))
+        started = utc_now()
+        status, output = self._tool(benchmark_model_args(job["model"], settings, options, binary=DEFAULT_BINARY),
+                                    options, workdir, env, timeout_s)
+        if status == 124:
+            return {"type": "result", "job": job["job"], "status": "timeout", "started_at": started,
+                    "timing": TIMING, "error": f"benchmark_model: no result within {timeout_s:g} s; killed. "
+                                               f"output tail: {output_tail(output, 800)}"}
+        expect_delegate = any(options.get(k) for k in DELEGATE_OPTIONS)
+        tables = None
+        profile_error = None
+        if profile and status == 0:
+            tables, profile_error = self._profile(job, options, workdir, env, timeout_s)
+        result = result_from_output(job["job"], output, exit_code=status, started_at=started,
+                                    expect_delegate=expect_delegate, profile_tables=tables)
+        result["timing"] = TIMING
+        result.setdefault("info", {})
+        if result["info"] is not None:
+            result["info"].update(command=self._argv(benchmark_model_args(job["model"], settings, options,
+                                                                          binary=DEFAULT_BINARY), options, env),
+                                  affinity=parse_cpu_list(options["affinity"])
+                                  if options.get("affinity") is not None else None)
+            if tables:
+                result["info"]["op_profile"] = op_profile_from_tables(
+                    tables, PROFILE_RUNS, "benchmark_model --profiling_output_csv_file (a second run after timing)")
+            elif profile_error:
+                result["info"]["op_profile_error"] = profile_error
+        return result
+
+    def _argv(self, tool: list[str], options: dict[str, Any], env: dict[str, str]) -> list[str]:
         argv = list(tool)
         if options.get("affinity") is not None:
             argv = ["taskset", cpu_mask(options["affinity"]), *argv]
         if env:
             argv = ["env", *(f"{k}={v}" for k, v in env.items()), *argv]
-        timeout_s = float(protocol.get("timeout_s", 120.0))
-        started = utc_now()
-        status, output, _ = self.transport.execute(["sh", "-c", RUN_SCRIPT, "sh", workdir, *argv], timeout_s)
+        return argv
+
+    def _tool(self, tool: list[str], options: dict[str, Any], workdir: str, env: dict[str, str],
+              timeout_s: float) -> tuple[int, str]:
+        """One tool run in the batch workdir; a run past ``timeout_s`` is killed (status 124)."""
+        status, output, _ = self.transport.execute(["sh", "-c", RUN_SCRIPT, "sh", workdir,
+                                                    *self._argv(tool, options, env)], timeout_s)
         if status == 124:
             self.transport.execute(["sh", "-c", KILL_SCRIPT, "sh", workdir], self.command_timeout_s)
-            return {"type": "result", "job": job["job"], "status": "timeout", "started_at": started,
-                    "timing": TIMING, "error": f"benchmark_model: no result within {timeout_s:g} s; killed. "
-                                               f"output tail: {output_tail(output, 800)}"}
-        expect_delegate = any(options.get(k) for k in DELEGATE_OPTIONS)
-        result = result_from_output(job["job"], output, exit_code=status, started_at=started,
-                                    expect_delegate=expect_delegate)
-        result["timing"] = TIMING
-        result.setdefault("info", {})
-        if result["info"] is not None:
-            result["info"].update(command=argv, affinity=parse_cpu_list(options["affinity"])
-                                  if options.get("affinity") is not None else None)
-        return result
+        return status, output
+
+    def _profile(self, job: dict[str, Any], options: dict[str, Any], workdir: str, env: dict[str, str],
+                 timeout_s: float) -> tuple[list[Any] | None, str | None]:
+        """The op-profiling tables of a second, short run (its CSV file read back), or why there are none."""
+        csv = f"{workdir}/{job['job']}.profile.csv"
+        short = ProtocolSettings(warmup_runs=1, warmup_s=0.0, min_runs=PROFILE_RUNS, min_s=0.0,
+                                 max_runs=max(PROFILE_RUNS, 1), max_s=max(1.0, timeout_s / 2), timeout_s=timeout_s)
+        tool = benchmark_model_args(job["model"], short, {**options, "op_profiling": True}, binary=DEFAULT_BINARY)
+        status, output = self._tool([*tool, f"--profiling_output_csv_file={csv}"], options, workdir, env, timeout_s)
+        if status != 0:
+            return None, f"benchmark_model: the profiling run failed (exit {status}): {output_tail(output, 400)}"
+        status, text, err = self.transport.execute(["cat", csv], self.command_timeout_s)
+        tables = parse_profile_csv(text) if status == 0 else []
+        if not tables:
+            return None, f"benchmark_model: no profile in {csv} ({(err or text).strip()[:200] or 'empty'})"
+        return tables, None
 

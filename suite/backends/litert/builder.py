@@ -45,6 +45,7 @@ from typing import Any
 from suite import status as st
 from suite.backends.litert.backend import BACKEND
 from suite.backends.toolchain import ToolchainCheck, ToolchainSettings, resolve_settings
+from suite.models import model_source
 from suite.models.artifact import Artifact
 from suite.models.builder import BuildJob, CachedBuilder, Made
 from suite.models.cache import ArtifactCache, cache_key
@@ -209,7 +210,8 @@ def convert_point(point: Point, variant: str, out_path: str) -> dict[str, Any]:
     Path(out_path).write_bytes(flatbuffer)
     onnx_ops = collections.Counter(n.op_type for n in model.graph.node)
     analysis = analyze_tflite(flatbuffer)
-    return {**settings, "tensorflow": tf.__version__, "converter": "TFLiteConverter.from_concrete_functions",
+    source = model_source.build_metadata(point) if model_source.is_model(point) else {}
+    return {**source, **settings, "tensorflow": tf.__version__, "converter": "TFLiteConverter.from_concrete_functions",
             "route": "onnx fp32 -> tf ops (suite.backends.litert.onnx_to_tf) -> tflite",
             "io_layout": translator.io_layout(), "inputs": analysis["inputs"], "outputs": analysis["outputs"],
             "onnx_ops": dict(sorted(onnx_ops.items())), "tflite_ops": analysis["op_counts"],
@@ -218,11 +220,9 @@ def convert_point(point: Point, variant: str, out_path: str) -> dict[str, Any]:
 
 # -- flatbuffer analysis (no TensorFlow needed) -------------------------------------------------
 def _schema() -> Any:
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        from tensorflow.lite.python import schema_py_generated as schema  # type: ignore[no-redef]
-    return schema
+    from suite.ops.model import tflite_schema
+
+    return tflite_schema()
 
 
 def analyze_tflite(flatbuffer: bytes) -> dict[str, Any]:
@@ -343,13 +343,27 @@ class TfliteBuilder(CachedBuilder):
             parts["calibration_samples"] = CALIBRATION_SAMPLES
         return cache_key(parts)
 
+    def refuse(self, point: Point) -> str | None:
+        """A model file no ``.tflite`` can be made of at the point's dtype (catalogue points: none)."""
+        return model_source.refusal(point, self.format) if model_source.is_model(point) else None
+
     # -- building --------------------------------------------------------------------------
     def make_many(self, jobs: list[BuildJob]) -> dict[str, Artifact]:
-        """Convert the cache misses in parallel; a stuck conversion times out, the pool is rebuilt."""
-        if tensorflow_version() is None:
-            return {job.point.id: self._failure(job.point, st.BUILD_ERROR,
-                                                f"TensorFlow is not installed; {INSTALL_HINT}") for job in jobs}
+        """Convert the cache misses in parallel; a stuck conversion times out, the pool is rebuilt.
+
+        A user's ``.tflite`` file is copied here, without starting the pool.
+        """
         out: dict[str, Artifact] = {}
+        as_is = [j for j in jobs if model_source.is_model(j.point) and model_source.facts(j.point).format == "tflite"]
+        for job in as_is:
+            out[job.point.id] = self.make_one(job)
+        jobs = [j for j in jobs if j not in as_is]
+        if not jobs:
+            return out
+        if tensorflow_version() is None:
+            return {**out, **{job.point.id: self._failure(job.point, st.BUILD_ERROR,
+                                                          f"TensorFlow is not installed; {INSTALL_HINT}")
+                              for job in jobs}}
         pool = self._ensure_pool()
         futures: dict[cf.Future[dict[str, Any]], BuildJob] = {}
         for job in jobs:
@@ -371,6 +385,15 @@ class TfliteBuilder(CachedBuilder):
                 job = futures[fut]
                 out[job.point.id] = self._finish(fut, job)
         return out
+
+    def make(self, point: Point, work: Path) -> Made:
+        """A user's ``.tflite`` file as it is (conversions go through :meth:`make_many`'s pool)."""
+        path = work / f"{point.id}.tflite"
+        shutil.copyfile(point.params["file"], path)
+        analysis = analyze_tflite(path.read_bytes())
+        return Made(path=path, metadata={**model_source.build_metadata(point), "variant": "as is",
+                                         "inputs": analysis["inputs"], "outputs": analysis["outputs"],
+                                         "tflite_ops": analysis["op_counts"]})
 
     def _finish(self, fut: cf.Future[dict[str, Any]], job: BuildJob) -> Artifact:
         point = job.point

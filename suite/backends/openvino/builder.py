@@ -26,6 +26,7 @@ from suite.backends.toolchain import (
     probe_python,
     resolve_settings,
 )
+from suite.models import model_source
 from suite.models.artifact import Artifact
 from suite.models.builder import passed_on
 from suite.models.onnx_builder import OnnxBuilder
@@ -73,7 +74,14 @@ class OpenVinoBuilder(ToolchainBuilder):
         except ImportError:
             return None
 
+    def refuse(self, point: Point) -> str | None:
+        """A model file OpenVINO IR cannot be made of at the point's dtype (catalogue points: none)."""
+        return model_source.refusal(point, self.format) if model_source.is_model(point) else None
+
     def source(self, point: Point, work: Path) -> tuple[Path, dict[str, Any]] | Artifact:
+        if model_source.is_model(point) and model_source.facts(point).format != "onnx":
+            # an IR or a .tflite file goes to OpenVINO as it is (the worker reads either)
+            return Path(point.params["file"]), model_source.build_metadata(point)
         onnx_art = OnnxBuilder(cache=self.cache).build(point)
         if not onnx_art.ok:
             return passed_on(self, point, onnx_art, "source ONNX")

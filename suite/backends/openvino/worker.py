@@ -42,11 +42,12 @@ def pack_ir(xml_path, bin_path, out_path):
 
 
 def convert(in_path, out_dir, options):
-    """ONNX at ``in_path`` → ``out_dir/model.ovir``; returns the contract's result dict."""
+    """ONNX (or TFLite, or an IR ``.xml``) at ``in_path`` → ``out_dir/model.ovir``; the contract's result dict."""
     import openvino as ov
 
     try:
-        model = ov.convert_model(in_path)
+        # convert_model reads ONNX and TFLite; an IR is read as it is (its .bin beside it)
+        model = ov.Core().read_model(in_path) if in_path.endswith(".xml") else ov.convert_model(in_path)
     except Exception as exc:  # noqa: BLE001 - classify the frontend's refusal by its text
         text = f"{type(exc).__name__}: {exc}"
         status = "unsupported" if any(m in text for m in _UNSUPPORTED_MARKERS) else "build_error"

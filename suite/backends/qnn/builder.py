@@ -43,6 +43,7 @@ import onnx
 from suite.backends.qnn.backend import BACKEND
 from suite.backends.toolchain import ToolchainCheck, ToolchainSettings, probe_python, resolve_settings
 from suite.errors import ConfigError
+from suite.models import model_source
 from suite.models.builder import CachedBuilder, Made
 from suite.models.cache import ArtifactCache, cache_key
 from suite.models.calibration import CALIBRATION_SAMPLES, CalibrationReader
@@ -150,6 +151,10 @@ class QnnBuilder(CachedBuilder):
         return ToolchainCheck(cls.toolchain, True, version=facts["version"], interpreter=sys.executable,
                               detail=f"QNN SDK {facts['qnn_sdk']}, onnxruntime {facts['onnxruntime']}; QDQ by "
                                      f"onnxruntime's QNN helpers; a probe graph ran HTP-only on {where}")
+
+    def refuse(self, point: Point) -> str | None:
+        """A user's model file QNN cannot start from (a .tflite or IR, or a variant it lacks); catalogue points: none."""
+        return model_source.refusal(point, "onnx") if model_source.is_model(point) else None
 
     def key(self, point: Point, work: Path | None = None) -> str:
         """Cache key: point, dtype, builder version, ONNX, opset, ORT (its QNN helpers) and the options."""

@@ -3,7 +3,9 @@
 Installed as ``/data/local/tmp/benchmark_model`` in the fake phone's sandbox. It checks
 that ``--graph`` exists, logs its argv, then prints the real output in
 ``fake_benchmark_model.fixture`` beside it. ``fake_benchmark_model.mode`` may hold lines
-``N:segv`` / ``N:hang`` / ``N:fail`` to misbehave on the N-th call (1-based).
+``N:segv`` / ``N:hang`` / ``N:fail`` to misbehave on the N-th call (1-based). With
+``--profiling_output_csv_file=F`` it copies ``fake_benchmark_model.csv`` (if present) to F, as
+the real tool writes its op profile there.
 """
 
 import json
@@ -42,4 +44,8 @@ if kind == "fail":
     print("ERROR: Failed to apply GPU delegate.")
     print("Benchmarking failed.")
     sys.exit(1)
+csv = os.path.join(here, "fake_benchmark_model.csv")
+if args.get("profiling_output_csv_file") and os.path.exists(csv):
+    with open(args["profiling_output_csv_file"], "w") as f:
+        f.write(open(csv).read())
 sys.stdout.write(open(os.path.join(here, "fake_benchmark_model.fixture")).read())

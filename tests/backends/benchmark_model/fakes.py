@@ -61,11 +61,16 @@ def use_fake_tflite(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
     monkeypatch.setattr(Backend, "builder_class", builder_class)
 
 
-def install_fake_tool(folder: Path, fixture: str = GOOD_RUN) -> Path:
-    """Put the fake ``benchmark_model`` (and the output it prints) in ``folder``; returns its path."""
+def install_fake_tool(folder: Path, fixture: str = GOOD_RUN, profile_csv: str | None = None) -> Path:
+    """Put the fake ``benchmark_model`` (and the output it prints) in ``folder``; returns its path.
+
+    ``profile_csv`` names a fixture the tool writes where ``--profiling_output_csv_file`` says.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "benchmark_model"
     script.write_text(f"#!{sys.executable}\n" + (HERE / "fake_benchmark_model.py").read_text())
     script.chmod(0o755)
     (folder / "fake_benchmark_model.fixture").write_text((FIXTURES / fixture).read_text())
+    if profile_csv:
+        (folder / "fake_benchmark_model.csv").write_text((FIXTURES / profile_csv).read_text())
     return script

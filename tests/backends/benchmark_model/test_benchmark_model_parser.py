@@ -9,7 +9,7 @@ import pytest
 from suite.backends.benchmark_model.parser import TimingStats, parse, result_from_output
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "benchmark_model"
-ALL = sorted(FIXTURES.glob("*.txt"))
+ALL = sorted(p for p in FIXTURES.glob("*.txt") if not p.name.endswith(".py.txt"))  # recorded outputs, not scripts
 
 #: file → (run average µs, count, init µs, first inference µs, memory overall MB)
 EXPECTED = {
@@ -90,3 +90,17 @@ def test_garbage_and_crash_are_never_zero_ms() -> None:
     assert r["status"] == "runtime_error" and "samples_ms" not in r
     r = result_from_output("j", "", exit_code=0, started_at="t")
     assert r["status"] == "runtime_error" and "no timing line" in r["error"]
+
+
+def test_profile_csv_parses_like_the_console_tables() -> None:
+    from suite.backends.benchmark_model.parser import op_profile_from_tables, parse_profile_csv
+
+    name = "linux-riscv64-qemu-cpu-op-profiling-mobilenet_v1-tf2.8"
+    console = parse((FIXTURES / f"{name}.txt").read_text()).profile_tables
+    csv = parse_profile_csv((FIXTURES / f"{name}.converted.csv").read_text())
+    assert [(t.section, t.title, len(t.rows)) for t in csv] == [(t.section, t.title, len(t.rows)) for t in console]
+    a, b = op_profile_from_tables(console, 50, "console"), op_profile_from_tables(csv, 50, "csv")
+    assert a is not None and b is not None
+    assert [(o["name"], o["type"], o["time_us"]) for o in a["ops"]] == [(o["name"], o["type"], o["time_us"])
+                                                                          for o in b["ops"]]
+    assert b["total_us"] == pytest.approx(sum(o["time_us"] for o in b["ops"]))

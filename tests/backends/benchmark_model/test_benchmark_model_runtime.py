@@ -85,3 +85,54 @@ def test_environment_on_linux_and_android() -> None:
 
 def test_affinity_becomes_a_taskset_mask() -> None:
     assert cpu_mask("4-7") == "f0" and cpu_mask([0, 2]) == "5" and cpu_mask("0x3") == "3"
+
+
+RISCV_CSV = "linux-riscv64-qemu-cpu-op-profiling-mobilenet_v1-tf2.8.converted.csv"
+NNAPI_CSV = "android-nnapi-op-profiling-yolov5s-tf2.4-xiaomi-mi11.converted.csv"
+
+
+def _one_job(tmp_path: Path, csv: str, options: dict) -> tuple[dict, list[dict]]:
+    tool = install_fake_tool(tmp_path / "tool", profile_csv=csv)
+    device = load_device("d.yaml", text="name: bm\nclass: cpu\ntransport: {kind: local}\n"
+                         f"runtime: {{name: benchmark_model, threads: 1, options: {{binary: {tool}}}}}\n"
+                         "formats: [tflite]\n")
+    t = transport_for(device)
+    t.connect()
+    work = t.make_workdir()
+    try:
+        (Path(work) / "m.tflite").write_bytes(b"TFL3")
+        result = BenchmarkModelRuntime(t, device).run_job(
+            {"job": "j", "model": "m.tflite", "runtime_options": {**device.runtime.adapter_options(), **options},
+             "protocol": {"min_runs": 5, "timeout_s": 5}}, work, {})
+    finally:
+        t.remove_workdir(work)
+        t.close()
+    calls = [json.loads(x)["argv"] for x in (tmp_path / "tool" / "fake_benchmark_model.argv").read_text().splitlines()]
+    return result, calls
+
+
+def test_op_profile_is_a_second_run_whose_csv_is_parsed(tmp_path: Path) -> None:
+    result, calls = _one_job(tmp_path, RISCV_CSV, {"profile": True})
+    timed, profiled = calls
+    assert not any(a.startswith(("--enable_op_profiling", "--profiling_output_csv_file")) for a in timed)
+    assert "--enable_op_profiling=true" in profiled and "--num_runs=10" in profiled
+    assert any(a.startswith("--profiling_output_csv_file=") and a.endswith("j.profile.csv") for a in profiled)
+    profile = result["info"]["op_profile"]
+    assert profile["ops_total"] == 31 and profile["runs"] == 10
+    top = profile["ops"][0]  # the recorded run's costliest node
+    assert top["type"] == "CONV_2D" and top["name"] == "[MobilenetV1/MobilenetV1/Conv2d_5_pointwise/Relu6]:10"
+    assert top["time_us"] == pytest.approx(277374.0)
+    assert result["status"] == "ok" and result["samples_ms"] == [pytest.approx(1240.27)]  # the timed run's figure
+
+
+def test_delegate_fallback_from_the_profile_csv(tmp_path: Path) -> None:
+    result, _ = _one_job(tmp_path, NNAPI_CSV, {"op_profiling": True, "nnapi": True})
+    assert result["status"] == "fallback"
+    assert result["info"]["fallback_ops"] == ["STRIDED_SLICE", "RESIZE_NEAREST_NEIGHBOR"]
+    assert any(op["type"] == "TfLiteNnapiDelegate" for op in result["info"]["op_profile"]["ops"])
+
+
+def test_a_profile_run_without_its_csv_says_so(tmp_path: Path) -> None:
+    result, _ = _one_job(tmp_path, None, {"profile": True})  # type: ignore[arg-type]
+    assert result["status"] == "ok" and "op_profile" not in result["info"]
+    assert "no profile in" in result["info"]["op_profile_error"]

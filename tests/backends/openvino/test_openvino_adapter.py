@@ -56,7 +56,12 @@ def test_adapter_runs_with_preset_tensors_and_reports_layers(ir_path, tmp_path):
     info = a.info()
     assert info["precision"] == "f32" and info["threads"] == 1
     assert any(layer["layer_type"] == "Convolution" for layer in info["layers"])
-    assert info["perf_counters"] and all("exec_type" in p for p in info["perf_counters"])
+    profile = info["op_profile"]
+    assert profile["runs"] > 0 and profile["ops"] and all(p["exec_type"] for p in profile["ops"])
+    assert any(p["type"] == "Convolution" and p["time_us"] > 0 for p in profile["ops"])
+    assert abs(sum(p["share"] for p in profile["ops"]) - 1) < 1e-6
+    # the profile came from a second compiled model: the timed one never counts
+    assert str(a.compiled.get_property("PERF_COUNT")) in ("False", "NO")
     a.close()
 
 
