@@ -27,7 +27,7 @@ from onnx import TensorProto, helper
 
 from suite.devices.agent_bundle import agent_bundle
 from suite.devices.config import load_device
-from suite.devices.session import DeviceSession, Job, agent_argv
+from suite.devices.session import DeviceSession, Job
 from suite.devices.transports.ssh import SshTransport
 from suite.testing.sshd import TestSshd
 
@@ -87,7 +87,8 @@ def naive(device_yaml: Path, jobs: list[Job]) -> tuple[float, float]:
             with t.client.open_sftp() as sftp:
                 sftp.put(job.model_path, f"{work}/model.onnx")
                 sftp.put(str(job_file), f"{work}/jobs.jsonl")
-            status, out, err = t.exec(f"cd {work} && " + shlex.join(agent_argv(device.python)))
+            argv = [device.python, "agent.pyz", "serve", "--jobs", "jobs.jsonl", "--base", "."]
+            status, out, err = t.exec(f"cd {work} && " + shlex.join(argv))
             lines = [json.loads(x) for x in out.splitlines() if x.strip()]
             results.extend(m for m in lines if m.get("type") == "result")
     t.remove_workdir(work)

@@ -327,7 +327,9 @@ class _SweepRun:
         sentinel = self.pick_sentinel()
         self.build(pending_points)
         self.observer("built", total=len({p.id for p in pending_points}))
-        session: Any = DeviceSession(self.device)
+        # one connection and workdir for the run's batches (each batch is still a fresh agent)
+        device_session = DeviceSession(self.device, keep_open=True)
+        session: Any = device_session
         if self.drift is not None:  # farm drift control: sentinel-checked chunks (suite/farm/drift.py)
             session = self.drift.wrap(session, record=lambda log: self.writer.update_manifest(drift=log))
         self.session = session
@@ -342,6 +344,8 @@ class _SweepRun:
         except DeviceError as exc:
             error = str(exc)
             self.observer("device_error", error=error)
+        finally:
+            device_session.close()
         complete = error is None
         manifest = self.writer.finalize(status="complete" if complete else "interrupted")
         if error:

@@ -84,8 +84,20 @@ def temperatures_c():
     return out
 
 
+#: ``(module, dist)`` -> version: packages do not change while an agent runs, and each metadata
+#: lookup scans ``sys.path`` (the agent asks for the same ones at hello and both probes).
+_VERSIONS = {}
+
+
 def package_version(module, dist):
     """Version of an installed package without importing it (``None`` if absent)."""
+    key = (module, dist)
+    if key not in _VERSIONS:
+        _VERSIONS[key] = _package_version(module, dist)
+    return _VERSIONS[key]
+
+
+def _package_version(module, dist):
     import importlib.util
 
     try:

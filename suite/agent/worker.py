@@ -208,15 +208,31 @@ def _inject_test_fault(job_id):
             time.sleep(3600)
 
 
-def worker_main(base_dir):
+def preload_runtime(name):
+    """Import the adapter of runtime ``name`` and its runtime (and numpy) before the first job.
+
+    The supervisor starts the worker before its handshake, so this overlaps the batch's start;
+    a runtime that fails to import is left to the job, whose status says so.
+    """
+    try:
+        get_runtime(name).version()
+        import numpy  # noqa: F401 - every job's inputs are numpy arrays
+    except Exception:  # noqa: BLE001 - the job that needs the runtime reports the failure
+        pass
+
+
+def worker_main(base_dir, preload=None):
     """Read job lines from stdin, write one result line per job to stdout.
 
     The protocol gets a private copy of stdout and fd 1 is pointed at stderr, so a
     runtime that prints to stdout (TensorFlow does) cannot corrupt the JSON stream.
+    ``preload`` names the runtime to import while no job is waiting yet.
     """
     out = os.fdopen(os.dup(1), "w")
     sys.stdout.flush()
     os.dup2(2, 1)
+    if preload:
+        preload_runtime(preload)
     for line in sys.stdin:
         line = line.strip()
         if not line:

@@ -4,13 +4,20 @@ Remote work is written as numbered steps with cleanup in ``finally`` (TVM runner
 
 1. connect (transport, within ``timeouts.connect_s``);
 2. make a fresh workdir;
-3. push one batch: the agent bundle (when the runtime runs in the agent), each distinct
-   model file once, the job list;
-4. start the agent (``serve``) once, or, for a host-driven runtime (the backend's
-   ``host_runtime``, e.g. ``benchmark_model``), its stream on the controller
+3. push one batch: the agent bundle (when the runtime runs in the agent) and each distinct
+   model file once (a session kept open pushes only what its workdir lacks);
+4. start the agent (``serve``) once, the job list on its stdin, or, for a host-driven runtime
+   (the backend's ``host_runtime``, e.g. ``benchmark_model``), its stream on the controller
    (:mod:`suite.devices.host_runtime`);
 5. stream JSON lines: ``hello`` (protocol checked), ``env``, one ``result`` per job, ``bye``;
 6. clean up: stop the agent if still running, remove the workdir (unless kept), close.
+
+Every batch is a fresh agent (its own supervisor and worker processes: the rounds of a sweep are
+replicated across processes). A session made with ``keep_open=True`` (the pipeline's) keeps
+the connection and the workdir from one batch to the next until :meth:`DeviceSession.close`,
+so steps 1, 2 and 6 happen once per run and step 3 copies only files new to the workdir
+(usually none): over SSH a batch is one remote command where it was a connection and four. A
+batch that fails closes them; the next one starts over from step 1.
 
 If the stream ends or goes silent before ``bye``, the job in flight is reported lost
 (:class:`DeviceLost`); results already streamed were handed to the caller and stored.
@@ -19,7 +26,6 @@ If the stream ends or goes silent before ``bye``, the job in flight is reported 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,18 +77,21 @@ class DeviceLost(DeviceError):
 
 
 def agent_argv(python: str) -> list[str]:
-    """The command that starts the agent in the batch workdir with ``python``."""
-    return [python, "agent.pyz", "serve", "--jobs", "jobs.jsonl", "--base", "."]
+    """The command that starts the agent in the batch workdir with ``python`` (jobs on its stdin)."""
+    return [python, "agent.pyz", "serve", "--jobs", "-", "--base", "."]
 
 
 class DeviceSession:
-    """Runs batches of jobs on one device through its transport."""
+    """Runs batches of jobs on one device through its transport (see the module docstring)."""
 
-    def __init__(self, device: Device, transport: Transport | None = None) -> None:
+    def __init__(self, device: Device, transport: Transport | None = None, keep_open: bool = False) -> None:
         self.device = device
         self.backend = device.backend
         self.transport = transport or transport_for(device)
         self.hello: dict[str, Any] | None = None
+        self.keep_open = keep_open
+        self._workdir: str | None = None
+        self._pushed: set[tuple[str, str]] = set()  # (local, remote) pairs the workdir holds
 
     def run_batch(self, jobs: list[Job], on_result: Callable[[dict[str, Any]], None],
                   on_env: Callable[[str, dict[str, Any]], None] | None = None,
@@ -91,48 +100,58 @@ class DeviceSession:
         if not jobs:
             return
         t = self.transport
-        workdir: str | None = None
         stream: AgentStream | None = None
-        scratch = tempfile.TemporaryDirectory(prefix="hwbehave-batch-")  # the job list, before the push
         host_runtime = self.backend.host_runtime_class()
+        finished = False
         try:
             runtime = host_runtime(t, self.device) if host_runtime else None
             if runtime is not None:
                 runtime.check_options()  # bad options: one ConfigError now, not a failure per job
-            t.connect()                                                    # 1
-            workdir = t.make_workdir()                                     # 2
-            files, wire = self._batch_files(jobs, Path(scratch.name), agent=runtime is None)
-            t.push(files, workdir)                                         # 3
+            if self._workdir is None:
+                t.connect()                                                # 1
+                self._workdir = t.make_workdir()                           # 2
+                self._pushed = set()
+            workdir = self._workdir
+            files, wire = self._batch_files(jobs, agent=runtime is None)
+            new = [f for f in files if f not in self._pushed]
+            t.push(new, workdir)                                           # 3
+            self._pushed.update(new)
             env = dict(self.device.env)
             if runtime is None:                                            # 4
-                stream = t.start_agent(agent_argv(self._python()), workdir, env)
+                jobs_text = "".join(json.dumps(w) + "\n" for w in wire).encode()
+                stream = t.start_agent(agent_argv(self._python()), workdir, env, stdin=jobs_text)
             else:
                 # a host-driven runtime runs on the controller: it may read what the build left
                 # beside the artifact (a vendor's estimate reports), so it gets the local path too
                 host_wire = [dict(w, artifact=j.model_path) for w, j in zip(wire, jobs, strict=True)]
                 stream = HostRuntimeStream(runtime, host_wire, workdir, env)
             self._stream(stream, jobs, on_result, on_env, on_hello)        # 5
+            finished = True
         finally:
             if stream is not None and stream.exit_status() is None:       # 6
                 try:
                     stream.kill()
                 except (OSError, DeviceError):
                     pass
-            if workdir is not None and not self.device.keep_workdir:
-                try:
-                    t.remove_workdir(workdir)
-                except (OSError, DeviceError):
-                    pass
-            t.close()
-            scratch.cleanup()
+            if not (finished and self.keep_open):
+                self.close()
+
+    def close(self) -> None:
+        """Remove the workdir (unless the device keeps it) and close the connection (step 6)."""
+        workdir, self._workdir, self._pushed = self._workdir, None, set()
+        if workdir is not None and not self.device.keep_workdir:
+            try:
+                self.transport.remove_workdir(workdir)
+            except (OSError, DeviceError):
+                pass
+        self.transport.close()
 
     def _python(self) -> str:
         return "{python}" if self.device.transport.kind == "local" else self.device.python
 
-    def _batch_files(self, jobs: list[Job], scratch: Path, agent: bool = True
-                     ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
-        """``(local, remote)`` pairs (the agent if ``agent``, each distinct model once, the job
-        list) and the jobs in wire form."""
+    def _batch_files(self, jobs: list[Job], agent: bool = True) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        """``(local, remote)`` pairs (the agent if ``agent``, each distinct model once) and the
+        jobs in wire form."""
         files: list[tuple[str, str]] = [(str(agent_bundle()), "agent.pyz")] if agent else []
         seen: dict[str, str] = {}
         wire = []
@@ -143,9 +162,6 @@ class DeviceSession:
                 seen[job.model_sha256] = remote
                 files.append((job.model_path, remote))
             wire.append(job.wire(remote))
-        jobs_file = scratch / "jobs.jsonl"
-        jobs_file.write_text("".join(json.dumps(w) + "\n" for w in wire))
-        files.append((str(jobs_file), "jobs.jsonl"))
         return files, wire
 
     def _stream(self, stream: Any, jobs: list[Job], on_result: Callable[[dict[str, Any]], None],

@@ -8,7 +8,7 @@ rounds by :mod:`suite.results.aggregate`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from suite import status as st
@@ -93,7 +93,9 @@ class Measurement:
 
     def to_json(self) -> str:
         """One journal line."""
-        return json.dumps(asdict(self), sort_keys=True)
+        # the fields themselves, not asdict(): that deep-copies every sample list and nested dict
+        # first (two thirds of the host's time per result); the JSON text is the same
+        return json.dumps({f.name: getattr(self, f.name) for f in _FIELDS}, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
@@ -101,3 +103,6 @@ class Measurement:
         if not isinstance(data, dict):
             raise TypeError(f"a journal line must be an object, got {type(data).__name__}")
         return cls(**data)
+
+
+_FIELDS = fields(Measurement)

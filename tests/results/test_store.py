@@ -161,3 +161,70 @@ def test_a_jobs_rounds_become_one_row_and_a_failed_round_keeps_the_timed_rounds_
     assert row["error"] == "round 1: agent: runtime process died" and row["provider"] == "CPUExecutionProvider"
     assert json.loads(row["info_json"]) == {"provider": "CPUExecutionProvider"}
     assert len(results.load_rounds(tmp_path / "run")) == 2
+
+
+# ---- the journal's durability: flushed before append returns, fsynced in the background ------------
+
+KILL_AFTER_APPENDS = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from test_store import manifest, measurement
+from suite.results.store import RunWriter
+w = RunWriter(sys.argv[1], manifest())
+for i in range(5):
+    w.append(measurement(f"j{i}-onnx"))
+os.kill(os.getpid(), signal.SIGKILL)  # no close, no finalize, no fsync waited for
+"""
+
+
+def test_a_kill_9_right_after_append_loses_nothing_appended(tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", KILL_AFTER_APPENDS, str(tmp_path / "run"), str(Path(__file__).parent)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == -9, p.stderr
+    read = read_journal(tmp_path / "run" / JOURNAL)
+    assert sorted(k[0] for k in read.measurements) == [f"j{i}-onnx" for i in range(5)] and not read.bad_lines
+
+
+def test_every_append_is_fsynced_by_the_time_the_writer_closes(tmp_path, monkeypatch):
+    import os
+
+    import suite.results.store as store
+
+    journal = tmp_path / "run" / JOURNAL
+    synced_sizes: list[int] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced_sizes.append(os.fstat(fd).st_size)
+        real(fd)
+
+    monkeypatch.setattr(store.os, "fsync", spy)
+    w = RunWriter(tmp_path / "run", manifest())
+    for i in range(20):
+        w.append(measurement(f"j{i}-onnx"))
+    w.close()
+    assert synced_sizes and synced_sizes[-1] == journal.stat().st_size  # the last fsync saw every line
+    assert len(synced_sizes) <= 20  # coalesced, never more than one per append
+
+
+def test_an_fsync_error_stops_the_writer_with_that_error(tmp_path, monkeypatch):
+    import errno
+    import time
+
+    import suite.results.store as store
+
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store.os, "fsync", broken)
+    w = RunWriter(tmp_path / "run", manifest())
+    w.append(measurement("a-onnx"))
+    with pytest.raises(OSError, match="Input/output error"):
+        for i in range(500):  # the background fsync fails soon after the first append
+            w.append(measurement(f"b{i}-onnx"))
+            time.sleep(0.01)
+    w.close()  # already raised: closing does not raise it again
+    assert len(read_journal(tmp_path / "run" / JOURNAL).measurements) >= 1  # written lines stay readable

@@ -215,7 +215,7 @@ class AdbTransport(Transport):
         return int(self.adb.sync.pull(remote, local))
 
     # ---- 4. agent ----------------------------------------------------------------------------
-    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str]) -> AgentStream:
+    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str], stdin: bytes = b"") -> AgentStream:
         """Refused: Android has no Python for the agent (device files with such a runtime do not load)."""
         raise self._error(f"the adb transport cannot start the Python agent ({shlex.join(argv)}): Android has no "
                           "Python; use a host-driven runtime such as benchmark_model")

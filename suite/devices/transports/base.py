@@ -60,8 +60,9 @@ class Transport(ABC):
         """Copy ``(local_path, relative_remote_path)`` pairs into ``workdir``."""
 
     @abstractmethod
-    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str]) -> AgentStream:
-        """Start ``argv`` (the agent command, already split) in ``workdir``."""
+    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str], stdin: bytes = b"") -> AgentStream:
+        """Start ``argv`` (the agent command, already split) in ``workdir``; write ``stdin`` to its
+        standard input (the job list), then close it."""
 
     @abstractmethod
     def execute(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:

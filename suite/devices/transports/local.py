@@ -67,22 +67,30 @@ class LocalTransport(Transport):
         return tempfile.mkdtemp(prefix="hwbehave-local-")
 
     def push(self, files: list[tuple[str, str]], workdir: str) -> None:
+        """Symlink each file into ``workdir``, replacing what the name held (as a copy would)."""
         for src, rel in files:
             dst = Path(workdir) / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
-            if not dst.exists():
-                os.symlink(os.path.abspath(src), dst)
+            if dst.is_symlink() or dst.exists():
+                dst.unlink()
+            os.symlink(os.path.abspath(src), dst)
 
     def _python(self) -> str:
         # the device YAML's python, unless it is the generic default: then this interpreter
         return sys.executable if self.device.python in ("python3", "python") else self.device.python
 
-    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str]) -> AgentStream:
+    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str], stdin: bytes = b"") -> AgentStream:
         stderr_file = Path(workdir) / "agent.stderr"
         argv = [self._python() if a == "{python}" else a for a in argv]
         with open(stderr_file, "wb") as err:
-            proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, env={**os.environ, **env}, start_new_session=True)
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except BrokenPipeError:  # the agent died before it read: its stream ends, the session reports it
+            pass
         return LocalAgentStream(proc, stderr_file)
 
     def execute(self, argv: list[str], timeout_s: float) -> tuple[int, str, str]:

@@ -18,7 +18,8 @@ Steps for a batch (called by :class:`suite.devices.session.DeviceSession`):
    close/stat), the tar stream one exec, so tar wins as soon as latency is not ~0.
    ``"tar-sftp"`` (one SFTP put + remote ``tar -xf``) and ``"sftp"`` (one put per file)
    remain selectable; SFTP write errors become ``DeviceError`` naming host and path.
-4. ``start_agent``: one ``exec`` channel; the agent's stdout is streamed line by line.
+4. ``start_agent``: one ``exec`` channel; the job list goes in on its stdin, the agent's
+   stdout is streamed line by line.
    The remote shell writes its PID first so ``kill`` can end the agent's process group.
 5. ``remove_workdir``/``close`` in the session's ``finally``: ``rm -rf`` of the session
    directory after its marker token is checked, never of ``workdir`` itself.
@@ -574,8 +575,8 @@ class SshTransport(Transport):
             raise self._sftp_error(exc, workdir) from None
 
     # ---- 4. agent ------------------------------------------------------------------------------
-    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str]) -> AgentStream:
-        """``cd workdir; echo $$ > .agent.pid; exec env K=V … argv`` on one channel."""
+    def start_agent(self, argv: list[str], workdir: str, env: dict[str, str], stdin: bytes = b"") -> AgentStream:
+        """``cd workdir; echo $$ > .agent.pid; exec env K=V … argv`` on one channel, ``stdin`` sent on it."""
         if self.client is None:
             raise self._error("not connected")
         transport = self.client.get_transport()
@@ -589,6 +590,12 @@ class SshTransport(Transport):
             chan.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise self._error(f"cannot start the agent on {self.target.hostname}: {exc}") from None
+        try:
+            chan.settimeout(self.device.timeouts.command_s)
+            chan.sendall(stdin)
+            chan.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # the agent ended before it read: its stream ends and the session reports why
         return SshAgentStream(self, chan, workdir)
 
     # ---- 5. cleanup ----------------------------------------------------------------------------
