@@ -102,8 +102,9 @@ print(f"{len(inversions)} inversion findings")'''),
 
 if len(runs) >= 2:
     cmp = compare_runs(results.load(runs[0]), results.load(runs[1]))
-    print(f"{len(cmp)} points compared, {len(significant_changes(cmp))} changed significantly")
-    display_cols = [c for c in ("op", "dtype", "median_a", "median_b", "change", "q", "significant") if c in cmp]
+    print(f"{len(cmp)} points compared; run-wide shift {cmp.attrs['shift']:+.1%}; "
+          f"{len(significant_changes(cmp))} changed significantly beyond it")
+    display_cols = ["config", "median_a_ms", "median_b_ms", "change_net", "ci_low", "ci_high", "q_value", "verdict"]
     cmp[display_cols].head(20)'''),
 ]
 

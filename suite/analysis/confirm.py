@@ -1,56 +1,63 @@
-"""Which points need more rounds before a detector can decide (adaptive confirmation, issue 10).
+"""Which points to measure again: the candidates the detectors could not decide.
 
-After the planned rounds the pipeline (:mod:`suite.pipeline`) calls :func:`points_to_confirm`
-on the run's measurements (one row per job, the columns of results contract v2) and measures
-the jobs it returns in extra interleaved, re-shuffled rounds, within the run's confirmation
-budget (``--confirm-s``), asking again after each extra round. The order of the list is the
-priority: when the budget does not cover them all, the first ones are measured.
-
-The rule here is the first, simple one: a point whose rounds disagree more than the run
-resolves, i.e. whose between-round interval is wider than the run's noise floor
-(``ci_high_ms / median_ms − 1 > noise_floor_rel``; :data:`DEFAULT_SPREAD` when the run has
-no floor), is not yet known to the precision the run can resolve, so one more round of it is
-the cheapest way to tighten its interval. Widest first. (The interval, not the range of the
-round medians: the range grows with every round, the interval shrinks, so the rule settles.)
+After the planned rounds, the pipeline re-measures the jobs :func:`points_to_confirm` returns
+in extra interleaved rounds (``hwbehave run --confirm-s``), then analyses again. Only
+``unresolved`` anomalies ask for points: a candidate step, dip, overhead, dtype slowdown or
+cost mismatch whose test reached ``alpha_unresolved`` but not ``alpha``, or whose rounds
+disagree. Re-measuring narrows each point's between-round interval; it cannot remove the
+point-to-point scatter of a series, so a candidate that stays unresolved after confirmation
+is reported as such.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import pandas as pd
 
-from suite import status
+from suite.analysis.detect import detect_all
+from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.uncertainty import UNRESOLVED
 
-#: Interval half-width (relative) above which a point is re-measured when the run has no noise floor.
-DEFAULT_SPREAD = 0.05
+#: Detectors whose unresolved candidates name points to re-measure, in order of priority.
+CONFIRMING_DETECTORS: tuple[str, ...] = ("staircase", "non_monotonic", "overhead", "dtype_speed", "cost_mismatch")
 
 
-def points_to_confirm(df: pd.DataFrame, thresholds: Any = None) -> list[str]:
-    """Job ids whose uncertainty keeps a detector from deciding, most uncertain first.
+def points_to_confirm(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                      limit: int | None = None) -> list[str]:
+    """Job ids whose re-measurement would let a detector decide, most useful first.
 
     Parameters
     ----------
     df : DataFrame
-        Measurements of one run (``job_id``, ``status``, ``median_ms``, ``ci_high_ms``, ``noise_floor_rel``).
-    thresholds : optional
-        Detector thresholds (:class:`suite.analysis.thresholds.Thresholds`); unused by this rule.
+        Measurements of the run so far (contract v2: one row per job; v1 rows per round work too).
+    thresholds : Thresholds
+        The detectors' thresholds (``alpha``, ``alpha_unresolved`` decide what is unresolved).
+    limit : int, optional
+        At most this many job ids.
 
     Returns
     -------
     list of str
-        ``job_id`` values: timed points whose interval's upper half is wider than the floor.
+        Job ids (``job_id`` column, else ``point_id``) from the ``confirm_jobs`` evidence of every
+        unresolved anomaly, the largest candidate effect first, without duplicates.
     """
-    if df.empty or not {"job_id", "status", "median_ms", "ci_high_ms"} <= set(df.columns):
+    if df.empty:
         return []
-    timed = df[df["status"].isin(list(status.TIMED)) & df["median_ms"].gt(0) & df["ci_high_ms"].notna()].copy()
-    if timed.empty:
-        return []
-    floors = pd.to_numeric(timed.get("noise_floor_rel"), errors="coerce").dropna() \
-        if "noise_floor_rel" in timed.columns else pd.Series(dtype=float)
-    floor = float(floors.iloc[0]) if len(floors) and math.isfinite(float(floors.iloc[0])) else DEFAULT_SPREAD
-    timed["_half_rel"] = timed["ci_high_ms"].astype(float) / timed["median_ms"].astype(float) - 1.0
-    wide = timed[timed["_half_rel"] > floor]
-    wide = wide.sort_values(["_half_rel", "job_id"], ascending=[False, True])
-    return [str(j) for j in wide["job_id"]]
+    found = [a for a in detect_all(df, thresholds, only=list(CONFIRMING_DETECTORS)) if a.verdict == UNRESOLVED]
+    found.sort(key=lambda a: (CONFIRMING_DETECTORS.index(_detector(a.kind)), -a.magnitude))
+    jobs: list[str] = []
+    for a in found:
+        jobs.extend(str(j) for j in a.evidence.get("confirm_jobs", []))
+    out = list(dict.fromkeys(jobs))
+    return out[:limit] if limit is not None else out
+
+
+def _detector(kind: str) -> str:
+    if kind == "staircase":
+        return "staircase"
+    if kind == "non_monotonic":
+        return "non_monotonic"
+    if kind.endswith("_overhead"):
+        return "overhead"
+    if kind == "dtype_slower":
+        return "dtype_speed"
+    return "cost_mismatch"

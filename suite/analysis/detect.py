@@ -14,7 +14,7 @@ from suite.analysis.ranking import find_rank_inversions
 from suite.analysis.records import Anomaly, rank
 from suite.analysis.roofline import find_low_efficiency
 from suite.analysis.series import all_axis_series, timed
-from suite.analysis.steps import find_staircases
+from suite.analysis.steps import analyse_series, device_point_noise, find_staircases
 from suite.analysis.support import find_support_issues
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing
@@ -27,7 +27,8 @@ DETECTOR_NAMES: tuple[str, ...] = ("staircase", "non_monotonic", "cost_mismatch"
 def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
                peaks: Mapping[str, Mapping[str, float]] | None = None, reference_op: str = REFERENCE_OP,
                only: tuple[str, ...] | list[str] | None = None) -> list[Anomaly]:
-    """Every anomaly in ``df``, largest magnitude first.
+    """Every anomaly in ``df``: confirmed ones first, each by magnitude (largest first), then
+    the unresolved ones (``Anomaly.verdict``).
 
     Parameters
     ----------
@@ -44,18 +45,24 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
     """
     th = thresholds
     full = df = by_timing(df)  # a timing kind other than measured is analysed as a device of its own
-    df = timed(df)  # prepared once; every detector but support and quant_error works on it
-    along = {"staircase", "non_monotonic", "cost_mismatch"}
-    series = all_axis_series(df, 3) if along.intersection(only or DETECTOR_NAMES) else []
+    df = timed(df, th)  # prepared once; every detector but support and quant_error works on it
+    wanted = set(only or DETECTOR_NAMES)
+    # every series is analysed once: its staircase, its scatter (non-monotonic reuses it) and,
+    # per device, the point-to-point noise that comparisons of different configurations carry
+    needs_series = wanted & {"staircase", "non_monotonic", "cost_mismatch", "overhead", "dtype_speed",
+                             "rank_inversion"}
+    series = all_axis_series(df, 3) if needs_series else []
+    models = analyse_series([s for s in series if len(s.x) >= th.min_series_points], th) if needs_series else []
+    noise = device_point_noise(models, th)
     detectors: dict[str, Callable[[], list[Anomaly]]] = {
-        "staircase": lambda: find_staircases(df, th, series=series),
-        "non_monotonic": lambda: find_non_monotonic(df, th, series=series),
+        "staircase": lambda: find_staircases(df, th, models=models),
+        "non_monotonic": lambda: find_non_monotonic(df, th, models=models),
         "cost_mismatch": lambda: find_cost_mismatch(df, th, series=series),
-        "overhead": lambda: find_overheads(df, th, reference_op),
-        "dtype_speed": lambda: find_dtype_slowdowns(df, th),
+        "overhead": lambda: find_overheads(df, th, reference_op, point_noise=noise),
+        "dtype_speed": lambda: find_dtype_slowdowns(df, th, point_noise=noise),
         "quant_error": lambda: find_quant_errors(full, th),
         "support": lambda: find_support_issues(full, th.support_min_fraction),
-        "rank_inversion": lambda: find_rank_inversions(df, th),
+        "rank_inversion": lambda: find_rank_inversions(df, th, point_noise=noise),
         "roofline": lambda: find_low_efficiency(df, th, peaks),
     }
     selected = list(DETECTOR_NAMES) if only is None else list(only)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,121 +11,205 @@ import pandas as pd
 
 from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import (
-    Z95,
     AxisSeries,
     all_axis_series,
     axis_words,
+    effect_floor,
     fmt_axis_value,
     timed,
 )
+from suite.analysis.steps import MAX_CONFIRM_JOBS
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.trend import series_data
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical
 
 
 @dataclass(frozen=True)
 class Elasticity:
-    """Slope of log(latency) on log(MACs) for one series, with its standard error."""
+    """Slope of log(latency) on log(MACs) for one series, with its standard error.
+
+    ``dof`` is the degrees of freedom of ``stderr`` (t quantiles); ``noise_rel`` the series'
+    point-to-point scatter; ``floor`` the smallest latency mismatch (relative) a claim needs.
+    """
 
     series: AxisSeries
     slope: float
     stderr: float
     mac_ratio: float
     latency_ratio: float
+    dof: float = float("inf")
+    noise_rel: float = float("nan")
+    floor: float = 0.0
 
-    def verdict(self, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str:
-        """``"below"``, ``"above"`` or ``"ok"``: whether the 95 % interval clears a threshold."""
-        if self.slope + Z95 * self.stderr < thresholds.elasticity_low:
+    def verdict(self, thresholds: Thresholds = DEFAULT_THRESHOLDS, m: int = 1) -> str:
+        """``"below"``, ``"above"``, ``"unresolved-below"``, ``"unresolved-above"`` or ``"ok"``.
+
+        ``below``/``above``: the slope's two-sided interval at family-wise ``alpha`` over ``m``
+        series excludes ``elasticity_low``/``elasticity_high`` and the latency it implies over
+        the series' MAC range is off the threshold's by more than the noise floor. The
+        ``unresolved-`` forms: the interval at ``alpha_unresolved`` clears the threshold (or the
+        mismatch is below the floor) but the ``alpha`` one does not.
+        """
+        out = self._side(thresholds, critical(thresholds.alpha / 2, m, self.dof))
+        if out != "ok" and self._beyond_floor(thresholds, out):
+            return out
+        weak = self._side(thresholds, critical(thresholds.alpha_unresolved / 2, m, self.dof))
+        return f"unresolved-{weak}" if weak != "ok" else "ok"
+
+    def _side(self, thresholds: Thresholds, crit: float) -> str:
+        if self.slope + crit * self.stderr < thresholds.elasticity_low:
             return "below"
-        if self.slope - Z95 * self.stderr > thresholds.elasticity_high:
+        if self.slope - crit * self.stderr > thresholds.elasticity_high:
             return "above"
         return "ok"
 
+    def _beyond_floor(self, thresholds: Thresholds, side: str) -> bool:
+        limit = thresholds.elasticity_low if side == "below" else thresholds.elasticity_high
+        mismatch = abs(self.slope - limit) * math.log(self.mac_ratio)
+        return mismatch >= math.log1p(self.floor)
+
 
 def elasticity(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Elasticity | None:
-    """Fit ``log(latency_ms) = a + e * log(macs)`` by weighted least squares.
+    """Fit ``log(latency_ms) = a + e * log(macs)`` by weighted least squares on honest noise.
 
-    Weights are ``1 / sigma^2`` with ``sigma = h / (1.96 * latency)``, the CI half-width in log
-    units. The standard error of ``e`` is the larger of the known-variance one and the
-    residual-based one, so a curved series is not over-trusted. Returns ``None`` when fewer
-    than three points have MACs > 0 and a CI, or MACs span less than ``elasticity_min_mac_ratio``.
+    Each point's variance is its between-round ``sigma^2`` plus the series' scatter ``tau^2``
+    (DerSimonian-Laird, moderated towards ``assumed_point_noise_rel``; see :func:`_line`), so a
+    series that curves or scatters is not over-trusted; ``stderr`` comes from that fit, with
+    ``n - 2 + prior_dof`` degrees of freedom. Returns
+    ``None`` when fewer than three points have MACs > 0, or MACs span less than
+    ``elasticity_min_mac_ratio``.
 
     ``e = 1``: latency proportional to MACs. ``e < elasticity_low`` (0.5): MACs overstate the
     cost of growing the axis. ``e > elasticity_high`` (1.5): latency grows faster than MACs.
     """
-    macs, lat, h = series.macs, series.latency_ms, series.half_ms
-    ok = np.isfinite(macs) & (macs > 0) & np.isfinite(h) & np.isfinite(lat) & (lat > 0)
+    data = series_data(series)
+    macs = series.macs[data.idx] if len(series.macs) == len(series.x) else np.full(data.n, np.nan)
+    ok = np.isfinite(macs) & (macs > 0)
     if ok.sum() < 3:
         return None
-    x, y = np.log(macs[ok]), np.log(lat[ok])
+    x = np.log(macs[ok])
     if x.max() - x.min() < np.log(thresholds.elasticity_min_mac_ratio):
         return None
-    sigma = np.maximum(h[ok] / (Z95 * lat[ok]), 1e-4)
-    w = 1.0 / sigma**2
-    xm = np.sum(w * x) / np.sum(w)
-    ym = np.sum(w * y) / np.sum(w)
-    sxx = np.sum(w * (x - xm) ** 2)
-    slope = np.sum(w * (x - xm) * (y - ym)) / sxx
-    resid = y - ym - slope * (x - xm)
-    dof = max(1, len(x) - 2)
-    se_known = np.sqrt(1.0 / sxx)
-    se_resid = np.sqrt(np.sum(w * resid**2) / dof / sxx)
-    return Elasticity(series=series, slope=float(slope), stderr=float(max(se_known, se_resid)),
-                      mac_ratio=float(np.exp(x.max() - x.min())),
-                      latency_ratio=float(lat[ok][np.argmax(x)] / lat[ok][np.argmin(x)]))
+    y, v = np.log(data.y[ok]), data.v[ok]
+    fit = _line(x, y, v, thresholds)
+    if fit is None:
+        return None
+    slope, stderr, tau2, dof = fit
+    lat = data.y[ok]
+    return Elasticity(series=series, slope=slope, stderr=stderr, mac_ratio=float(np.exp(x.max() - x.min())),
+                      latency_ratio=float(lat[np.argmax(x)] / lat[np.argmin(x)]), dof=dof,
+                      noise_rel=math.sqrt(tau2), floor=effect_floor(series.floor, 0.0))
+
+
+def _line(x: np.ndarray, y: np.ndarray, v: np.ndarray, thresholds: Thresholds) -> tuple[float, float, float, float] | None:
+    """Weighted line ``y = a + e x`` with per-point variance ``v + tau2`` in closed form:
+    ``tau2`` the DerSimonian-Laird moment estimate moderated towards ``assumed_point_noise_rel``
+    (as :func:`suite.analysis.trend.moderated_fit`, without its robust weights); returns the
+    slope, its standard error, ``tau2`` and the degrees of freedom ``n - 2 + prior_dof``."""
+    n = len(x)
+    if n < 3:
+        return None
+
+    def solve(w: np.ndarray) -> tuple[float, float, float, float, float, float] | None:
+        sw, sx, sy = w.sum(), (w * x).sum(), (w * y).sum()
+        sxx, sxy = (w * x * x).sum(), (w * x * y).sum()
+        det = sw * sxx - sx * sx
+        if det <= 1e-12 * sw * sxx:
+            return None
+        slope = (sw * sxy - sx * sy) / det
+        return slope, (sy - slope * sx) / sw, sw, sx, sxx, det
+
+    w0 = 1.0 / v
+    first = solve(w0)
+    if first is None:
+        return None
+    slope, icpt, sw, sx, sxx, det = first
+    q = float(np.sum(w0 * (y - icpt - slope * x) ** 2))
+    s2, s2x, s2xx = (w0 * w0).sum(), (w0 * w0 * x).sum(), (w0 * w0 * x * x).sum()
+    trace = sw - (sxx * s2 - 2 * sx * s2x + sw * s2xx) / det  # tr(W) - tr((X'WX)^-1 X'W^2X)
+    raw = max(0.0, (q - (n - 2)) / trace) if trace > 0 else 0.0
+    d0 = thresholds.prior_dof
+    tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + (n - 2) * raw) / (d0 + n - 2)
+    final = solve(1.0 / (v + tau2))
+    if final is None:
+        return None
+    slope, _, sw, _, _, det = final
+    return float(slope), float(math.sqrt(sw / det)), float(tau2), float(n - 2 + d0)
 
 
 def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                      axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> pd.DataFrame:
     """One row per series (3+ points) where MACs vary: place, axis, series, slope, stderr, verdict.
 
+    ``verdict`` applies Bonferroni over the series of each (place, axis) group.
     ``series`` (from :func:`~suite.analysis.series.all_axis_series`) skips building them again.
     """
     if series is None:
-        series = all_axis_series(timed(df), 3, axes)
+        series = all_axis_series(timed(df, thresholds), 3, axes)
+    fits = [(s, e) for s in series if (e := elasticity(s, thresholds)) is not None]
+    counts = Counter(_group(s) for s, _ in fits)
     rows = []
-    for s in series:
-        e = elasticity(s, thresholds)
-        if e is None:
-            continue
+    for s, e in fits:
         k = s.key
         rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
                      "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": s.describe(),
                      "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
-                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds), "_e": e})
+                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds, counts[_group(s)]),
+                     "tests": counts[_group(s)], "_e": e})
     cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
-            "latency_ratio", "verdict", "_e"]
+            "latency_ratio", "verdict", "tests", "_e"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _group(s: AxisSeries) -> tuple:
+    k = s.key
+    return (k.get("device"), k.get("sweep"), k.get("runtime"), k.get("op"), k.get("dtype"), s.axis)
 
 
 def find_cost_mismatch(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                        axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Anomaly]:
     """F4 anomalies, one per (device, sweep, op, dtype, axis, direction) with a mismatched series.
 
-    Magnitude is ``|1 - e|`` of the most extreme series. See :func:`elasticity` for the model.
+    ``confirmed`` when some series' verdict is ``below``/``above``, ``unresolved`` when only
+    ``unresolved-`` verdicts point that way. Magnitude is ``|1 - e|`` of the most extreme
+    series. See :func:`elasticity` and :meth:`Elasticity.verdict` for the model.
     """
     frame = elasticity_frame(df, thresholds, axes, series)
     frame = frame[frame["verdict"] != "ok"]
+    if frame.empty:
+        return []
+    frame = frame.assign(direction=frame["verdict"].str.replace("unresolved-", "", regex=False),
+                         resolved=~frame["verdict"].str.startswith("unresolved"))
     out = []
-    keys = ["device", "sweep", "runtime", "op", "dtype", "axis", "verdict"]
-    for (device, sweep, runtime, op, dtype, axis, verdict), group in frame.groupby(keys, sort=True, dropna=False):
-        worst = group.loc[(group["elasticity"] - 1).abs().idxmax()]
+    keys = ["device", "sweep", "runtime", "op", "dtype", "axis", "direction"]
+    for (device, sweep, runtime, op, dtype, axis, direction), group in frame.groupby(keys, sort=True, dropna=False):
+        verdict = CONFIRMED if group["resolved"].any() else UNRESOLVED
+        pool = group[group["resolved"]] if verdict == CONFIRMED else group
+        worst = pool.loc[(pool["elasticity"] - 1).abs().idxmax()]
         e: Elasticity = worst["_e"]
         s = e.series
         lo, hi = fmt_axis_value(s.x[0]), fmt_axis_value(s.x[-1])
-        if verdict == "below":
+        if direction == "below":
             advice = f"MACs overstate the cost of larger {axis_words(axis)}"
         else:
             advice = f"MACs understate the cost of larger {axis_words(axis)}"
+        crit = critical(thresholds.alpha / 2, int(worst["tests"]), e.dof)
         message = (f"On {device}, {op} ({s.describe()}) latency grows {e.latency_ratio:.2g}x while MACs grow "
-                   f"{e.mac_ratio:.2g}x from {axis} {lo} to {hi} (elasticity {e.slope:.2f} ± {Z95 * e.stderr:.2f}); "
-                   f"{advice} on this device.")
+                   f"{e.mac_ratio:.2g}x from {axis} {lo} to {hi} (elasticity {e.slope:.2f} ± {crit * e.stderr:.2f}); ")
+        message += (f"{advice} on this device." if verdict == CONFIRMED else
+                    f"{advice}, perhaps, but not beyond the noise: unresolved at this noise level.")
+        jobs = [] if verdict == CONFIRMED else [j for ee in group["_e"] for j in ee.series.jobs()]
         evidence = {"op": op, "dtype": dtype, "runtime": runtime, "fixed_params": s.fixed_params,
-                    "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
-                    "latency_ratio": e.latency_ratio, "series_affected": int(len(group)),
+                    "elasticity": e.slope, "stderr": e.stderr, "dof": e.dof, "noise_rel": e.noise_rel,
+                    "mac_ratio": e.mac_ratio, "latency_ratio": e.latency_ratio, "effect_floor": e.floor,
+                    "series_affected": int(group["resolved"].sum()),
+                    "series_unresolved": int((~group["resolved"]).sum()),
                     "points": [{"x": float(x), "macs": float(m), "latency_ms": float(t)}
                                for x, m, t in zip(s.x, s.macs, s.latency_ms, strict=True)][:64],
+                    "confirm_jobs": list(dict.fromkeys(jobs))[:MAX_CONFIRM_JOBS],
                     "thresholds": {"elasticity_low": thresholds.elasticity_low,
-                                   "elasticity_high": thresholds.elasticity_high}}
-        out.append(Anomaly(kind="cost_mismatch", device=str(device), sweep=str(sweep), axis=axis, at=verdict,
+                                   "elasticity_high": thresholds.elasticity_high, "alpha": thresholds.alpha}}
+        out.append(Anomaly(kind="cost_mismatch", device=str(device), sweep=str(sweep), axis=axis, at=direction,
                            magnitude=min(abs(1.0 - e.slope), 10.0), finding="F4", message=message,
-                           evidence_json=evidence_json(evidence)))
+                           evidence_json=evidence_json(evidence), verdict=verdict))
     return out

@@ -14,73 +14,109 @@ import numpy as np
 import pandas as pd
 
 from suite import status
+from suite.analysis.pairs import compare_pairs, point_noise_of, run_floors, summarize_pairs
 from suite.analysis.records import Anomaly, evidence_json
-from suite.analysis.series import pct, significantly_greater, timed
+from suite.analysis.series import pct, timed
+from suite.analysis.steps import MAX_CONFIRM_JOBS
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
 
 REFERENCE_DTYPE = "fp32"
 _PAIR_KEYS = ["device", "runtime", "sweep", "config_id"]
 
 SPEEDUP_COLUMNS = ["device", "sweep", "runtime", "op", "dtype", "config_id", "latency_ms", "fp32_ms", "speedup",
-                   "slower", "faster"]
+                   "z", "rounds_agree", "slower", "faster", "job_ids"]
 
 
-def speedup_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
-    """Every non-fp32 timed row with its fp32 twin: :data:`SPEEDUP_COLUMNS`.
+def speedup_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                  point_noise: dict[str, float] | None = None) -> pd.DataFrame:
+    """Every non-fp32 timed point with its fp32 twin: :data:`SPEEDUP_COLUMNS`.
 
-    ``speedup = fp32_ms / latency_ms`` (2.0 = twice as fast). ``slower``: the variant is slower
-    beyond both CIs and by at least ``dtype_slower_min`` (5 %); ``faster``: faster beyond both CIs.
+    ``speedup = fp32_ms / latency_ms`` (2.0 = twice as fast). ``z`` is the pair statistic of
+    :mod:`suite.analysis.pairs` (both headlines' between-round noise plus twice the device's
+    point-to-point scatter); ``slower``: ``z`` clears the family-wise critical value and the
+    variant is at least ``dtype_slower_min`` (5 %) slower; ``faster``: ``-z`` clears it.
     """
-    data = timed(df)
+    data = timed(df, thresholds)
     if data.empty or "config_id" not in data.columns:
         return pd.DataFrame(columns=SPEEDUP_COLUMNS)
     ref = (data[data["dtype"] == REFERENCE_DTYPE].groupby(_PAIR_KEYS)
-           .agg(fp32_ms=("median_ms", "median"), _fp32_half=("_half_ms", "max")))
+           .agg(reference_ms=("median_ms", "first"), _ref_sigma=("_sigma", "first"), _ref_rounds=("_rounds", "first"),
+                _ref_jobs=("_job_ids", "first")))
     pairs = data[data["dtype"] != REFERENCE_DTYPE].join(ref, on=_PAIR_KEYS, how="inner")
     if pairs.empty:
         return pd.DataFrame(columns=SPEEDUP_COLUMNS)
-    lat, h = pairs["median_ms"].to_numpy(float), pairs["_half_ms"].to_numpy(float)
-    ref_ms, ref_h = pairs["fp32_ms"].to_numpy(float), pairs["_fp32_half"].to_numpy(float)
-    out = pairs[["device", "sweep", "runtime", "op", "dtype", "config_id"]].copy()
-    out["latency_ms"], out["fp32_ms"], out["speedup"] = lat, ref_ms, ref_ms / lat
-    out["slower"] = significantly_greater(lat, h, ref_ms, ref_h) & (lat >= (1 + thresholds.dtype_slower_min) * ref_ms)
-    out["faster"] = significantly_greater(ref_ms, ref_h, lat, h)
-    return out.reset_index(drop=True)[SPEEDUP_COLUMNS]
+    pairs = pairs.rename(columns={"median_ms": "latency_ms"}).assign(
+        job_ids=[tuple(a) + tuple(b) for a, b in zip(pairs["_job_ids"], pairs["_ref_jobs"], strict=True)],
+        cost_ratio=np.nan)
+    if point_noise is None:
+        point_noise = point_noise_of(data, thresholds)
+    out = compare_pairs(pairs, thresholds.dtype_slower_min, thresholds, point_noise, ["sweep", "runtime", "op", "dtype"])
+    out["fp32_ms"] = out["reference_ms"]
+    out["speedup"] = out["fp32_ms"] / out["latency_ms"]
+    out["slower"] = (out["z"] >= out["critical"]) & (out["overhead"] >= thresholds.dtype_slower_min)
+    out["faster"] = -out["z"] >= out["critical"]
+    out["significant"] = out["slower"]
+    return out.reset_index(drop=True)[SPEEDUP_COLUMNS + ["overhead", "sd", "critical", "critical_unresolved",
+                                                        "noise_rel", "significant", "cost_ratio"]]
 
 
-def speedup_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Median speedup per (device, sweep, runtime, op, dtype) with counts of slower/faster configs."""
+def speedup_summary(frame: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                    floors: dict[str, float] | None = None) -> pd.DataFrame:
+    """Median speedup per (device, sweep, runtime, op, dtype) with its 95 % interval
+    (``speedup_low``/``speedup_high``), counts of slower/faster configurations and the
+    ``verdict`` of a slowdown (:func:`suite.analysis.pairs.group_verdict`
+    on ``latency / fp32 - 1`` with ``dtype_slower_min``)."""
     keys = ["device", "sweep", "runtime", "op", "dtype"]
+    cols = [*keys, "speedup", "speedup_min", "speedup_max", "speedup_low", "speedup_high", "n", "n_slower",
+            "n_faster", "verdict", "why", "slowdown", "z", "critical", "rounds_agree", "effect_floor", "noise_rel",
+            "confirm_jobs"]
     if frame.empty:
-        return pd.DataFrame(columns=[*keys, "speedup", "speedup_min", "speedup_max", "n", "n_slower", "n_faster"])
-    f = frame.assign(slower=frame["slower"].astype(bool), faster=frame["faster"].astype(bool))
-    return (f.groupby(keys, sort=True, dropna=False)
+        return pd.DataFrame(columns=cols)
+    base = (frame.assign(slower=frame["slower"].astype(bool), faster=frame["faster"].astype(bool))
+            .groupby(keys, sort=True, dropna=False)
             .agg(speedup=("speedup", "median"), speedup_min=("speedup", "min"), speedup_max=("speedup", "max"),
                  n=("speedup", "size"), n_slower=("slower", "sum"), n_faster=("faster", "sum"))
             .reset_index())
+    verdicts = summarize_pairs(frame, keys, "slowdown", thresholds.dtype_slower_min, thresholds, floors)
+    merged = base.merge(verdicts[[*keys, "verdict", "why", "slowdown", "slowdown_low", "slowdown_high", "z",
+                                  "critical", "rounds_agree", "effect_floor", "noise_rel", "confirm_jobs"]],
+                        on=keys, how="left")
+    merged["speedup_low"] = 1.0 / (1.0 + merged["slowdown_high"])
+    merged["speedup_high"] = 1.0 / (1.0 + merged["slowdown_low"])
+    return merged[cols]
 
 
-def find_dtype_slowdowns(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Anomaly]:
+def find_dtype_slowdowns(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                         point_noise: dict[str, float] | None = None) -> list[Anomaly]:
     """F5 anomalies: a lower precision that runs slower than fp32.
 
-    One per (device, sweep, runtime, op, dtype) when the median speedup is below
-    ``1 / (1 + dtype_slower_min)`` and at least half the configurations are significantly
-    slower. Magnitude is the median slowdown ``1 / speedup - 1``.
+    One per (device, sweep, runtime, op, dtype) whose slowdown verdict is ``confirmed`` (median
+    slowdown at least ``max(dtype_slower_min, noise floor)``, at least half the configurations
+    significantly slower, a single configuration's rounds agreeing) or ``unresolved``. Magnitude
+    is the median slowdown ``1 / speedup - 1``.
     """
     out = []
-    for row in speedup_summary(speedup_frame(df, thresholds)).itertuples(index=False):
-        if row.speedup * (1 + thresholds.dtype_slower_min) > 1 or row.n_slower * 2 < row.n:
+    data = timed(df, thresholds)
+    for row in speedup_summary(speedup_frame(data, thresholds, point_noise), thresholds,
+                               run_floors(data)).itertuples(index=False):
+        if not isinstance(row.verdict, str) or not row.verdict:
             continue
         slowdown = 1.0 / row.speedup - 1.0
-        message = (f"On {row.device}, {row.op} in {row.dtype} is {pct(slowdown)} slower than in fp32 "
-                   f"(median of {row.n} configurations, {row.n_slower} significantly slower); keep fp32 or "
-                   f"check the {row.runtime} delegate for {row.dtype} on this device.")
+        claim = (f"On {row.device}, {row.op} in {row.dtype} is {pct(slowdown)} slower than in fp32 "
+                 f"(median of {row.n} configurations, {row.n_slower} significantly slower)")
+        message = (f"{claim}; keep fp32 or check the {row.runtime} delegate for {row.dtype} on this device."
+                   if row.verdict == CONFIRMED else f"{claim}, but {row.why}: unresolved at this noise level.")
         evidence = {"op": row.op, "runtime": row.runtime, "speedup_median": row.speedup,
                     "speedup_min": row.speedup_min, "speedup_max": row.speedup_max, "n": int(row.n),
-                    "n_slower": int(row.n_slower), "thresholds": {"dtype_slower_min": thresholds.dtype_slower_min}}
+                    "n_slower": int(row.n_slower), "z_median": row.z, "critical": row.critical,
+                    "rounds_agree": bool(row.rounds_agree), "effect_floor": row.effect_floor,
+                    "noise_rel": row.noise_rel,
+                    "confirm_jobs": list(row.confirm_jobs)[:MAX_CONFIRM_JOBS] if row.verdict == UNRESOLVED else [],
+                    "thresholds": {"dtype_slower_min": thresholds.dtype_slower_min, "alpha": thresholds.alpha}}
         out.append(Anomaly(kind="dtype_slower", device=str(row.device), sweep=str(row.sweep), axis="dtype",
-                           at=str(row.dtype), magnitude=float(slowdown), finding="F5", message=message,
-                           evidence_json=evidence_json(evidence)))
+                           at=str(row.dtype), magnitude=float(max(slowdown, 0.0)), finding="F5", message=message,
+                           evidence_json=evidence_json(evidence), verdict=row.verdict))
     return out
 
 
@@ -108,7 +144,7 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
     found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
     plain = [m is not None and m.group(1).strip() != "" and "null" not in m.group(1) for m in found]
-    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok]
+    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok and m is not None]
     counts = [b.count(",") + 1 for b in bodies]
     try:
         flat = np.array(",".join(bodies).split(","), dtype=float) if bodies else np.empty(0)
@@ -210,7 +246,7 @@ def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     that fp32 had not. Magnitude is the median relative RMSE (1.0 for non-finite outputs).
     """
     frame = quant_error_frame(df)
-    out = []
+    out: list[Anomaly] = []
     if frame.empty:
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]
@@ -227,7 +263,7 @@ def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
         else:
             magnitude = med
             message = (f"On {device}, {op} outputs in {dtype} deviate from fp32 by {pct(med)} relative RMSE "
-                       f"(median of {len(g)} configurations; tolerance {pct(limit)}); validate accuracy before "
+                       f"(median of {len(g)} configurations; tolerance {pct(limit or 0.0)}); validate accuracy before "
                        f"deploying {dtype} on this device.")
         evidence = {"op": op, "runtime": runtime, "rel_rmse_median": med, "rel_rmse_max": float(g["rel_rmse"].max()),
                     "n": int(len(g)), "n_nonfinite": n_nonfinite,

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, VERDICTS
+
 #: The study's seven findings (MLSys 2021, "To Bridge Neural Network Design and Real-World
 #: Performance"), as hwbehave tests them. ``Anomaly.finding`` is one of these keys or "".
 FINDINGS: dict[str, str] = {
@@ -21,9 +23,9 @@ FINDINGS: dict[str, str] = {
     "F7": "Operators or dtypes are unsupported or fall back off the accelerator",
 }
 
-#: Columns of the anomaly table, in the contract's order (docs/architecture.md §7).
+#: Columns of the anomaly table, in the contract's order (docs/architecture.md §7; ``verdict`` since issue 10).
 ANOMALY_COLUMNS: tuple[str, ...] = (
-    "kind", "device", "sweep", "axis", "at", "magnitude", "finding", "message", "evidence_json",
+    "kind", "device", "sweep", "axis", "at", "magnitude", "finding", "message", "evidence_json", "verdict",
 )
 
 
@@ -49,6 +51,11 @@ class Anomaly:
         One plain sentence a person can act on.
     evidence_json : str
         JSON object with the numbers behind the message.
+    verdict : str
+        ``confirmed`` (the effect clears the noise at the family-wise level ``alpha``) or
+        ``unresolved`` (it cannot be decided at this noise level: a third state beside yes and
+        no; the message says so and ``evidence["confirm_jobs"]`` lists the jobs whose
+        re-measurement would decide).
     """
 
     kind: str
@@ -60,8 +67,11 @@ class Anomaly:
     finding: str
     message: str
     evidence_json: str = "{}"
+    verdict: str = CONFIRMED
 
     def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"Anomaly.verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
         for name in ("kind", "device", "sweep", "axis", "at", "finding", "message", "evidence_json"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -88,6 +98,11 @@ class Anomaly:
         """The evidence as a dict."""
         return json.loads(self.evidence_json)
 
+    @property
+    def confirmed(self) -> bool:
+        """Whether the verdict is ``confirmed``."""
+        return self.verdict == CONFIRMED
+
 
 def evidence_json(evidence: dict) -> str:
     """Serialise evidence: sorted keys, numpy scalars and non-finite floats made JSON-safe."""
@@ -107,9 +122,10 @@ def _plain(obj):
 
 
 def rank(anomalies: Iterable[Anomaly]) -> list[Anomaly]:
-    """Sort by magnitude (largest first), ties broken by finding, kind, device, sweep, axis, at."""
-    return sorted(anomalies, key=lambda a: (-a.magnitude, a.finding or "F9", a.kind, a.device, a.sweep,
-                                            a.axis, a.at))
+    """Confirmed before unresolved, each by magnitude (largest first); ties broken by finding,
+    kind, device, sweep, axis, at."""
+    return sorted(anomalies, key=lambda a: (a.verdict == UNRESOLVED, -a.magnitude, a.finding or "F9", a.kind,
+                                            a.device, a.sweep, a.axis, a.at))
 
 
 def anomalies_to_frame(anomalies: Iterable[Anomaly]) -> pd.DataFrame:

@@ -57,7 +57,7 @@ def find_low_efficiency(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRES
     (how far below the line, 0..1).
     """
     frame = roofline_frame(df, peaks)
-    out = []
+    out: list[Anomaly] = []
     if frame.empty:
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]

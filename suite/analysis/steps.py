@@ -1,9 +1,12 @@
 """Staircase detection (finding F1): latency that is flat, then jumps, along a numeric axis.
 
-The fit is a weighted L1 Potts model solved exactly by dynamic programming. The model is the
-one asv uses to find steps in benchmark history (``asv/step_detect.py``, "solve_potts"); this
-is an independent implementation applied to latency vs an op parameter (channels, resolution)
-instead of latency vs commit.
+A staircase must beat the smooth alternative (:mod:`suite.analysis.trend`) by more than the
+noise the run really had (:mod:`suite.analysis.uncertainty`), see :func:`find_steps`: a
+periodic test (one common step every ``P``, as blocked kernels do) and an irregular one whose
+step positions come from a weighted L1 Potts model solved exactly by dynamic programming. The
+Potts model is the one asv uses to find steps in benchmark history (``asv/step_detect.py``,
+"solve_potts"); this is an independent implementation applied to latency vs an op parameter
+(channels, resolution) instead of latency vs commit.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ import pandas as pd
 
 from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import (
+    Z95,
     AxisSeries,
     all_axis_series,
     axis_words,
+    effect_floor,
     fmt_axis_value,
     pct,
     timed,
 )
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.trend import SeriesData, moderated_fit, series_data, smooth_design
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, Fit, critical, robust_scale, wls_fit
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.
 MAX_POTTS_POINTS = 256
@@ -89,11 +96,14 @@ def solve_potts_l1(y: np.ndarray, w: np.ndarray, gamma: float) -> list[int]:
 
 @dataclass(frozen=True)
 class Step:
-    """One accepted step: latency jumps between axis values ``at`` and ``next``.
+    """One step: latency jumps between axis values ``at`` and ``next``.
 
     ``costs_more`` is ``latency(next) / latency(at) - 1``; ``saving`` is what rounding the
-    axis down from the upper segment to ``at`` saves, ``1 - latency(at) / latency(next)``;
-    ``upper_end`` is the last axis value of the flat segment that starts at ``next``.
+    axis down from the upper plateau to ``at`` saves, ``1 - latency(at) / latency(next)``;
+    ``upper_end`` is the last axis value of the plateau that starts at ``next``. Latencies are
+    the fitted model's levels (ms). ``t`` is the step's t statistic (for a periodic staircase,
+    that of the common step) and ``resolved`` whether ``costs_more`` clears the effect floor
+    (the size threshold or the run's noise floor, whichever is larger).
     """
 
     at: float
@@ -103,86 +113,302 @@ class Step:
     latency_next_ms: float
     costs_more: float
     saving: float
+    t: float = float("nan")
+    resolved: bool = True
 
 
 @dataclass(frozen=True)
 class Staircase:
-    """Steps found in one series, and their period when regular (``None`` otherwise)."""
+    """Steps found in one series, and their period when regular (``None`` otherwise).
+
+    ``verdict`` is ``confirmed`` or ``unresolved``; ``model`` says which test decided
+    (``periodic``: one common step every ``period``; ``irregular``: steps at free positions);
+    ``t``/``critical``/``critical_unresolved``: the test statistic and the two thresholds it was
+    held against; ``tau2``/``dof``: the series' scatter under the staircase model and its
+    degrees of freedom; ``effect_floor``: the smallest step it may claim; ``confirm_idx``:
+    indices (into the series' arrays) of the points whose re-measurement would decide.
+    """
 
     series: AxisSeries
     steps: tuple[Step, ...]
     period: float | None
+    verdict: str = CONFIRMED
+    model: str = "periodic"
+    t: float = float("nan")
+    critical: float = float("nan")
+    critical_unresolved: float = float("nan")
+    tau2: float = float("nan")
+    dof: float = float("nan")
+    effect_floor: float = 0.0
+    confirm_idx: tuple[int, ...] = ()
+    bic: float = float("nan")
 
     @property
     def magnitude(self) -> float:
+        """The largest step, relative."""
         return max(s.costs_more for s in self.steps)
 
 
-def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Staircase | None:
-    """Steps in one series, or ``None`` when it has none.
+def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+               data: SeriesData | None = None, smooth: Fit | None = None) -> Staircase | None:
+    """Steps in one series (confirmed or unresolved), or ``None`` when it has none.
 
-    Model: latency is piecewise constant in the axis; the fit is :func:`solve_potts_l1` with
-    weights ``1 / h`` (``h`` = CI half-width of each median, floored at 0.1 % of the latency)
-    and penalty ``thresholds.step_penalty * log(n)`` CI units per segment. Boundaries are then
-    kept only if they are real steps:
+    Model. The null is the smooth alternative of :mod:`suite.analysis.trend` (latency affine in
+    MACs, bending with ``u^2`` on longer series). A staircase must beat it by more than the
+    noise, where the noise is each headline's between-round ``sigma`` plus the scatter ``tau``
+    the series itself shows around the *staircase* model (moderated towards
+    ``assumed_point_noise_rel``), never a within-burst CI. Two tests, on integer axes first:
 
-    1. the boundary points differ beyond both CIs and by at least ``step_min_rel`` upward
-       (others are merged back: they are noise, or a drop, which :mod:`monotonic` reports);
-    2. both merged segments beside it have at least two points and are flat: their
-       least-squares rise over their span is at most ``step_max_drift`` times the step
-       (a smooth ramp fitted by many segments fails this).
+    1. **periodic**: ``latency = smooth + b * ceil(x / P)`` (steps at multiples of ``P``, one
+       common height ``b``; fitted on latency and on log-latency, i.e. equal absolute or equal
+       relative steps) for every period ``P`` from twice the grid to half the span that gives
+       3+ plateaus with at least two plateaus (and half the points) of 2+ points. ``t = b /
+       se(b)`` of the best ``P`` is held against the one-sided Student t quantile at family-wise
+       level ``alpha`` over the distinct step patterns tried (Bonferroni), ``n - p +
+       prior_dof`` degrees of freedom.
+    2. **irregular**: candidate positions from the weighted L1 Potts fit of log-latency
+       (:func:`solve_potts_l1`, weights ``1 / sqrt(sigma^2 + tau_d^2)`` with ``tau_d`` a robust
+       scale of the second differences, penalty ``step_penalty * log(n)``), plateaus of one point
+       merged away; then ``latency = smooth + sum_j b_j * [x > x_j]`` is fitted and the weakest
+       step dropped until every step has ``b_j > 0`` and ``t_j`` clears the unresolved level;
+       Bonferroni over the ``n - 1`` positions Potts could pick.
 
-    Points without a CI are ignored (no claim can be made about them). A staircase whose
-    period equals the sampling interval cannot be told from a ramp and is not reported.
+    When both tests confirm steps, the periodic one is kept if every irregular step lies on a
+    boundary of its period, else the model with the lower Bayesian information criterion
+    (weighted residual sum of squares plus ``log(n)`` per parameter, a step position or the
+    period counting as one): irregular steps are not forced into a period.
+
+    No test runs when the smooth model leaves no scatter beyond the points' own intervals, and
+    the irregular one not when a confirmed periodic fit leaves no more scatter than
+    ``assumed_point_noise_rel``.
+
+    Plateaus must be flat: the smooth part may rise over a plateau by at most
+    ``step_max_drift`` of the step. A step is claimed (``confirmed``) when its test clears
+    ``alpha`` and it is at least ``max(step_min_rel, noise floor)``; a staircase whose test
+    reaches only ``alpha_unresolved``, or whose steps clear ``step_min_rel`` but not the noise
+    floor, is ``unresolved``. Points without a finite ``sigma`` are ignored (no claim can be made
+    about them). A staircase whose period equals the sampling interval cannot be told from a
+    ramp and is not reported.
     """
-    ok = np.isfinite(series.half_ms) & np.isfinite(series.latency_ms)
-    x, y, h = series.x[ok], series.latency_ms[ok], series.half_ms[ok]
-    if len(x) > MAX_POTTS_POINTS:
-        keep = np.unique(np.linspace(0, len(x) - 1, MAX_POTTS_POINTS).round().astype(int))
-        x, y, h = x[keep], y[keep], h[keep]
-    n = len(x)
-    if n < thresholds.min_series_points:
+    data = data if data is not None else series_data(series, MAX_POTTS_POINTS)
+    if data.n < thresholds.min_series_points:
         return None
-    # every accepted step is a significant rise between neighbours: without one, skip the fit
-    rise = y[1:] - y[:-1]
-    if not np.any((rise > h[1:] + h[:-1]) & (rise >= thresholds.step_min_rel * y[:-1])):
+    # every step raises latency between two neighbours: without any rise, skip the fits
+    if not np.any(data.y[1:] >= (1 + 0.5 * thresholds.step_min_rel) * data.y[:-1]):
         return None
-    h_floor = np.maximum(h, 1e-3 * np.abs(y)) + 1e-12
-    ends = solve_potts_l1(y, 1.0 / h_floor, thresholds.step_penalty * math.log(n))
-    # 1. keep only significant upward boundaries
-    kept = []
-    for end in ends[:-1]:
-        lo, hi = end - 1, end
-        jump = y[hi] - y[lo]
-        if jump > h[lo] + h[hi] and jump >= thresholds.step_min_rel * y[lo]:
-            kept.append(end)
-    bounds = [0, *kept, n]
-    # 2. flat segments on both sides, at least two points each
+    floor = effect_floor(series.floor, thresholds.step_min_rel)
+    X0 = smooth_design(data)
+    smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
+    if smooth is not None and smooth.tau2 == 0.0:
+        return None  # the smooth model already explains every point within its own interval
+    periodic = _periodic(data, X0, thresholds, floor)
+    # a periodic fit that leaves no more scatter than the prior allows needs no irregular rival
+    adequate = periodic is not None and periodic.verdict == CONFIRMED and \
+        periodic.tau2 <= thresholds.assumed_point_noise_rel**2
+    found = [st for st in (periodic, None if adequate else _irregular(data, X0, thresholds, floor))
+             if st is not None]
+    confirmed = [st for st in found if st.verdict == CONFIRMED]
+    if len(confirmed) == 2:
+        periodic, irregular = confirmed
+        period = periodic.period or 0.0
+        # irregular steps at the period's boundaries are that period; else the better fit for its parameters
+        if all(math.ceil(st.at / period) < math.ceil(st.next / period) for st in irregular.steps):
+            return periodic
+        return min(confirmed, key=lambda st: st.bic)
+    if confirmed:
+        return confirmed[0]
+    return max(found, key=lambda st: st.t / st.critical) if found else None
+
+
+def _plateaus(k: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` index ranges of equal consecutive values of ``k``."""
+    cut = np.flatnonzero(np.diff(k) != 0) + 1
+    starts = np.r_[0, cut]
+    return list(zip(starts.tolist(), np.r_[cut, len(k)].tolist(), strict=True))
+
+
+def _verdict(t: float, crit: float, crit_u: float, magnitude: float, floor: float,
+             thresholds: Thresholds) -> str | None:
+    if magnitude < thresholds.step_min_rel or not t >= crit_u:
+        return None
+    return CONFIRMED if t >= crit and magnitude >= floor else UNRESOLVED
+
+
+def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float) -> Staircase | None:
+    """Test 1 of :func:`find_steps`: one common step every ``P``."""
+    x = data.x
+    if np.any(x <= 0) or not np.allclose(x, np.round(x)):
+        return None
+    xi = np.round(x).astype(np.int64)
+    gaps = np.diff(xi)
+    if not len(gaps) or np.any(gaps <= 0):
+        return None
+    grid = float(np.median(gaps))
+    patterns: dict[bytes, tuple[int, np.ndarray]] = {}
+    for period in range(max(2, math.ceil(2 * grid)), int(xi[-1] - xi[0]) // 2 + 1):
+        k = -(-xi // period)
+        k = k - k[0]
+        sizes = np.bincount(k)
+        multi = sizes >= 2
+        if k[-1] < 2 or multi.sum() < 2 or sizes[multi].sum() * 2 < data.n or (sizes == 0).any():
+            continue
+        patterns.setdefault(k.tobytes(), (period, k.astype(float)))
+    if not patterns:
+        return None
+    periods = [p for p, _ in patterns.values()]
+    K = np.stack([k for _, k in patterns.values()])
+    best: tuple[float, int, bool, object] | None = None
+    for log in (False, True):
+        for j in _best_patterns(X0, K, data, thresholds, log):
+            got = moderated_fit(np.column_stack([X0, K[j]]), data, thresholds, log=log)
+            if got is None:
+                continue
+            fit, dof = got
+            t = fit.t(X0.shape[1])
+            if best is None or t > best[0]:
+                best = (t, j, log, got)
+    if best is None:
+        return None
+    t, j, log, (fit, dof) = best  # type: ignore[misc]
+    m = len(patterns)
+    crit, crit_u = critical(thresholds.alpha, m, dof), critical(thresholds.alpha_unresolved, m, dof)
+    k = K[j]
+    level = np.exp(fit.fitted) if log else fit.fitted
+    step = float(fit.beta[-1])
+    if step <= 0:
+        return None
+    plateaus = _plateaus(k)
+    treads = [X0[b - 1] - X0[a] for a, b in plateaus if b - a >= 2]
+    if treads and _steeper(np.mean(treads, axis=0), fit, thresholds.step_max_drift * step):
+        return None
     steps = []
-    for k in range(1, len(bounds) - 1):
-        a, b, c = bounds[k - 1], bounds[k], bounds[k + 1]
-        if b - a < 2 or c - b < 2:
-            continue
-        jump = y[b] - y[b - 1]
-        if _drift(x[a:b], y[a:b]) > thresholds.step_max_drift * jump:
-            continue
-        if _drift(x[b:c], y[b:c]) > thresholds.step_max_drift * jump:
-            continue
+    for (_, b), (_, c) in zip(plateaus[:-1], plateaus[1:], strict=True):
+        jump = float(level[b] / level[b - 1] - 1.0)
         steps.append(Step(at=float(x[b - 1]), next=float(x[b]), upper_end=float(x[c - 1]),
-                          latency_at_ms=float(y[b - 1]), latency_next_ms=float(y[b]),
-                          costs_more=float(jump / y[b - 1]), saving=float(jump / y[b])))
+                          latency_at_ms=float(level[b - 1]), latency_next_ms=float(level[b]), costs_more=jump,
+                          saving=float(1.0 - level[b - 1] / level[b]), t=float(t), resolved=jump >= floor))
+    magnitude = max(s.costs_more for s in steps)
+    verdict = _verdict(t, crit, crit_u, magnitude, floor, thresholds)
+    if verdict is None:
+        return None
+    around = sorted({int(data.idx[i]) for a, _ in plateaus[1:] for i in (a - 1, a)})
+    return Staircase(series=data.series, steps=tuple(steps), period=float(periods[j]), verdict=verdict,
+                     model="periodic", t=float(t), critical=crit, critical_unresolved=crit_u, tau2=fit.tau2,
+                     dof=dof, effect_floor=floor, confirm_idx=tuple(around),
+                     bic=_bic(data, level, X0.shape[1] + 2))
+
+
+def _bic(data: SeriesData, level: np.ndarray, params: int) -> float:
+    """Weighted residual sum of squares of fitted ``level`` (relative errors over each point's
+    variance plus the prior scatter, the same weights for every model) plus ``params * log(n)``."""
+    w = 1.0 / (data.v + DEFAULT_THRESHOLDS.assumed_point_noise_rel**2)
+    return float(np.sum(w * ((data.y - level) / data.y) ** 2) + params * math.log(data.n))
+
+
+def _steeper(tread: np.ndarray, fit: Fit, limit: float) -> bool:
+    """Whether the smooth part rises over a plateau (design row difference ``tread``) by
+    significantly more than ``limit`` (one-sided, 97.5 %): a ramp, not a flat plateau."""
+    c = np.zeros(len(fit.beta))
+    c[:len(tread)] = tread
+    rise = float(c @ fit.beta)
+    se = math.sqrt(max(float(c @ fit.cov @ c), 0.0))
+    return rise - Z95 * se > limit
+
+
+#: Candidate periods fitted in full after the quick scan (per scale, linear and log).
+_FULL_FITS = 1
+
+
+def _best_patterns(X0: np.ndarray, K: np.ndarray, data: SeriesData, thresholds: Thresholds, log: bool) -> list[int]:
+    """Indices of the step patterns (rows of ``K``) that explain most of what the smooth model
+    leaves, by one weighted projection for all of them at once."""
+    y = np.log(data.y) if log else data.y
+    scale = np.ones_like(y) if log else data.y
+    sw = 1.0 / (scale * np.sqrt(data.v + thresholds.assumed_point_noise_rel**2))
+    q, _ = np.linalg.qr(X0 * sw[:, None])
+    ys = y * sw
+    yr = ys - q @ (q.T @ ys)
+    Ks = K * sw[None, :]
+    Kr = Ks - (Ks @ q) @ q.T
+    num = Kr @ yr
+    den = np.einsum("ij,ij->i", Kr, Kr)
+    gain = np.where((den > 1e-12) & (num > 0), num**2 / np.maximum(den, 1e-12), -1.0)
+    order = np.argsort(-gain)[:_FULL_FITS]
+    return [int(i) for i in order if gain[i] > 0]
+
+
+def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float) -> Staircase | None:
+    """Test 2 of :func:`find_steps`: steps at free positions proposed by the Potts fit."""
+    n = data.n
+    z = np.log(data.y)
+    d2 = np.diff(z, 2)
+    tau_d = robust_scale(d2) / math.sqrt(6.0) if len(d2) >= 3 else robust_scale(np.diff(z)) / math.sqrt(2.0)
+    tau_d = tau_d if np.isfinite(tau_d) else 0.0
+    weights = 1.0 / np.sqrt(data.v + tau_d**2)
+    ends = solve_potts_l1(z, weights, thresholds.step_penalty * math.log(n))
+    bounds = [e for e in ends[:-1]]
+    # plateaus need two points: merge one-point segments into a neighbour
+    changed = True
+    while changed and bounds:
+        changed = False
+        edges = [0, *bounds, n]
+        for i in range(len(edges) - 1):
+            if edges[i + 1] - edges[i] < 2:
+                # drop the boundary on the side whose level is closer
+                drop = i - 1 if i == len(edges) - 2 else i if i == 0 else (
+                    i - 1 if abs(z[edges[i]] - z[edges[i] - 1]) < abs(z[edges[i + 1]] - z[edges[i + 1] - 1]) else i)
+                del bounds[min(max(drop, 0), len(bounds) - 1)]
+                changed = True
+                break
+    if not bounds:
+        return None
+    crit = crit_u = float("nan")
+    while bounds:
+        H = np.column_stack([(np.arange(n) >= b).astype(float) for b in bounds])
+        got = moderated_fit(np.column_stack([X0, H]), data, thresholds)
+        if got is None:
+            return None
+        fit, dof = got
+        crit = critical(thresholds.alpha, n - 1, dof)
+        crit_u = critical(thresholds.alpha_unresolved, n - 1, dof)
+        ts = np.array([fit.t(X0.shape[1] + i) for i in range(len(bounds))])
+        weakest = int(np.argmin(ts))
+        if ts[weakest] >= crit_u:
+            break
+        del bounds[weakest]
+    if not bounds:
+        return None
+    p0 = X0.shape[1]
+    level = fit.fitted
+    edges = [0, *bounds, n]
+    x = data.x
+    steps, verdicts = [], []
+    for i, b in enumerate(bounds):
+        a, c = edges[i], edges[i + 2]
+        height = float(fit.beta[p0 + i])
+        limit = thresholds.step_max_drift * height
+        if _steeper(X0[b - 1] - X0[a], fit, limit) or _steeper(X0[c - 1] - X0[b], fit, limit):
+            continue
+        jump = float(level[b] / level[b - 1] - 1.0)
+        verdict = _verdict(float(ts[i]), crit, crit_u, jump, floor, thresholds)
+        if verdict is None:
+            continue
+        verdicts.append(verdict)
+        steps.append((b, Step(at=float(x[b - 1]), next=float(x[b]), upper_end=float(x[c - 1]),
+                              latency_at_ms=float(level[b - 1]), latency_next_ms=float(level[b]), costs_more=jump,
+                              saving=float(1.0 - level[b - 1] / level[b]), t=float(ts[i]), resolved=jump >= floor)))
     if not steps:
         return None
-    return Staircase(series=series, steps=tuple(steps), period=step_period([s.at for s in steps], thresholds))
-
-
-def _drift(x: np.ndarray, y: np.ndarray) -> float:
-    """Absolute least-squares rise of ``y`` over the span of ``x``."""
-    if len(x) < 2 or x[-1] == x[0]:
-        return 0.0
-    dx = x - x.mean()
-    slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
-    return abs(slope) * float(x[-1] - x[0])
+    confirmed = [st for (b, st), v in zip(steps, verdicts, strict=True) if v == CONFIRMED]
+    chosen = confirmed if confirmed else [st for _, st in steps]
+    idx = [b for (b, st), v in zip(steps, verdicts, strict=True) if not confirmed or v == CONFIRMED]
+    t_min = min(st.t for st in chosen)
+    around = sorted({int(data.idx[i]) for b in idx for i in (b - 1, b)})
+    return Staircase(series=data.series, steps=tuple(chosen),
+                     period=step_period([st.at for st in chosen], thresholds) if confirmed else None,
+                     verdict=CONFIRMED if confirmed else UNRESOLVED, model="irregular", t=t_min, critical=crit,
+                     critical_unresolved=crit_u, tau2=fit.tau2, dof=dof, effect_floor=floor,
+                     confirm_idx=tuple(around), bic=_bic(data, level, X0.shape[1] + 2 * len(bounds)))
 
 
 def step_period(positions: list[float], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> float | None:
@@ -204,80 +430,173 @@ def step_period(positions: list[float], thresholds: Thresholds = DEFAULT_THRESHO
     return float(period)
 
 
-def staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-               axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Staircase]:
-    """Every staircase in ``df``, series by series, along ``axes`` (default: all numeric params).
+@dataclass(frozen=True)
+class SeriesModel:
+    """What the staircase analysis learnt about one series: its staircase (confirmed or
+    unresolved, or ``None``), the design columns of its steps over the usable points (empty
+    when no staircase is confirmed: the smooth model alone), the scatter ``tau2`` around that
+    model and its degrees of freedom. Non-monotonic and the device's point noise reuse it."""
 
-    ``series`` (from :func:`~suite.analysis.series.all_axis_series`) skips building them again.
-    """
-    if series is None:
-        series = all_axis_series(timed(df), thresholds.min_series_points, axes)
-    found = []
+    series: AxisSeries
+    stair: Staircase | None
+    steps_design: np.ndarray
+    tau2: float
+    dof: float
+
+
+def step_columns(data: SeriesData, stair: Staircase | None) -> np.ndarray:
+    """Design columns of a confirmed staircase over ``data``'s points: ``ceil(x / P)`` for a
+    periodic one, one indicator ``[x > at]`` per step otherwise; none without a staircase."""
+    if stair is None or stair.verdict != CONFIRMED:
+        return np.empty((data.n, 0))
+    if stair.model == "periodic" and stair.period:
+        return (-(-np.round(data.x).astype(np.int64) // int(stair.period))).astype(float)[:, None]
+    return np.column_stack([(data.x > st.at).astype(float) for st in stair.steps])
+
+
+def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[SeriesModel]:
+    """:func:`find_steps` on every series with ``min_series_points``, plus the scatter of each
+    series around its model (the staircase when confirmed, else the smooth model)."""
+    out = []
     for s in series:
-        if len(s.x) >= thresholds.min_series_points:
-            stair = find_steps(s, thresholds)
-            if stair is not None:
-                found.append(stair)
-    return found
+        if len(s.x) < thresholds.min_series_points:
+            continue
+        data = series_data(s, MAX_POTTS_POINTS)
+        X0 = smooth_design(data) if data.n >= 3 else None
+        smooth = wls_fit(X0, data.y, data.v, robust=False) if X0 is not None else None
+        stair = find_steps(s, thresholds, data=data, smooth=smooth)
+        cols = step_columns(data, stair)
+        if stair is not None and stair.verdict == CONFIRMED:
+            tau2, dof = stair.tau2, stair.dof
+        elif smooth is not None:
+            d0 = thresholds.prior_dof  # the smooth fit's scatter, moderated as moderated_fit does
+            tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + smooth.dof * smooth.tau2) / (d0 + smooth.dof)
+            dof = smooth.dof + d0
+        else:
+            tau2, dof = float("nan"), float("nan")
+        out.append(SeriesModel(series=s, stair=stair, steps_design=cols, tau2=tau2, dof=dof))
+    return out
+
+
+def device_point_noise(models: list[SeriesModel], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, float]:
+    """Per device, the typical point-to-point scatter (relative sd) its series show: the median
+    of their ``sqrt(tau2)``; devices without series are absent (callers fall back to
+    ``assumed_point_noise_rel``)."""
+    by: dict[str, list[float]] = {}
+    for m in models:
+        if np.isfinite(m.tau2):
+            by.setdefault(str(m.series.key.get("device")), []).append(math.sqrt(m.tau2))
+    return {d: float(np.median(v)) for d, v in by.items()}
+
+
+def staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+               axes: list[str] | None = None, series: list[AxisSeries] | None = None,
+               models: list[SeriesModel] | None = None) -> list[Staircase]:
+    """Every staircase (confirmed or unresolved) in ``df``, series by series, along ``axes``
+    (default: all numeric params).
+
+    ``series`` (from :func:`~suite.analysis.series.all_axis_series`) or ``models`` (from
+    :func:`analyse_series`) skip building them again.
+    """
+    if models is None:
+        if series is None:
+            series = all_axis_series(timed(df, thresholds), thresholds.min_series_points, axes)
+        models = analyse_series(series, thresholds)
+    return [m.stair for m in models if m.stair is not None]
+
+
+STAIRCASE_COLUMNS = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "steps_at", "period", "max_step",
+                     "max_saving", "verdict", "t", "critical", "noise_rel", "effect_floor"]
 
 
 def staircase_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                    axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> pd.DataFrame:
-    """One row per series with steps: place, axis, fixed params, positions, period, largest step."""
+                    axes: list[str] | None = None, series: list[AxisSeries] | None = None,
+                    models: list[SeriesModel] | None = None) -> pd.DataFrame:
+    """One row per series with steps: place, axis, fixed params, positions, period, largest
+    step, verdict, the test statistic and its critical value, the series' scatter
+    (``noise_rel``) and the effect floor."""
     rows = []
-    for st in staircases(df, thresholds, axes, series):
+    for st in staircases(df, thresholds, axes, series, models):
         k = st.series.key
         rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
                      "op": k.get("op"), "dtype": k.get("dtype"), "axis": st.series.axis,
                      "series": st.series.describe(), "steps_at": ",".join(fmt_axis_value(s.at) for s in st.steps),
                      "period": st.period if st.period is not None else float("nan"), "max_step": st.magnitude,
-                     "max_saving": max(s.saving for s in st.steps)})
-    cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "steps_at", "period", "max_step",
-            "max_saving"]
-    return pd.DataFrame(rows, columns=cols)
+                     "max_saving": max(s.saving for s in st.steps), "verdict": st.verdict, "t": st.t,
+                     "critical": st.critical, "noise_rel": math.sqrt(st.tau2) if np.isfinite(st.tau2) else np.nan,
+                     "effect_floor": st.effect_floor})
+    return pd.DataFrame(rows, columns=STAIRCASE_COLUMNS)
+
+
+#: Jobs listed for confirmation per anomaly (evidence ``confirm_jobs``).
+MAX_CONFIRM_JOBS = 64
 
 
 def find_staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                    axes: list[str] | None = None, series: list[AxisSeries] | None = None) -> list[Anomaly]:
+                    axes: list[str] | None = None, series: list[AxisSeries] | None = None,
+                    models: list[SeriesModel] | None = None) -> list[Anomaly]:
     """F1 anomalies: one per (device, sweep, runtime, op, dtype, axis) with steps.
 
-    The message describes the series with the largest step; evidence lists how many series
-    showed steps, their periods, and the steps of the representative series.
+    ``confirmed`` when at least one series' staircase is confirmed (see :func:`find_steps` for
+    the model and thresholds), else ``unresolved`` (and ``evidence["confirm_jobs"]`` lists the
+    points beside the candidate steps). The message describes the confirmed series with the
+    largest step; evidence lists how many series showed steps, their periods and verdicts, the
+    test statistic against its critical value, the series' scatter and the effect floor.
     """
     groups: dict[tuple, list[Staircase]] = {}
-    for st in staircases(df, thresholds, axes, series):
+    for st in staircases(df, thresholds, axes, series, models):
         k = st.series.key
         groups.setdefault((k.get("device"), k.get("sweep"), k.get("runtime"), k.get("op"), k.get("dtype"),
                            st.series.axis), []).append(st)
     out = []
     for (device, sweep, runtime, op, dtype, axis), found in groups.items():
-        rep = max(found, key=lambda s: s.magnitude)
-        periods = Counter(fmt_axis_value(s.period) for s in found if s.period is not None)
-        biggest = max(rep.steps, key=lambda s: s.costs_more)
+        confirmed = [s for s in found if s.verdict == CONFIRMED]
+        verdict = CONFIRMED if confirmed else UNRESOLVED
+        rep = max(confirmed or found, key=lambda s: s.magnitude)
+        periods = Counter(fmt_axis_value(s.period) for s in confirmed if s.period is not None)
+        biggest = max(rep.steps, key=lambda s: round(s.costs_more, 3))  # the first of equal steps
         at = ",".join(fmt_axis_value(s.at) for s in rep.steps)
         a, nx, end = (fmt_axis_value(v) for v in (biggest.at, biggest.next, biggest.upper_end))
         where = f"{op} ({rep.series.describe()})"
-        if rep.period is not None:
-            p = fmt_axis_value(rep.period)
-            head = f"On {device}, {where} latency rises in steps of {p} {axis_words(axis)}"
-            tail = (f" Rounding {axis} down to a multiple of {p} saves up to {pct(max(s.saving for s in rep.steps))}"
-                    f" of the latency.")
+        noise = math.sqrt(rep.tau2) if np.isfinite(rep.tau2) else float("nan")
+        if verdict == UNRESOLVED:
+            shape = (f"in steps of {fmt_axis_value(rep.period)} {axis_words(axis)}" if rep.period is not None
+                     else f"in a step at {axis} = {at.replace(',', ', ')}")
+            why = (f"the steps ({pct(biggest.costs_more)}) do not clear this run's noise floor "
+                   f"({pct(rep.effect_floor)})" if rep.t >= rep.critical else
+                   f"the evidence (t = {rep.t:.1f}) falls short of the {rep.critical:.1f} a claim needs with "
+                   f"{pct(noise)} point-to-point scatter")
+            message = (f"On {device}, {where} latency may rise {shape}, but {why}: unresolved at this noise level; "
+                       f"re-measure (more rounds) to decide.")
         else:
-            head = f"On {device}, {where} latency jumps at {axis} = {at.replace(',', ', ')}"
-            tail = f" Rounding {axis} down to {a} from up to {end} saves {pct(biggest.saving)} of the latency."
-        span = f"{nx}–{end}" if nx != end else nx
-        message = (f"{head}: {nx} costs {pct(biggest.costs_more)} more than {a}; {span} cost about the same."
-                   + tail)
+            if rep.period is not None:
+                p = fmt_axis_value(rep.period)
+                head = f"On {device}, {where} latency rises in steps of {p} {axis_words(axis)}"
+                tail = (f" Rounding {axis} down to a multiple of {p} saves up to "
+                        f"{pct(max(s.saving for s in rep.steps))} of the latency.")
+            else:
+                head = f"On {device}, {where} latency jumps at {axis} = {at.replace(',', ', ')}"
+                tail = f" Rounding {axis} down to {a} from up to {end} saves {pct(biggest.saving)} of the latency."
+            span = f"{nx}–{end}" if nx != end else nx
+            message = (f"{head}: {nx} costs {pct(biggest.costs_more)} more than {a}; {span} cost about the same."
+                       + tail)
+        jobs = [] if verdict == CONFIRMED else [j for s in found for j in s.series.jobs(s.confirm_idx)]
         evidence = {
             "op": op, "dtype": dtype, "runtime": runtime, "fixed_params": rep.series.fixed_params,
-            "period": rep.period, "periods_seen": dict(periods), "series_with_steps": len(found),
+            "period": rep.period, "periods_seen": dict(periods), "series_with_steps": len(confirmed),
+            "series_unresolved": len(found) - len(confirmed), "test": rep.model, "t": rep.t,
+            "critical": rep.critical, "critical_unresolved": rep.critical_unresolved, "noise_rel": noise,
+            "effect_floor": rep.effect_floor,
             "steps": [{"at": s.at, "next": s.next, "upper_end": s.upper_end, "latency_at_ms": s.latency_at_ms,
-                       "latency_next_ms": s.latency_next_ms, "costs_more": s.costs_more, "saving": s.saving}
-                      for s in rep.steps],
-            "model": "weighted L1 Potts, weights 1/CI half-width",
-            "thresholds": {"step_min_rel": thresholds.step_min_rel, "step_max_drift": thresholds.step_max_drift},
+                       "latency_next_ms": s.latency_next_ms, "costs_more": s.costs_more, "saving": s.saving,
+                       "resolved": s.resolved} for s in rep.steps],
+            "model": ("latency = smooth(MACs) + b * ceil(x / P)" if rep.model == "periodic" else
+                      "latency = smooth(MACs) + sum_j b_j [x > x_j], positions from a weighted L1 Potts fit"),
+            "confirm_jobs": list(dict.fromkeys(jobs))[:MAX_CONFIRM_JOBS],
+            "thresholds": {"step_min_rel": thresholds.step_min_rel, "step_max_drift": thresholds.step_max_drift,
+                           "alpha": thresholds.alpha, "alpha_unresolved": thresholds.alpha_unresolved},
         }
         out.append(Anomaly(kind="staircase", device=str(device), sweep=str(sweep), axis=axis, at=at,
                            magnitude=rep.magnitude, finding="F1", message=message,
-                           evidence_json=evidence_json(evidence)))
+                           evidence_json=evidence_json(evidence), verdict=verdict))
     return out

@@ -12,11 +12,13 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from suite.results.schema import ALL_FIXED, SCHEMA_VERSION
+from suite.results.statistics import noise_floor
 from suite.sweep.point import canonical_json, config_id, point_id
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -72,20 +74,65 @@ def output_digest(values: np.ndarray) -> str:
                        "sample": sample})
 
 
+@dataclass(frozen=True)
+class MachineNoise:
+    """How a shared machine perturbs a run, all relative (log-scale) standard deviations.
+
+    Parameters
+    ----------
+    sample_rel : float
+        Sample-to-sample noise within one burst (what a within-burst CI sees).
+    round_rel : float
+        Session-to-session noise: each (point, round) is off by this much.
+    point_rel : float
+        Systematic per-point noise: each configuration is off by this much in every round of
+        the run (alignment, layout); no per-point interval can see it, only a series can.
+    drift_rel : float
+        Slow drift of the machine over the run's time (a smooth curve of this amplitude).
+    spell_fraction, spell_rel : float
+        Slow spells: this fraction of the run's time runs ``1 + spell_rel`` slower (bimodal).
+    """
+
+    sample_rel: float = 0.02
+    round_rel: float = 0.0
+    point_rel: float = 0.0
+    drift_rel: float = 0.0
+    spell_fraction: float = 0.0
+    spell_rel: float = 0.0
+
+
+#: The sentinel is measured at the start of each round, every this many points and at its end,
+#: as a run does (``measure.sentinel_every``).
+SENTINEL_EVERY = 10
+
+
 class FrameBuilder:
     """Accumulates synthetic measurement rows; :meth:`frame` returns the DataFrame.
 
-    Rows are added with :meth:`add`, which draws ``n`` samples around ``true_ms``; a non-timed
-    status (unsupported, runtime_error…) gets no samples and NaN statistics.
+    Rows are added with :meth:`add`; :meth:`frame` then plays the run: ``rounds`` interleaved
+    rounds, each a fresh shuffle of the timed points, each point a burst of ``n_samples``
+    samples perturbed as :class:`MachineNoise` says, and a sentinel measured at the start of
+    each round, every :data:`SENTINEL_EVERY` points and at its end. Rows have the columns of
+    results contract v2: the headline is the median of the round medians, ``ci_low_ms``/``ci_high_ms`` the hull of
+    the round medians and the within-burst CI, ``round_median_ms``/``round_n`` per round,
+    ``noise_floor_rel`` from the sentinel (see :func:`sentinel_floor`). A non-timed status
+    (unsupported, runtime_error…) gets no samples and NaN statistics.
+
+    ``noise_rel`` is the within-burst noise (``noise.sample_rel``) when ``noise`` is not given.
     """
 
-    def __init__(self, seed: int = 0, *, n_samples: int = 15, noise_rel: float = 0.02, run_id: str = "synthetic") -> None:
+    def __init__(self, seed: int = 0, *, n_samples: int = 15, noise_rel: float = 0.02, run_id: str = "synthetic",
+                 rounds: int = 1, noise: MachineNoise | None = None) -> None:
         self.rng = np.random.default_rng(seed)
         self.n_samples = n_samples
-        self.noise_rel = noise_rel
+        self.noise = noise if noise is not None else MachineNoise(sample_rel=noise_rel)
+        self.noise_rel = self.noise.sample_rel
+        self.rounds = int(rounds)
         self.run_id = run_id
         self._rows: list[dict] = []
-        self._pending: list[tuple[int, float, float]] = []  # row index, true_ms, noise_rel
+        self._pending: list[tuple[int, float, float]] = []  # row index, true_ms, sample noise_rel
+        self._bursts: list[list[np.ndarray]] | None = None  # per pending point, one array per round
+        self._floor = float("nan")
 
     def add(self, device: str, sweep: str, op: str, params: dict, dtype: str = "fp32", true_ms: float = 1.0, *,
             status: str = "ok", runtime: str = "onnxruntime", device_class: str | None = None,
@@ -93,10 +140,11 @@ class FrameBuilder:
             cost: dict | None = None, error: str = "") -> None:
         """Add one measurement of ``op`` with ``params`` at ``dtype`` whose true latency is ``true_ms``."""
         cost = cost or conv_cost({**params, "op_kind": op}, dtype)
+        pid = point_id(op, params, dtype)
         row = {
             "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "sweep": sweep, "device": device,
             "device_class": device_class or device, "runtime": runtime, "format": "onnx",
-            "point_id": point_id(op, params, dtype), "op": op, "dtype": dtype,
+            "point_id": pid, "job_id": f"{pid}-onnx", "op": op, "dtype": dtype,
             "params_json": canonical_json(params), "status": status, "error": error,
             "config_id": config_id(op, params), "provider": runtime,
             "output_json": output_digest(output) if output is not None else None,
@@ -108,34 +156,124 @@ class FrameBuilder:
             self._pending.append((len(self._rows) - 1, float(true_ms),
                                   self.noise_rel if noise_rel is None else noise_rel))
 
+    def _machine(self, t: np.ndarray) -> np.ndarray:
+        """log slowdown of the machine at run times ``t`` (the planned rounds span [0, 1),
+        confirmation rounds come after): drift plus slow spells."""
+        nz = self.noise
+        out = np.zeros_like(t)
+        if nz.drift_rel:
+            out += nz.drift_rel * np.sin(2 * np.pi * (self._drift[0] * t + self._drift[1]))
+        for a, b in self._spells:
+            out += np.where((t >= a) & (t < b), np.log1p(nz.spell_rel), 0.0)
+        return out
+
+    def _start(self) -> None:
+        """Draw what stays fixed for the run: drift phase, slow spells, per-point offsets."""
+        nz = self.noise
+        self._drift = (self.rng.uniform(0.5, 2.0), self.rng.uniform(0, 1))
+        self._spells: list[tuple[float, float]] = []
+        if nz.spell_fraction and nz.spell_rel:
+            # spells over [0, 2): the planned rounds and what confirmation adds after them
+            k = max(1, int(self.rng.integers(1, 4)))
+            length = nz.spell_fraction / k
+            for start in self.rng.uniform(0, 2 - length, 2 * k):
+                self._spells.append((float(start), float(start + length)))
+        m = len(self._pending)
+        self._point_off = nz.point_rel * self.rng.standard_normal(m)
+        self._bursts: list[list[np.ndarray]] = [[] for _ in range(m)]
+        self._confirm_rounds = np.zeros(m, dtype=int)
+        self._clock = 0.0
+
+    def _measure(self, which: np.ndarray, rounds: int, span: float) -> None:
+        """``rounds`` interleaved rounds of the points ``which`` (indices into the pending list),
+        each a fresh shuffle, over ``span`` of run time starting at the clock."""
+        nz, n, m = self.noise, self.n_samples, len(which)
+        true = np.array([self._pending[i][1] for i in which])
+        sample_rel = np.array([self._pending[i][2] for i in which])
+        for r in range(rounds):
+            when = np.empty(m)
+            when[self.rng.permutation(m)] = self._clock + span * (r + (np.arange(m) + 0.5) / m) / rounds
+            level = (np.log(true) + self._point_off[which] + nz.round_rel * self.rng.standard_normal(m)
+                     + self._machine(when))
+            burst = np.exp(level[:, None] + sample_rel[:, None] * self.rng.standard_normal((m, n)))
+            for k, i in enumerate(which):
+                self._bursts[i].append(burst[k])
+        self._clock += span
+
+    def _ensure_measured(self) -> None:
+        if getattr(self, "_bursts", None) is None or len(self._bursts) != len(self._pending):
+            self._start()
+            if self._pending:
+                self._measure(np.arange(len(self._pending)), max(self.rounds, 1), 1.0)
+                self._sentinel()
+
+    def _sentinel(self) -> None:
+        """The sentinel: a mid-cost point measured at the start, at intervals and at the end of each round."""
+        nz, R, n = self.noise, max(self.rounds, 1), self.n_samples
+        per_round = 2 + len(self._pending) // SENTINEL_EVERY
+        t = np.concatenate([(r + np.linspace(0, 1, per_round)) / R for r in range(R)])
+        t = np.clip(t, 0, 1 - 1e-9)
+        sample = float(np.median([p[2] for p in self._pending]))
+        values = np.exp(nz.round_rel * self.rng.standard_normal(t.size) + self._machine(t)
+                        + sample / np.sqrt(n) * self.rng.standard_normal(t.size))
+        self._floor = sentinel_floor(values, R)
+
+    def confirm(self, job_ids: Iterable[str], rounds: int = 3) -> int:
+        """Re-measure the points of ``job_ids`` in ``rounds`` extra interleaved rounds after the
+        planned ones (adaptive confirmation, as ``hwbehave run --confirm-s`` does); returns how
+        many points were re-measured. Call :meth:`frame` again to see them."""
+        self._ensure_measured()
+        wanted = set(job_ids)
+        which = np.array([k for k, (i, _, _) in enumerate(self._pending) if self._rows[i]["job_id"] in wanted],
+                         dtype=int)
+        if which.size:
+            # confirmation time in proportion to the share of the points re-measured
+            self._measure(which, rounds, rounds / max(self.rounds, 1) * which.size / len(self._pending))
+            self._confirm_rounds[which] += rounds
+        return int(which.size)
+
     def frame(self) -> pd.DataFrame:
-        """All rows added so far, with samples and statistics drawn, columns in schema order."""
-        m, n = len(self._pending), self.n_samples
-        stats = {}
-        if m:
-            true = np.array([p[1] for p in self._pending])[:, None]
-            noise = np.array([p[2] for p in self._pending])[:, None]
-            samples = true * np.exp(noise * self.rng.standard_normal((m, n)))
-            med, lo, hi = median_ci(samples)
-            stats = {"median_ms": med, "ci_low_ms": lo, "ci_high_ms": hi, "mean_ms": samples.mean(1),
-                     "std_ms": samples.std(1, ddof=1), "min_ms": samples.min(1), "max_ms": samples.max(1),
-                     "p10_ms": np.percentile(samples, 10, axis=1), "p90_ms": np.percentile(samples, 90, axis=1)}
+        """All rows added so far, with rounds and samples drawn, columns in schema order."""
+        self._ensure_measured()
         df = pd.DataFrame(self._rows)
-        for col in ("median_ms", "ci_low_ms", "ci_high_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "p10_ms",
-                    "p90_ms"):
+        nan_cols = ("median_ms", "ci_low_ms", "ci_high_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "p10_ms",
+                    "p90_ms", "spread_rel")
+        for col in nan_cols:
             df[col] = np.nan
         df["n"] = 0
-        df["samples_ms"] = [[] for _ in range(len(df))]
-        if m:
+        empty: list[list] = [[] for _ in range(len(df))]
+        cols: dict[str, list] = {"samples_ms": list(empty), "round_median_ms": list(empty), "round_n": list(empty)}
+        df["rounds"], df["rounds_failed"], df["confirm_rounds"] = 0, 0, 0
+        df["adaptive"], df["timing"] = False, "measured"
+        if self._pending:
             idx = np.array([p[0] for p in self._pending])
-            for col, values in stats.items():
-                df.loc[idx, col] = values
-            df.loc[idx, "n"] = n
-            samples_list = list(samples)
-            col = df["samples_ms"].to_list()
-            for i, s in zip(idx, samples_list, strict=True):
-                col[i] = s.tolist()
-            df["samples_ms"] = col
+            rows = {c: np.full(len(idx), np.nan) for c in nan_cols}
+            for k, bursts in enumerate(self._bursts):
+                round_med = np.array([np.median(b) for b in bursts])
+                flat = np.concatenate(bursts)
+                head = float(np.median(round_med))
+                _, w_lo, w_hi = median_ci(flat[None, :])
+                mid = float(np.median(flat))
+                # the within-burst CI re-centred on the headline, hulled with the round medians
+                values = {"median_ms": head, "ci_low_ms": min(round_med.min(), head - (mid - w_lo[0])),
+                          "ci_high_ms": max(round_med.max(), head + (w_hi[0] - mid)), "mean_ms": flat.mean(),
+                          "std_ms": flat.std(ddof=1), "min_ms": flat.min(), "max_ms": flat.max(),
+                          "p10_ms": np.percentile(flat, 10), "p90_ms": np.percentile(flat, 90),
+                          "spread_rel": (round_med.max() - round_med.min()) / head}
+                for c, v in values.items():
+                    rows[c][k] = v
+                i = idx[k]
+                cols["samples_ms"][i] = flat.tolist()
+                cols["round_median_ms"][i] = round_med.tolist()
+                cols["round_n"][i] = [len(b) for b in bursts]
+            for c, v in rows.items():
+                df.loc[idx, c] = v
+            df.loc[idx, "n"] = [sum(len(b) for b in bursts) for bursts in self._bursts]
+            df.loc[idx, "rounds"] = [len(bursts) for bursts in self._bursts]
+            df.loc[idx, "confirm_rounds"] = self._confirm_rounds
+        for c, v in cols.items():
+            df[c] = v
+        df["noise_floor_rel"] = self._floor if self._pending else float("nan")
         df["unstable"] = False
         df["started_at"] = pd.Timestamp("2024-01-01", tz="UTC")
         for c in ALL_FIXED:
@@ -143,6 +281,12 @@ class FrameBuilder:
                 df[c] = None
         params = sorted(c for c in df.columns if c not in ALL_FIXED)
         return df[list(ALL_FIXED) + params]
+
+
+def sentinel_floor(values_ms: np.ndarray, rounds: int = 3) -> float:
+    """Noise floor of a run from its sentinel's burst medians, as the run computes it
+    (:func:`suite.results.statistics.noise_floor`)."""
+    return noise_floor(list(np.asarray(values_ms, dtype=float)), rounds)
 
 
 def staircase_latency(values: Iterable[float], period: int, step_rel: float, base_ms: float = 1.0) -> np.ndarray:
@@ -271,3 +415,100 @@ def noise_frame(n_series: int, n_points: int = 16, seed: int = 0, *, noise_rel: 
         add_axis_series(b, f"dev{s:03d}", "noise", "cout", values, lat,
                         fixed={"cin": 32, "kernel": 3, "resolution": 28})
     return b.frame()
+
+
+@dataclass(frozen=True)
+class PlantedSeries:
+    """One series with a known truth, for the detector benchmark (``benchmarks/bench_truth.py``).
+
+    ``kind`` is ``staircase`` (``latency = step_ms * (overhead + ceil(x / period))``: flat
+    plateaus, equal steps at the multiples of ``period``, a fixed overhead of ``overhead`` steps)
+    or ``smooth`` (step-free and monotone: ``latency = c * (overhead + (x / x_max) ** power)``).
+    ``values`` is the axis grid (``grid, 2 grid, …``), ``noise`` how the machine perturbs it.
+    """
+
+    kind: str
+    grid: int
+    period: int
+    overhead: float
+    power: float
+    values: tuple[int, ...]
+    noise: MachineNoise
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        """True latency at each axis value."""
+        x = np.asarray(self.values, dtype=float)
+        if self.kind == "staircase":
+            return 0.05 * (self.overhead + np.ceil(x / self.period))
+        return 0.3 * (self.overhead + (x / x.max()) ** self.power)
+
+    @property
+    def min_step_rel(self) -> float:
+        """Smallest relative step inside the series (0 for a smooth series)."""
+        if self.kind != "staircase":
+            return 0.0
+        lat = self.latency_ms
+        rises = lat[1:] / lat[:-1] - 1
+        rises = rises[rises > 0]
+        return float(rises.min()) if rises.size else 0.0
+
+    @property
+    def detectable(self) -> bool:
+        """At least two points per plateau: a period equal to the grid is a ramp."""
+        return self.kind == "staircase" and self.period >= 2 * self.grid
+
+
+def planted_series(rng: np.random.Generator, kind: str) -> PlantedSeries:
+    """Draw one planted series: period 4-32 on grid 1-4, 3-8 plateaus, overhead 0.5-3 steps,
+    systematic per-point noise 1-5 %, round noise 0.5-2 %, drift up to 3 % and, in half the
+    runs, slow spells (5-20 % of the time, 10-50 % slower)."""
+    grid = int(rng.integers(1, 5))
+    period = int(rng.choice([4, 6, 8, 12, 16, 24, 32]))
+    plateaus = int(rng.integers(3, 9))
+    values = tuple(range(grid, plateaus * period + 1, grid))
+    spells = rng.random() < 0.5
+    noise = MachineNoise(sample_rel=float(rng.uniform(0.01, 0.05)), round_rel=float(rng.uniform(0.005, 0.02)),
+                         point_rel=float(rng.uniform(0.01, 0.05)), drift_rel=float(rng.uniform(0.0, 0.03)),
+                         spell_fraction=float(rng.uniform(0.05, 0.2)) if spells else 0.0,
+                         spell_rel=float(rng.uniform(0.1, 0.5)) if spells else 0.0)
+    power = float(rng.choice([0.0, 1.0, float(rng.uniform(0.7, 1.5))])) if kind == "smooth" else 1.0
+    return PlantedSeries(kind=kind, grid=grid, period=period, overhead=float(rng.uniform(0.5, 3.0)), power=power,
+                         values=values, noise=noise)
+
+
+def planted_frame(cases: Sequence[PlantedSeries], seed: int = 0, rounds: int = 3,
+                  n_samples: int = 15) -> pd.DataFrame:
+    """Measurements of planted series, each its own run (``run_id`` = ``device`` =
+    ``planted-NNNN``) with its own machine noise, built through :class:`FrameBuilder`."""
+    frames = []
+    for i, case in enumerate(cases):
+        name = f"planted-{i:04d}"
+        b = FrameBuilder(seed * 100_003 + i, n_samples=n_samples, rounds=rounds, noise=case.noise, run_id=name)
+        add_axis_series(b, name, "planted", "cout", case.values, case.latency_ms,
+                        fixed={"cin": 32, "kernel": 3, "resolution": 28})
+        frames.append(b.frame())
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def activation_rounds_frame(rounds_by_activation: dict[str, Sequence[float]], seed: int = 0) -> pd.DataFrame:
+    """One conv2d configuration with fused activations whose round medians are given.
+
+    The reference (``activation: none``) measures 1.0 ms in each of three rounds; each
+    activation gets the round medians in ``rounds_by_activation`` (ms, i.e. relative to the
+    reference) and their median as headline. A channel series on the same device (``sweep
+    ch``) gives the device its point-to-point scatter. For tests of single-configuration
+    claims (a slow spell in some rounds of one point).
+    """
+    b = FrameBuilder(seed, rounds=3, noise=MachineNoise(sample_rel=0.01, round_rel=0.004))
+    p = {"cin": 32, "cout": 32, "kernel": 3, "resolution": 28}
+    for act in ("none", *rounds_by_activation):
+        b.add("cpu", "acts", "conv2d", {**p, "activation": act}, "fp32", 1.0)
+    for cin in range(8, 136, 8):
+        b.add("cpu", "ch", "conv2d", {**p, "cin": cin}, "fp32", 0.1 + cin / 100)
+    df = b.frame()
+    for act, rel in {"none": [1.0, 1.0, 1.0], **rounds_by_activation}.items():
+        i = df.index[df["activation"] == act][0]
+        df.at[i, "round_median_ms"] = [float(v) for v in rel]
+        df.at[i, "median_ms"] = float(np.median(rel))
+    return df

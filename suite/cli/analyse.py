@@ -9,6 +9,7 @@ from rich.console import Console
 
 import suite.results as results
 from suite.analysis import DETECTOR_NAMES, anomalies_to_frame, detect_all
+from suite.analysis.uncertainty import UNRESOLVED
 from suite.errors import ConfigError
 from suite.results.query import find_runs
 
@@ -54,10 +55,13 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     anomalies_to_frame(anomalies).to_parquet(out, index=False)
     console = Console(highlight=False)
-    console.print(f"[bold]{len(anomalies)} anomalies in {len(runs)} run(s), ranked by impact[/]")
+    unresolved = sum(a.verdict == UNRESOLVED for a in anomalies)
+    console.print(f"[bold]{len(anomalies) - unresolved} anomalies in {len(runs)} run(s), ranked by impact; "
+                  f"{unresolved} unresolved at this noise level[/]")
     for i, a in enumerate(anomalies[: args.limit], 1):
         tag = f"[{a.finding}] " if a.finding else ""
-        console.print(f"{i:>3}. {tag}{a.kind} on {a.device} (impact {a.magnitude:.2f})")
+        state = " [dim]unresolved[/]" if a.verdict == UNRESOLVED else ""
+        console.print(f"{i:>3}. {tag}{a.kind} on {a.device} (impact {a.magnitude:.2f}){state}", highlight=False)
         console.print(f"     {a.message}", soft_wrap=True)
     if len(anomalies) > args.limit:
         console.print(f"... {len(anomalies) - args.limit} more in {out}")

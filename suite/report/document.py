@@ -85,7 +85,8 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
                "devices": sorted(map(str, df["device"].dropna().unique())) if not df.empty else [],
                "sweeps": sorted(map(str, df["sweep"].dropna().unique())) if not df.empty else [],
                "statuses": {str(k): int(v) for k, v in statuses.items()},
-               "anomalies": len(anomalies),
+               "anomalies": sum(a.confirmed for a in anomalies),
+               "unresolved": sum(not a.confirmed for a in anomalies),
                "by_finding": {f: sum(a.finding == f for a in anomalies) for f in sorted({a.finding for a in anomalies
                                                                                          if a.finding})}}
     return ReportDocument(

@@ -1,8 +1,9 @@
 """Latency-vs-axis figures (matplotlib, Agg backend) as PNG bytes.
 
-One figure per (device, sweep): latency medians with 95 % CI bars along the sweep's main
-numeric axis, one line per series (other parameters fixed), MACs on a second axis (dashed),
-and the staircase steps found by the detector marked with dotted vertical lines.
+One figure per (device, sweep): latency headlines with their 95 % between-round intervals
+(:func:`suite.analysis.series.timed`) along the sweep's main numeric axis, one line per series
+(other parameters fixed), MACs on a second axis (dashed), and the confirmed staircase steps
+marked with dotted vertical lines.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def latency_figures(df: pd.DataFrame, anomalies: Sequence[Anomaly] = (), *,
     places = sorted(data.groupby(["device", "sweep"]).groups, key=lambda k: ((k[0], k[1]) not in flagged, k))
     steps: dict[tuple, list[float]] = {}
     for a in anomalies:
-        if a.kind == "staircase":
+        if a.kind == "staircase" and a.confirmed:  # unresolved steps are not drawn as steps
             steps.setdefault((a.device, a.sweep, a.axis), []).extend(
                 float(s["at"]) for s in a.evidence.get("steps", []))
     figures = []
@@ -90,7 +91,7 @@ def latency_figures(df: pd.DataFrame, anomalies: Sequence[Anomaly] = (), *,
             ax.annotate(f"step {at:g}", xy=(at, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
                         rotation=90, va="top", ha="right", color="0.3")
         ax.set_xlabel(axis)
-        ax.set_ylabel("median latency (ms), 95% CI")
+        ax.set_ylabel("latency (ms), 95% between-round interval")
         ax2.set_ylabel("MMACs (dashed)")
         title = f"{device} · {sweep}: latency vs {axis}"
         ax.set_title(title, fontsize=10)

@@ -1,4 +1,5 @@
-"""The seven-findings table: one row per finding F1…F7, one column per device."""
+"""The seven-findings table: one row per finding F1…F7, one column per device; each cell yes,
+no or unresolved (cannot be decided at the run's noise level), or not measured."""
 
 from __future__ import annotations
 
@@ -7,64 +8,74 @@ from collections.abc import Sequence
 import pandas as pd
 
 from suite.analysis.overhead import overhead_frame, overhead_summary
+from suite.analysis.pairs import point_noise_of
 from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_summary
 from suite.analysis.records import FINDINGS, Anomaly
 from suite.analysis.series import LATENCY_TIMINGS, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing, timing_label
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
 from suite.report.tables import Table
 
 NOT_MEASURED = "not measured"
 
 
-def _yes(finding: str, a: Anomaly) -> str:
+def _key_number(finding: str, a: Anomaly) -> str:
+    """The number a findings cell shows for anomaly ``a`` (after ``yes:`` or ``unresolved:``)."""
     ev = a.evidence
     if finding == "F1":
         period = ev.get("period")
         what = f"steps of {period:g} {a.axis}" if period else f"steps at {a.axis} {a.at}"
-        return f"yes: {what} (+{a.magnitude:.0%})"
+        return f"{what} (+{a.magnitude:.0%})"
     if finding == "F2":
-        return f"yes: {a.at} +{a.magnitude:.0%}"
+        return f"{a.at} +{a.magnitude:.0%}"
     if finding == "F3":
         what = f"{ev.get('op')} {a.axis}={a.at}" if a.kind == "switch_overhead" else str(a.at)
-        return f"yes: {what} +{a.magnitude:.0%}"
+        return f"{what} +{a.magnitude:.0%}"
     if finding == "F4":
-        return f"yes: elasticity {ev.get('elasticity', float('nan')):.2f} along {a.axis}"
+        return f"elasticity {ev.get('elasticity', float('nan')):.2f} along {a.axis}"
     if finding == "F5":
-        return f"yes: {a.at} {a.magnitude:.0%} slower"
+        return f"{a.at} {a.magnitude:.0%} slower"
     if finding == "F6":
-        return f"yes: {a.at} {a.magnitude:.1%} rel. RMSE" if a.magnitude < 1 else f"yes: {a.at} non-finite"
-    return f"yes: {a.message.split(' for ')[0].split(', ', 1)[-1]} ({a.magnitude:.0%} of points)"
+        return f"{a.at} {a.magnitude:.1%} rel. RMSE" if a.magnitude < 1 else f"{a.at} non-finite"
+    return f"{a.message.split(' for ')[0].split(', ', 1)[-1]} ({a.magnitude:.0%} of points)"
 
 
 def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
                    thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """Verdict per finding (rows F1…F7, plus ``title``) and device (columns).
 
-    A cell is ``yes: <key number>`` (from the largest anomaly of that finding on that device),
-    ``no`` (testable, nothing found; with a key number where one exists, e.g. the median int8
-    speedup) or ``not measured`` (the run had no data to test it on that device).
+    A cell is ``yes: <key number>`` (the largest *confirmed* anomaly of that finding on that
+    device), ``unresolved: <key number>`` (only unresolved anomalies: it cannot be decided at
+    this run's noise level, a third state beside yes and no), ``no`` (testable, nothing found;
+    with a key number where one exists, e.g. the median int8 speedup) or ``not measured`` (the
+    run had no data to test it on that device), or ``n/a`` for a latency finding on a device
+    whose timings are of no latency kind (emulated); such a column is labelled with its kinds.
     """
     df = by_timing(df)  # columns per device and timing kind: "ethos-u55-128 (estimated)"
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
     kinds = _timing_kinds(df, devices)
-    data = timed(df)
-    best: dict[tuple[str, str], Anomaly] = {}
+    data = timed(df, thresholds)
+    best: dict[tuple[str, str, str], Anomaly] = {}
     for a in anomalies:
         if not a.finding:
             continue
-        held = best.get((a.finding, a.device))
+        key = (a.finding, a.device, a.verdict)
+        held = best.get(key)
         if held is None or a.magnitude > held.magnitude:
-            best[(a.finding, a.device)] = a
-    speed = speedup_summary(speedup_frame(data, thresholds))
-    over = overhead_summary(overhead_frame(data, thresholds))
+            best[key] = a
+    noise = point_noise_of(data, thresholds)
+    speed = speedup_summary(speedup_frame(data, thresholds, noise), thresholds)
+    over = overhead_summary(overhead_frame(data, thresholds, point_noise=noise), thresholds)
     quant = quant_error_frame(df)
     rows = {}
     for finding, title in FINDINGS.items():
         row = {"title": title}
         for dev in devices:
-            if (finding, dev) in best:
-                row[dev] = _yes(finding, best[(finding, dev)])
+            if (finding, dev, CONFIRMED) in best:
+                row[dev] = "yes: " + _key_number(finding, best[(finding, dev, CONFIRMED)])
+            elif (finding, dev, UNRESOLVED) in best:
+                row[dev] = "unresolved: " + _key_number(finding, best[(finding, dev, UNRESOLVED)])
             elif finding in LATENCY_FINDINGS and kinds[dev] and not set(kinds[dev]) & set(LATENCY_TIMINGS):
                 row[dev] = f"n/a: {', '.join(kinds[dev])} timings are no latency"
             else:
@@ -88,6 +99,14 @@ def _timing_kinds(df: pd.DataFrame, devices: list[str]) -> dict[str, list[str]]:
         return {dev: ["measured"] for dev in devices}
     timing = df["timing"].fillna("measured").astype(str)
     return {dev: sorted(set(timing[df["device"].astype(str) == dev])) for dev in devices}
+
+
+def cell_state(cell: str) -> str:
+    """``yes``, ``unresolved``, ``no``, ``n/a`` or ``not measured``: the state of a findings-table cell."""
+    for state in ("yes", "unresolved", "no", "n/a"):
+        if cell == state or cell.startswith(state + ":"):
+            return state
+    return NOT_MEASURED
 
 
 def _no(finding: str, dev: str, df: pd.DataFrame, data: pd.DataFrame, speed: pd.DataFrame, over: pd.DataFrame,

@@ -55,11 +55,11 @@ def _anomalies(doc: ReportDocument) -> str:
     for i, a in enumerate(doc.anomalies, 1):
         rows.append(f"<tr><td class=\"num\">{i}</td><td>{_e(a.finding or '–')}</td><td>{_e(a.kind)}</td>"
                     f"<td>{_e(a.device)}</td><td>{_e(a.sweep)}</td><td class=\"num\">{a.magnitude:.1%}</td>"
-                    f"<td>{_e(a.message)}</td></tr>")
+                    f"<td>{_e(a.verdict)}</td><td>{_e(a.message)}</td></tr>")
     more = (f'<p class="note">{doc.n_anomalies - len(doc.anomalies)} more not listed.</p>'
             if doc.n_anomalies > len(doc.anomalies) else "")
     return ("<table><thead><tr><th>#</th><th>finding</th><th>kind</th><th>device</th><th>sweep</th>"
-            "<th>magnitude</th><th>what to do</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + more)
+            "<th>magnitude</th><th>verdict</th><th>what to do</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + more)
 
 
 def _key_values(items: list[dict], empty: str) -> str:
@@ -83,7 +83,8 @@ def render_html(doc: ReportDocument) -> str:
         f"<h1>{_e(doc.title)}</h1>",
         f"<p>{s['measurements']} measurements on {len(s['devices'])} device(s) "
         f"({_e(', '.join(s['devices']))}), sweeps {_e(', '.join(s['sweeps']))}; statuses: {_e(statuses)}. "
-        f"{s['anomalies']} anomalies beyond the measurement noise.</p>",
+        f"{s['anomalies']} anomalies beyond the measurement noise, {s.get('unresolved', 0)} unresolved at this "
+        "noise level.</p>",
         "<h2>Findings</h2>", _findings(doc.findings),
         "<ul class=\"note\">" + "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in FINDINGS.items()) + "</ul>",
         "<h2>Anomalies, largest first</h2>", _anomalies(doc),

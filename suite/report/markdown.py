@@ -29,13 +29,13 @@ def render_markdown(doc: ReportDocument) -> str:
     lines = [f"# {doc.title}", "",
              f"{s['measurements']} measurements on {len(s['devices'])} device(s) ({', '.join(s['devices'])}), "
              f"sweeps {', '.join(s['sweeps'])}; statuses: {statuses}. {s['anomalies']} anomalies beyond the "
-             "measurement noise.", "", "## Findings", "", to_markdown(doc.findings)]
+             f"measurement noise, {s.get('unresolved', 0)} unresolved at this noise level.", "", "## Findings", "", to_markdown(doc.findings)]
     lines += [f"- **{k}**: {v}" for k, v in FINDINGS.items()]
     lines += ["", "## Anomalies, largest first", ""]
     if doc.anomalies:
-        lines += ["| # | finding | kind | device | magnitude | what to do |", "|---:|---|---|---|---:|---|"]
-        lines += [f"| {i} | {a.finding or '–'} | {a.kind} | {_esc(a.device)} | {a.magnitude:.1%} | {_esc(a.message)} |"
-                  for i, a in enumerate(doc.anomalies, 1)]
+        lines += ["| # | finding | kind | device | magnitude | verdict | what to do |", "|---:|---|---|---|---:|---|---|"]
+        lines += [f"| {i} | {a.finding or '–'} | {a.kind} | {_esc(a.device)} | {a.magnitude:.1%} | {a.verdict} | "
+                  f"{_esc(a.message)} |" for i, a in enumerate(doc.anomalies, 1)]
         if doc.n_anomalies > len(doc.anomalies):
             lines += ["", f"{doc.n_anomalies - len(doc.anomalies)} more not listed."]
     else:

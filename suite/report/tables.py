@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from suite.analysis.overhead import overhead_frame, overhead_summary
+from suite.analysis.pairs import run_floors
 from suite.analysis.precision import speedup_frame, speedup_summary
+from suite.analysis.series import timed
 from suite.analysis.steps import staircase_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing
@@ -25,7 +27,9 @@ FORMATS: tuple[str, ...] = ("md", "latex", "csv", "html")
 @dataclass(frozen=True)
 class Table:
     """A named table: ``frame`` (index = row labels, columns = devices or fields), a caption and
-    ``value_format`` (a ``str.format`` pattern, or a callable) for the text renderings."""
+    ``value_format`` (a ``str.format`` pattern, or a callable) for the text renderings;
+    ``csv_frame``, when given, is what CSV writes instead (raw numbers where ``frame`` holds
+    formatted cells, e.g. an estimate with its interval)."""
 
     name: str
     caption: str
@@ -33,6 +37,7 @@ class Table:
     value_format: str | Callable[[object], str] = "{}"
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    csv_frame: pd.DataFrame | None = None
 
     def cell(self, value: object) -> str:
         """One cell as text: blank for missing values, else formatted."""
@@ -100,7 +105,8 @@ def to_latex(table: Table) -> str:
 
 def to_csv(table: Table) -> str:
     """CSV with raw numbers (no formatting), row labels as the first column(s)."""
-    return table.frame.reset_index().to_csv(index=False)
+    frame = table.csv_frame if table.csv_frame is not None else table.frame
+    return frame.reset_index().to_csv(index=False)
 
 
 def to_html(table: Table, css_class: str = "data") -> str:
@@ -129,41 +135,81 @@ def _pct(v: object) -> str:
     return f"{100 * float(v):+.0f}%"
 
 
+#: How a cell marks its state: confirmed effects, unresolved ones (cannot be decided at this
+#: noise level); no mark = negligible (within the noise).
+MARKS = {"confirmed": " *", "unresolved": " ?"}
+MARK_NOTE = ("* beyond the noise (confirmed); ? unresolved at this run's noise level; unmarked: within the "
+             "noise. Intervals are 95 %, from the variation between rounds and between configurations.")
+
+
+def _interval_cell(value: float, low: float, high: float, verdict: str, fmt: Callable[[float], str]) -> str:
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]{MARKS.get(verdict or '', '')}"
+
+
 def activation_overhead_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                               dtype: str = "fp32") -> Table:
-    """Median latency added by each activation vs its reference (conv alone), per device (F2)."""
-    summary = overhead_summary(overhead_frame(df, thresholds))
+    """Median latency added by each activation vs its reference (conv alone), per device (F2),
+    with its 95 % interval and a mark for confirmed (*) and unresolved (?) effects."""
+    summary = overhead_summary(overhead_frame(df, thresholds), thresholds, run_floors(timed(df, thresholds)))
     s = summary[(summary["kind"] == "activation") & (summary["dtype"] == dtype)]
-    frame = (s.groupby(["level", "device"])["overhead"].median().unstack("device")
-             if not s.empty else pd.DataFrame())
-    frame.index.name, frame.columns.name = "activation", None
+    if s.empty:
+        frame, raw = pd.DataFrame(), pd.DataFrame()
+    else:
+        s = s.groupby(["level", "device"]).first().reset_index()
+        s = s.assign(cell=[_interval_cell(r.overhead, r.overhead_low, r.overhead_high, r.verdict, _pct)
+                           for r in s.itertuples()])
+        frame = s.pivot(index="level", columns="device", values="cell")
+        raw = s.pivot_table(index="level", columns="device", values=["overhead", "overhead_low", "overhead_high"],
+                            aggfunc="first")
+        raw.columns = [f"{dev} {what}" for what, dev in raw.columns]
+        raw = raw[sorted(raw.columns)]
+    for f in (frame, raw):
+        f.index.name, f.columns.name = "activation", None
     return Table("activation-overhead", f"Latency added by the activation vs none ({dtype}, median over configurations)",
-                 frame, _pct, notes=f"Significant at >= {thresholds.overhead_significant:.0%} and beyond both 95% CIs.")
+                 frame, "{}", notes=f"Significant at >= {thresholds.overhead_significant:.0%}. " + MARK_NOTE,
+                 csv_frame=raw)
 
 
 def dtype_speedup_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Table:
-    """Median speedup of each lower precision over fp32, per (op, dtype) and device (F5)."""
-    s = speedup_summary(speedup_frame(df, thresholds))
-    frame = (s.groupby(["op", "dtype", "device"])["speedup"].median().unstack("device")
-             if not s.empty else pd.DataFrame())
-    frame.columns.name = None
-    return Table("dtype-speedup", "Speedup over fp32 (fp32 latency / latency; below 1 = slower)", frame, "{:.2f}x")
+    """Median speedup of each lower precision over fp32, per (op, dtype) and device (F5), with
+    its 95 % interval and a mark for a confirmed (*) or unresolved (?) slowdown."""
+    s = speedup_summary(speedup_frame(df, thresholds), thresholds, run_floors(timed(df, thresholds)))
+    if s.empty:
+        frame, raw = pd.DataFrame(), pd.DataFrame()
+    else:
+        s = s.groupby(["op", "dtype", "device"]).first().reset_index()
+        s = s.assign(cell=[_interval_cell(r.speedup, r.speedup_low, r.speedup_high,
+                                          r.verdict if isinstance(r.verdict, str) else "", lambda v: f"{v:.2f}x")
+                           for r in s.itertuples()])
+        frame = s.pivot(index=["op", "dtype"], columns="device", values="cell")
+        raw = s.pivot_table(index=["op", "dtype"], columns="device", values=["speedup", "speedup_low", "speedup_high"],
+                            aggfunc="first")
+        raw.columns = [f"{dev} {what}" for what, dev in raw.columns]
+        raw = raw[sorted(raw.columns)]
+    for f in (frame, raw):
+        f.columns.name = None
+    return Table("dtype-speedup", "Speedup over fp32 (fp32 latency / latency; below 1 = slower)", frame, "{}",
+                 notes="Marks refer to a slowdown. " + MARK_NOTE, csv_frame=raw)
 
 
 def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Table:
-    """Staircase period and largest step per (op, axis) and device (F1); blank where none."""
+    """Staircase period and largest step per (op, axis) and device (F1); blank where none;
+    ``?`` marks a staircase that is unresolved at the run's noise level."""
     st = staircase_frame(df, thresholds)
     if st.empty:
         frame = pd.DataFrame()
     else:
         def summarise(g: pd.DataFrame) -> str:
-            periods = g["period"].dropna()
+            confirmed = g[g["verdict"] == "confirmed"]
+            use = confirmed if len(confirmed) else g
+            periods = use["period"].dropna()
             period = f"{periods.mode().iloc[0]:g}" if len(periods) else "irregular"
-            return f"{period} (+{100 * g['max_step'].max():.0f}%)"
+            return f"{period} (+{100 * use['max_step'].max():.0f}%){'' if len(confirmed) else MARKS['unresolved']}"
 
         frame = st.groupby(["op", "axis", "device"]).apply(summarise, include_groups=False).unstack("device")
         frame.columns.name = None
-    return Table("step-periods", "Staircase period along an axis (largest step in parentheses)", frame, "{}")
+    return Table("step-periods", "Staircase period along an axis (largest step in parentheses)", frame, "{}",
+                 notes="? unresolved at this run's noise level (a candidate staircase the noise leaves undecided).")
 
 
 #: Names of :func:`standard_tables`, in order (``hwbehave table --name``; a test keeps them in step).
@@ -172,6 +218,6 @@ TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
 
 def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
     """The report's tables: activation overhead, dtype speedup, step periods (columns per device and timing kind)."""
-    df = by_timing(df)
+    df = timed(by_timing(df), thresholds)  # prepared once for the three
     return [activation_overhead_table(df, thresholds), dtype_speedup_table(df, thresholds),
             step_period_table(df, thresholds)]

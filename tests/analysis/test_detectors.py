@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suite.analysis import DETECTOR_NAMES, detect_all
+from suite.analysis import DETECTOR_NAMES, anomalies_to_frame, detect_all
+from suite.analysis.confirm import points_to_confirm
 from suite.analysis.elasticity import find_cost_mismatch
 from suite.analysis.monotonic import find_non_monotonic
 from suite.analysis.overhead import find_overheads, overhead_frame
@@ -12,7 +13,17 @@ from suite.analysis.precision import find_dtype_slowdowns, find_quant_errors, qu
 from suite.analysis.ranking import device_inversions, find_rank_inversions, mac_inversions
 from suite.analysis.roofline import find_low_efficiency, roofline_frame
 from suite.analysis.support import find_support_issues, support_matrix
-from suite.analysis.synthetic import FrameBuilder, add_axis_series, conv_cost, noise_frame, study_frame
+from suite.analysis.synthetic import (
+    FrameBuilder,
+    MachineNoise,
+    activation_rounds_frame,
+    add_axis_series,
+    conv_cost,
+    noise_frame,
+    planted_frame,
+    planted_series,
+    study_frame,
+)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +196,9 @@ def test_detect_all_finds_each_planted_finding_on_the_right_device(study_anomali
     assert by["F6"] == {"rk3588-npu"}
     assert by["F7"] == {"rk3588-npu"}
     assert not [a for a in study_anomalies if a.device == "cpu-a76"]  # the clean device stays clean
-    mags = [a.magnitude for a in study_anomalies]
+    confirmed = [a for a in study_anomalies if a.verdict == "confirmed"]
+    assert study_anomalies[:len(confirmed)] == confirmed  # confirmed first, then unresolved
+    mags = [a.magnitude for a in confirmed]
     assert mags == sorted(mags, reverse=True)
     periods = {a.device: a.evidence["period"] for a in study_anomalies if a.finding == "F1"}
     assert periods == {"rk3588-npu": 16, "mali-gpu": 8}
@@ -209,3 +222,70 @@ def test_detectors_accept_empty_and_all_failed_frames():
     assert [a.kind for a in found] == ["failed"] and "segfault" in found[0].message
     assert detect_all(df.iloc[:0]) == []
     assert isinstance(support_matrix(df.iloc[:0]), pd.DataFrame)
+
+
+def test_a_single_configuration_claim_needs_its_rounds_to_agree():
+    # relu6 "adds 32 %": two of its three rounds ran in a slow spell, one did not
+    df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.01], "hard_swish": [1.58, 1.61, 1.60], "relu": [1.01, 1.0, 1.02]})
+    found = {a.at: a for a in find_overheads(df)}
+    assert found["hard_swish"].verdict == "confirmed" and found["hard_swish"].finding == "F2"
+    assert found["relu6"].verdict == "unresolved" and "unresolved at this noise level" in found["relu6"].message
+    assert found["relu6"].evidence["confirm_jobs"]  # the pair to re-measure
+    assert "relu" not in found  # 1 %: negligible, no anomaly at all
+
+
+def test_no_overhead_is_claimed_below_the_noise_floor():
+    df = activation_rounds_frame({"hard_swish": [1.15, 1.16, 1.15]})
+    assert [a.verdict for a in find_overheads(df)] == ["confirmed"]
+    [a] = find_overheads(df.assign(noise_floor_rel=0.2))
+    assert a.verdict == "unresolved" and "noise floor" in a.message
+
+
+def test_dtype_slowdown_of_one_configuration_with_disagreeing_rounds_is_unresolved():
+    b = FrameBuilder(0, rounds=3, noise=MachineNoise(sample_rel=0.01, round_rel=0.004))
+    p = {"cin": 32, "cout": 32, "kernel": 3, "resolution": 28}
+    b.add("gpu", "s", "conv2d", p, "fp32", 1.0)
+    b.add("gpu", "s", "conv2d", p, "int8", 1.3)
+    df = b.frame()
+    assert [a.verdict for a in find_dtype_slowdowns(df)] == ["confirmed"]
+    i = df.index[df["dtype"] == "int8"][0]
+    df.at[i, "round_median_ms"], df.at[i, "median_ms"] = [1.3, 1.31, 0.98], 1.3
+    assert [a.verdict for a in find_dtype_slowdowns(df)] == ["unresolved"]
+
+
+FALSE_DIP_RATE = 0.05
+
+
+def test_false_non_monotonic_on_planted_monotone_series():
+    rng = np.random.default_rng(5)
+    cases = [c for kind in ("smooth", "staircase") for c in (planted_series(rng, kind) for _ in range(30))
+             if len(c.values) >= 4]
+    df = planted_frame(cases, seed=5)
+    claimed = {a.device for a in find_non_monotonic(df) if a.verdict == "confirmed"}
+    assert len(claimed) / len(cases) <= FALSE_DIP_RATE
+
+
+def test_a_dip_measured_in_a_slow_spell_is_not_claimed():
+    values = [8, 16, 24, 32, 40, 48]
+    b = FrameBuilder(0, rounds=3, noise=MachineNoise(sample_rel=0.01, round_rel=0.004))
+    add_axis_series(b, "gpu", "ch", "cout", values, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    df = b.frame()
+    i = df.index[df["cout"] == 24][0]  # 24 measured slow in two rounds: it looks slower than 32
+    df.at[i, "round_median_ms"], df.at[i, "median_ms"] = [4.6, 3.0, 4.5], 4.5
+    assert all(a.verdict != "confirmed" for a in find_non_monotonic(df))
+
+
+def test_points_to_confirm_lists_the_unresolved_candidates_only():
+    df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.01], "hard_swish": [1.58, 1.61, 1.60]})
+    jobs = points_to_confirm(df)
+    relu6 = df.loc[df["activation"] == "relu6", "job_id"].item()
+    none = df.loc[df["activation"] == "none", "job_id"].item()
+    assert relu6 in jobs and none in jobs
+    assert df.loc[df["activation"] == "hard_swish", "job_id"].item() not in jobs
+    assert points_to_confirm(df.iloc[:0]) == []
+
+
+def test_anomaly_table_carries_the_verdict():
+    df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.01], "hard_swish": [1.58, 1.61, 1.60]})
+    table = anomalies_to_frame(detect_all(df))
+    assert "verdict" in table.columns and set(table["verdict"]) == {"confirmed", "unresolved"}

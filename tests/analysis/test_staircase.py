@@ -5,7 +5,15 @@ import pytest
 
 from suite.analysis.series import iter_axis_series, timed
 from suite.analysis.steps import find_staircases, find_steps, solve_potts_l1, staircase_frame, step_period
-from suite.analysis.synthetic import FrameBuilder, add_axis_series, noise_frame, staircase_latency
+from suite.analysis.synthetic import (
+    FrameBuilder,
+    MachineNoise,
+    add_axis_series,
+    noise_frame,
+    planted_frame,
+    planted_series,
+    staircase_latency,
+)
 
 
 def brute_force_potts(y, w, gamma):
@@ -33,8 +41,12 @@ def test_potts_dp_matches_brute_force(seed):
         assert solve_potts_l1(y, w, gamma) == brute_force_potts(y, w, gamma)
 
 
-def staircase_frame_of(values, period=16, step_rel=0.38, noise_rel=0.01, seed=0):
-    b = FrameBuilder(seed, noise_rel=noise_rel)
+# a shared host as the issue measured it: 1-3 % per-point systematic noise, rounds 1 % apart
+QUIET = MachineNoise(sample_rel=0.02, round_rel=0.01, point_rel=0.01)
+
+
+def staircase_frame_of(values, period=16, step_rel=0.38, noise=QUIET, seed=0):
+    b = FrameBuilder(seed, rounds=3, noise=noise)
     add_axis_series(b, "rk3588-npu", "channels", "cout", values, staircase_latency(values, period, step_rel))
     return b.frame()
 
@@ -44,30 +56,42 @@ def test_planted_period_16_is_found_at_the_right_steps(values):
     df = staircase_frame_of(values)
     [anomaly] = find_staircases(df)
     assert anomaly.finding == "F1" and anomaly.axis == "cout" and anomaly.device == "rk3588-npu"
+    assert anomaly.verdict == "confirmed"
     assert anomaly.at == "16,32,48"
     ev = anomaly.evidence
-    assert ev["period"] == 16
+    assert ev["period"] == 16 and ev["test"] == "periodic" and ev["t"] > ev["critical"]
     for step in ev["steps"]:
-        assert step["costs_more"] == pytest.approx(0.38, abs=0.05)
-        assert step["saving"] == pytest.approx(0.38 / 1.38, abs=0.04)
-    assert anomaly.magnitude == pytest.approx(0.38, abs=0.05)
+        assert step["costs_more"] == pytest.approx(0.38, abs=0.06)
+        assert step["saving"] == pytest.approx(0.38 / 1.38, abs=0.05)
+    assert anomaly.magnitude == pytest.approx(0.38, abs=0.06)
     assert "steps of 16 output channels" in anomaly.message
-    step = min(values[i] for i in range(len(values)) if values[i] > 16)
-    assert f"{step} costs" in anomaly.message and "more than 16" in anomaly.message
+    assert ev["confirm_jobs"] == []  # nothing to re-measure once confirmed
+
+
+def test_equal_absolute_steps_and_an_overhead_are_one_period():
+    # ORT's blocked convolutions: latency = overhead + b * ceil(cout / 16), steps shrinking in relative terms
+    values = list(range(4, 100, 4))
+    lat = 0.07 + 0.06 * np.ceil(np.array(values) / 16)
+    b = FrameBuilder(3, rounds=3, noise=QUIET)
+    add_axis_series(b, "cpu", "ch", "cout", values, lat)
+    [a] = find_staircases(b.frame())
+    assert a.verdict == "confirmed" and a.evidence["period"] == 16 and a.at == "16,32,48,64,80"
+    sizes = [s["costs_more"] for s in a.evidence["steps"]]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == pytest.approx(0.06 / 0.13, abs=0.05)
 
 
 def test_irregular_steps_have_no_period():
     values = list(range(1, 41))
     lat = np.where(np.array(values) > 10, 1.5, 1.0) * np.where(np.array(values) > 27, 1.3, 1.0)
-    b = FrameBuilder(1, noise_rel=0.01)
+    b = FrameBuilder(1, rounds=3, noise=QUIET)
     add_axis_series(b, "dev", "s", "cout", values, lat)
     [stair] = staircase_frame(b.frame()).itertuples()
-    assert stair.steps_at == "10,27" and np.isnan(stair.period)
+    assert stair.steps_at == "10,27" and np.isnan(stair.period) and stair.verdict == "confirmed"
 
 
-def test_smooth_ramp_is_not_a_staircase():
+def test_smooth_ramp_and_a_single_high_point_are_not_staircases():
     values = list(range(4, 132, 4))
-    b = FrameBuilder(2, noise_rel=0.005)
+    b = FrameBuilder(2, rounds=3, noise=QUIET)
     add_axis_series(b, "cpu", "s", "cout", values, [0.1 + 0.02 * v for v in values])
     add_axis_series(b, "cpu", "s", "cout", values, [0.1 + 0.02 * v for v in values][:-1] + [3.0],
                     fixed={"cin": 64, "kernel": 3, "resolution": 28})  # one jump at the end: 1 point above
@@ -82,21 +106,56 @@ def test_step_period_rules():
     assert step_period([16]) is None
 
 
-def test_points_without_ci_are_never_steps():
-    df = staircase_frame_of(list(range(1, 65)))
-    df["ci_low_ms"] = np.nan
-    df["ci_high_ms"] = np.nan
-    df["std_ms"] = np.nan
-    series = next(iter_axis_series(timed(df), "cout"))
-    assert find_steps(series) is None
+def test_failed_points_are_left_out_not_guessed():
+    df = staircase_frame_of(list(range(4, 68, 4)))
+    df.loc[df["cout"] > 12, "status"] = "runtime_error"
+    df.loc[df["cout"] > 12, "median_ms"] = np.nan
+    assert find_staircases(df) == []  # 3 points left: too few for a claim
 
 
-# Stated false-alarm rate: fewer than 1 in 100 pure-noise series (flat or smoothly rising)
-FALSE_ALARM_RATE = 0.01
+def test_steps_close_to_the_point_to_point_noise_are_mostly_unresolved():
+    # 6 % steps under 4 % systematic per-point noise: suggestive, rarely decidable
+    noisy = MachineNoise(sample_rel=0.02, round_rel=0.01, point_rel=0.04)
+    found = [a for seed in range(12)
+             for a in find_staircases(staircase_frame_of(list(range(4, 68, 4)), step_rel=0.06, noise=noisy, seed=seed))]
+    confirmed = [a for a in found if a.verdict == "confirmed"]
+    unresolved = [a for a in found if a.verdict == "unresolved"]
+    assert len(unresolved) > len(confirmed)
+    assert all(a.evidence["period"] == 16 for a in confirmed)  # what is claimed is right
+    # an unresolved staircase names the points beside its candidate steps for re-measurement
+    assert unresolved[0].evidence["confirm_jobs"] and "unresolved at this noise level" in unresolved[0].message
+
+
+def test_no_step_is_claimed_below_the_runs_noise_floor():
+    df = staircase_frame_of(list(range(4, 68, 4)), step_rel=0.06, noise=QUIET)
+    [a] = find_staircases(df)
+    assert a.verdict == "confirmed"
+    df["noise_floor_rel"] = 0.10  # the sentinel says effects below 10 % are not resolved on this run
+    [a] = find_staircases(df)
+    assert a.verdict == "unresolved" and "noise floor" in a.message
+
+
+# Stated rates on step-free series with systematic per-point noise (the issue's failure: > 1/3)
+FALSE_STAIRCASE_RATE = 0.05
+
+
+def test_false_staircases_on_planted_step_free_series():
+    rng = np.random.default_rng(11)
+    cases = [c for c in (planted_series(rng, "smooth") for _ in range(60)) if len(c.values) >= 4]
+    df = planted_frame(cases, seed=11)
+    confirmed = [st for st in staircase_frame(df).itertuples() if st.verdict == "confirmed"]
+    assert len(confirmed) / len(cases) <= FALSE_STAIRCASE_RATE
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.02])
-def test_pure_noise_false_alarm_rate(slope):
-    df = noise_frame(200, n_points=16, seed=7, noise_rel=0.03, slope=slope)
-    alarms = staircase_frame(df)
-    assert len(alarms) / 200 < FALSE_ALARM_RATE
+def test_within_burst_noise_alone_raises_no_staircase(slope):
+    df = noise_frame(100, n_points=16, seed=7, noise_rel=0.03, slope=slope)
+    assert len(staircase_frame(df)) / 100 < 0.01
+
+
+def test_series_without_a_usable_latency_point_is_skipped():
+    df = staircase_frame_of(list(range(4, 68, 4)))
+    series = next(iter_axis_series(timed(df), "cout"))
+    assert find_steps(series) is not None
+    df["median_ms"] = np.nan
+    assert list(iter_axis_series(timed(df), "cout")) == []

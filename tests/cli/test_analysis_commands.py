@@ -79,3 +79,30 @@ def test_table_renders_booktabs_latex_and_rejects_unknown_names(runs, capsys):
 def test_compare_two_runs(runs, capsys):
     assert main(["compare", str(runs[0]), str(runs[1])]) == 0
     assert "points in both runs" in capsys.readouterr().out
+
+
+def test_compare_csv_is_nothing_but_the_csv(runs, capsys):
+    import csv
+    import io
+
+    assert main(["compare", str(runs[0]), str(runs[1]), "--format", "csv", "--all"]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and {"config", "change_net", "ci_low", "ci_high", "q_value", "verdict"} <= set(rows[0])
+    assert all(r["config"].startswith("conv2d ") for r in rows)  # parameters, not point-id hashes
+
+
+def test_compare_refuses_runs_with_another_protocol_unless_forced(runs, tmp_path, capsys):
+    import json
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(runs[1], other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["protocol"]["min_runs"] = manifest["protocol"]["min_runs"] + 1
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["compare", str(runs[0]), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "protocol.min_runs" in err and "--force" in err
+    assert main(["compare", str(runs[0]), str(other), "--force"]) == 0
+    assert "warning" in capsys.readouterr().out

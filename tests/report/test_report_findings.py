@@ -34,6 +34,20 @@ def test_untestable_findings_say_not_measured(study):
     assert t.loc["F1", "cpu-a76"] == "no"
 
 
+def test_a_finding_the_noise_leaves_undecided_is_unresolved_not_yes_or_no():
+    from suite.analysis.synthetic import activation_rounds_frame
+    from suite.report.findings import cell_state
+
+    df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.01]})
+    t = findings_table(df, detect_all(df))
+    assert t.loc["F2", "cpu"].startswith("unresolved: relu6")
+    assert cell_state(t.loc["F2", "cpu"]) == "unresolved"
+    df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.33]})
+    assert cell_state(findings_table(df, detect_all(df)).loc["F2", "cpu"]) == "yes"
+    assert [cell_state(c) for c in ("no: at most +1%", "not measured", "yes: x", "n/a: emulated timings are no latency")] \
+        == ["no", "not measured", "yes", "n/a"]
+
+
 def test_a_device_whose_timings_are_emulated_is_labelled_and_shows_no_latency_finding(study):
     from suite.analysis import detect_all
 

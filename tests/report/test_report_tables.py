@@ -18,26 +18,32 @@ def frame():
     return b.frame()
 
 
-def test_activation_table_numbers_in_every_format(frame):
+def test_activation_table_shows_intervals_and_marks_in_every_format(frame):
     t = activation_overhead_table(frame)
-    assert t.frame.loc["hard_swish", "npu_a"] == pytest.approx(0.6, abs=0.02)
-    assert t.frame.loc["hard_swish", "gpu"] == pytest.approx(0.05, abs=0.02)
+    npu, gpu = t.frame.loc["hard_swish", "npu_a"], t.frame.loc["hard_swish", "gpu"]
+    assert npu.startswith("+60% [") and npu.endswith(" *")  # confirmed: beyond the noise
+    assert gpu.startswith("+5% [") and not gpu.endswith("*")  # 5 %: below the 10 % threshold
     md = render_table(t, "md")
-    assert "| hard_swish | +5% | +60% |" in md
+    assert "| hard_swish |" in md and "unresolved" in md  # the legend says what the marks mean
     latex = render_table(t, "latex")
-    assert r"\toprule" in latex and r"\bottomrule" in latex and r"hard\_swish & +5\% & +60\% \\" in latex
-    assert r"npu\_a" in latex
+    assert r"\toprule" in latex and r"\bottomrule" in latex and r"+60\% [" in latex and r"npu\_a" in latex
     csv = render_table(t, "csv")
-    row = [line for line in csv.splitlines() if line.startswith("hard_swish")][0].split(",")
-    assert float(row[1]) == pytest.approx(0.05, abs=0.02) and float(row[2]) == pytest.approx(0.6, abs=0.02)
+    header, row = csv.splitlines()[0].split(","), [line for line in csv.splitlines()
+                                                  if line.startswith("hard_swish")][0].split(",")
+    got = dict(zip(header, row, strict=True))
+    assert float(got["npu_a overhead"]) == pytest.approx(0.6, abs=0.02)
+    assert float(got["npu_a overhead_low"]) < 0.6 < float(got["npu_a overhead_high"])
+    assert float(got["gpu overhead"]) == pytest.approx(0.05, abs=0.02)
     html = render_table(t, "html")
-    assert "<td>+60%</td>" in html and "<caption>" in html
+    assert "+60% [" in html and "<caption>" in html
 
 
 def test_speedup_table(frame):
     t = dtype_speedup_table(frame)
-    assert t.frame.loc[("conv2d", "int8"), "npu_a"] == pytest.approx(3.0, rel=0.02)
-    assert "0.80x" in render_table(t, "md")
+    assert t.frame.loc[("conv2d", "int8"), "npu_a"].startswith("3.0")
+    cell = t.frame.loc[("conv2d", "int8"), "gpu"]
+    assert cell.startswith("0.80x [") and cell.endswith(" *")  # a confirmed slowdown
+    assert float(t.csv_frame.loc[("conv2d", "int8"), "npu_a speedup"]) == pytest.approx(3.0, rel=0.03)
 
 
 def test_html_and_latex_escape_and_unknown_format():

@@ -1,0 +1,88 @@
+"""The smooth alternative along a series, and the series' own point-to-point scatter.
+
+Every along-axis detector asks "is this more than a smooth curve plus noise?". The smooth curve
+is latency affine in MACs, ``f = c0 + c1 * u`` (a fixed overhead plus a cost per MAC), with a
+quadratic term ``c2 * u^2`` once the series has :data:`QUADRATIC_MIN_POINTS` points (a monotone
+trend that bends, e.g. when a cache fills); ``u`` is MACs where they vary along the series,
+else the axis value, scaled to [0, 1]. Fits are weighted least squares on relative errors with
+the series' extra scatter ``tau`` (DerSimonian-Laird, :func:`suite.analysis.uncertainty.wls_fit`),
+*moderated* towards the prior ``assumed_point_noise_rel`` with ``prior_dof`` degrees of freedom
+(a short series cannot show its scatter; a long one overrides the prior). Test statistics then
+use Student t quantiles with ``n - p + prior_dof`` degrees of freedom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from suite.analysis.series import AxisSeries
+from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.uncertainty import Fit, refit, wls_fit
+
+#: Points a series needs before the smooth model bends (gets its quadratic term).
+QUADRATIC_MIN_POINTS = 8
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """The usable points of one series: axis ``x``, latency ``y`` (ms), relative variance ``v``
+    of each headline, the cost regressor ``u`` scaled to [0, 1], and the index of each point in
+    the series' arrays (``idx``)."""
+
+    series: AxisSeries
+    x: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    u: np.ndarray
+    idx: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of usable points."""
+        return len(self.x)
+
+
+def series_data(series: AxisSeries, max_points: int | None = None) -> SeriesData:
+    """Points of ``series`` with a finite positive latency and a finite ``sigma`` (thinned
+    evenly to ``max_points`` when longer)."""
+    sigma = series.sigma if len(series.sigma) == len(series.x) else series.half_ms / (1.96 * series.latency_ms)
+    ok = np.isfinite(series.latency_ms) & (series.latency_ms > 0) & np.isfinite(sigma)
+    idx = np.flatnonzero(ok)
+    if max_points is not None and len(idx) > max_points:
+        idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_points).round().astype(int))]
+    x, y = series.x[idx].astype(float), series.latency_ms[idx].astype(float)
+    macs = series.macs[idx].astype(float) if len(series.macs) == len(series.x) else np.full(len(idx), np.nan)
+    u = macs if (np.isfinite(macs).all() and (macs > 0).all() and np.ptp(macs) > 0) else x
+    span = np.ptp(u) if len(u) else 0.0
+    u = (u - u.min()) / span if span > 0 else np.zeros_like(u)
+    return SeriesData(series=series, x=x, y=y, v=np.maximum(sigma[idx].astype(float), 1e-4) ** 2, u=u, idx=idx)
+
+
+def smooth_design(data: SeriesData) -> np.ndarray:
+    """Columns of the smooth model: ``1, u`` and, with enough points, ``u^2``."""
+    cols = [np.ones(data.n), data.u]
+    if data.n >= QUADRATIC_MIN_POINTS:
+        cols.append(data.u**2)
+    return np.column_stack(cols)
+
+
+def moderated_fit(X: np.ndarray, data: SeriesData, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                  rows: np.ndarray | None = None, *, log: bool = False) -> tuple[Fit, float] | None:
+    """Fit ``X`` to the series with its moderated scatter; returns the fit and the degrees of
+    freedom for t quantiles (``n - p + prior_dof``). ``rows`` restricts the fit to some points
+    (leave-out refits); ``log`` fits ``log(latency)`` instead of latency (multiplicative
+    effects; ``fitted`` is then in log units)."""
+    y, v = (np.log(data.y) if log else data.y), data.v
+    if rows is not None:
+        X, y, v = X[rows], y[rows], v[rows]
+    raw = wls_fit(X, y, v, relative=not log)
+    if raw is None:
+        return None
+    d0 = thresholds.prior_dof
+    tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + raw.dof * raw.tau2) / (d0 + raw.dof)
+    fit = refit(X, y, v, raw, tau2, relative=not log)
+    if fit is None:
+        return None
+    return fit, raw.dof + d0
