@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -147,8 +148,12 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok and m is not None]
     counts = [b.count(",") + 1 for b in bodies]
     try:
-        flat = np.array(",".join(bodies).split(","), dtype=float) if bodies else np.empty(0)
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # text numpy cannot read to its end: the JSON path
+            flat = np.fromstring(",".join(bodies), dtype=float, sep=",") if bodies else np.empty(0)
+        if flat.size != sum(counts):
+            raise ValueError("sample lists are not plain numbers")
+    except (ValueError, DeprecationWarning):
         return [output_sample(t) for t in texts]
     pieces = iter(np.split(flat, np.cumsum(counts)[:-1]) if bodies else [])
     out = []
