@@ -227,11 +227,16 @@ def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOL
         series = all_axis_series(timed(df, thresholds), 3, axes)
     fits = [(s, e) for s, e in zip(series, elasticities(series, thresholds), strict=True) if e is not None]
     counts = Counter(_group(s) for s, _ in fits)
+    labels: dict[tuple, str] = {}  # series of many devices share their label: describe each once
     rows = []
     for s, e in fits:
         k = s.key
+        label_key = (s.axis, tuple((c, str(v)) for c, v in k.items() if c != "device"))
+        label = labels.get(label_key)
+        if label is None:
+            label = labels[label_key] = s.describe()
         rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
-                     "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": s.describe(),
+                     "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": label,
                      "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
                      "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds, counts[_group(s)]),
                      "tests": counts[_group(s)], "_e": e})

@@ -144,8 +144,9 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     """:func:`output_sample` of many digests: all-finite samples (the common case) are parsed
     with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
     found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
-    plain = [m is not None and m.group(1).strip() != "" and "null" not in m.group(1) for m in found]
-    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok and m is not None]
+    groups = [m.group(1) if m is not None else None for m in found]
+    plain = [g is not None and g.strip() != "" and "null" not in g for g in groups]
+    bodies = [g for g, ok in zip(groups, plain, strict=True) if ok and g is not None]
     counts = [b.count(",") + 1 for b in bodies]
     try:
         with warnings.catch_warnings():
