@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,24 +153,47 @@ def _resolved(doc: YamlDocument, value: Any) -> Any:
 
 def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     """Cartesian product of each part's axes (zip groups co-vary), filtered, deduplicated."""
+    return list(iter_points(spec, doc))
+
+
+def iter_points(spec: SweepSpec, doc: YamlDocument) -> Iterator[Point]:
+    """:func:`expand` as a stream: each point is made when it is asked for, in file order.
+
+    Nothing a cap rejects is made: a part's candidates are counted as the product of its axis
+    sizes before any point exists, and ``where`` filters run point by point. What the stream
+    keeps is the ids seen (duplicates are dropped), so planning a million points holds a
+    million short strings, not a million points. The empty-expansion error comes at the end.
+    """
     parts: list[tuple[PartSpec, tuple[Any, ...]]]
     if spec.parts:
         parts = [(p, ("parts", i)) for i, p in enumerate(spec.parts)]
     else:
         parts = [(spec, ())]
-    points: dict[str, Point] = {}
+    seen: set[str] = set()
     budget = [spec.max_points or MAX_POINTS]  # candidates left before the cap (shared by the parts)
     for part, base in parts:
         for point in _expand_part(spec, part, base, doc, budget):
-            points.setdefault(point.id, point)
-    if not points:
+            if point.id not in seen:
+                seen.add(point.id)
+                yield point
+    if not seen:
         raise doc.error("empty expansion: the axes and where filters leave no point", ("where",) if spec.where else (),
                         field="where", value=spec.where or None, expected="at least one point")
-    return list(points.values())
+
+
+def iter_sweep_points(path: str | Path, *, text: str | None = None) -> Iterator[Point]:
+    """Validate a sweep file and stream its points (:func:`iter_points`) without keeping them:
+    for plans too large to hold (counting, costing, sampling a million points)."""
+    doc = load_yaml(path, text=text if text is not None else read_text(path))
+    try:
+        spec = SweepSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error) from None
+    return iter_points(spec, doc)
 
 
 def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: YamlDocument,
-                 budget: list[int]) -> list[Point]:
+                 budget: list[int]) -> Iterator[Point]:
     is_sub = part is not spec
     # op(s)
     op_value = part.op if part.op is not None else (spec.op if is_sub else None)
@@ -273,16 +297,20 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                                 value=expr, expected="an expression valid for every point") from None
         return True
 
-    out: list[Point] = []
     defaults = {op.name: {p.name: p.default for p in op.params if not p.required} for op in ops}
+    single = all(len(group) == 1 for group in groups)  # no zip group: one value per axis
+    names = [group[0] for group in groups] if single else []
     for combo in itertools.product(*dims) if dims else [()]:
         given = dict(fixed)
-        for group, values in zip(groups, combo):
-            given.update(zip(group, values))
+        if single:
+            given.update(zip(names, (values[0] for values in combo)))
+        else:
+            for group, values in zip(groups, combo):
+                given.update(zip(group, values))
         for op in ops:
             kept_dtypes = dtypes
-            scope = {**defaults[op.name], **given, "op": op.name}
             if wheres:
+                scope = {**defaults[op.name], **given, "op": op.name}
                 if not keep(config_wheres, scope):
                     continue
                 if dtype_wheres and dtypes:
@@ -301,7 +329,8 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
             cid = config_id(op.name, params, text)
             if kept_dtypes is None:  # the point's own dtype (a model file's precision), filtered like the rest
                 kept_dtypes = [op.native_dtype(params) or "fp32"]
-                if dtype_wheres and not keep(dtype_wheres, {**scope, "dtype": kept_dtypes[0]}):
+                if dtype_wheres and not keep(dtype_wheres, {**defaults[op.name], **given, "op": op.name,
+                                                            "dtype": kept_dtypes[0]}):
                     continue
             for dt in kept_dtypes:
                 cost = op.cost(params, dt)
@@ -311,5 +340,4 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                     raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "
                                     f"point {combo_text})", base + ("axes",) if part.axes else op_path,
                                     field="axes", expected="parameters small enough to build a model")
-                out.append(Point.make(op.name, params, dt, cost, text=text, cid=cid))
-    return out
+                yield Point.make(op.name, params, dt, cost, text=text, cid=cid)
