@@ -19,7 +19,7 @@ import pandas as pd
 
 from suite.analysis.series import all_axis_series
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical, rounds_agree
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical
 
 #: A single-configuration claim needs every round to show at least this fraction of the threshold.
 ROUND_AGREEMENT = 0.5

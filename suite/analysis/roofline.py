@@ -83,23 +83,3 @@ def find_low_efficiency(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRES
                            magnitude=1.0 - eff / thresholds.efficiency_low, finding="", message=message,
                            evidence_json=evidence_json(evidence)))
     return out
-    order = np.argsort(gid, kind="stable")
-    starts = np.searchsorted(gid[order], low)
-    ends = np.searchsorted(gid[order], low, side="right")
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        g = frame.iloc[order[a:b]]
-        device, sweep, runtime, op, dtype = (g[k].iloc[0] for k in keys)
-        eff = float(g["efficiency"].median())
-        source = g["peak_source"].iloc[0]
-        vs = "the device's peak roofline" if source == "given" else "the best throughput seen on this device"
-        message = (f"On {device}, {op} ({dtype}) attains a median {pct(eff)} of {vs} "
-                   f"({g['gflops'].median():.3g} GFLOP/s, {g['gbps'].median():.3g} GB/s over {len(g)} points); "
-                   f"it leaves the hardware mostly idle, so reshape or replace it.")
-        evidence = {"op": op, "runtime": runtime, "efficiency_median": eff, "gflops_median": g["gflops"].median(),
-                    "gbps_median": g["gbps"].median(), "peak_gflops": g["peak_gflops"].iloc[0],
-                    "peak_gbps": g["peak_gbps"].iloc[0], "peak_source": source, "n": int(len(g)),
-                    "thresholds": {"efficiency_low": thresholds.efficiency_low}}
-        out.append(Anomaly(kind="low_efficiency", device=str(device), sweep=str(sweep), axis="", at=str(dtype),
-                           magnitude=1.0 - eff / thresholds.efficiency_low, finding="", message=message,
-                           evidence_json=evidence_json(evidence)))
-    return out

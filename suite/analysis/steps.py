@@ -33,7 +33,15 @@ from suite.analysis.series import (
 )
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.trend import QUADRATIC_MIN_POINTS, SeriesData, moderated_fit, series_data, smooth_design
-from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, Fit, critical, robust_scale, wls_fit, wls_tau2_many
+from suite.analysis.uncertainty import (
+    CONFIRMED,
+    UNRESOLVED,
+    Fit,
+    critical,
+    robust_scale,
+    wls_fit,
+    wls_tau2_many,
+)
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.
 MAX_POTTS_POINTS = 256
