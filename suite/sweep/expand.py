@@ -17,7 +17,7 @@ from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
-from suite.sweep.point import Point, config_id, config_text
+from suite.sweep.point import Point, config_id, config_text, config_text_parts, param_text
 from suite.sweep.schema import MAX_POINTS, PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
 from suite.yamlfile import YamlDocument, load_yaml, read_text, validation_error
@@ -298,15 +298,12 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         return True
 
     defaults = {op.name: {p.name: p.default for p in op.params if not p.required} for op in ops}
-    single = all(len(group) == 1 for group in groups)  # no zip group: one value per axis
-    names = [group[0] for group in groups] if single else []
-    for combo in itertools.product(*dims) if dims else [()]:
-        given = dict(fixed)
-        if single:
-            given.update(zip(names, (values[0] for values in combo)))
-        else:
-            for group, values in zip(groups, combo):
-                given.update(zip(group, values))
+    prepared = {op.name: _PreparedOp.make(op, fixed, groups, dims) for op in ops}
+    need_given = bool(wheres) or any(prep is None for prep in prepared.values())
+    for combo in itertools.product(*[range(len(d)) for d in dims]) if dims else [()]:
+        given: dict[str, Any] = {}
+        if need_given:
+            given = _given(fixed, groups, dims, combo)
         for op in ops:
             kept_dtypes = dtypes
             if wheres:
@@ -317,15 +314,21 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                     kept_dtypes = [dt for dt in dtypes if keep(dtype_wheres, {**scope, "dtype": dt})]
                     if not kept_dtypes:
                         continue
+            prep = prepared[op.name]
             try:
-                params = op.normalize(given)
+                if prep is None:
+                    params = op.normalize(given)
+                    text = config_text(op.name, op.identity(params))
+                else:
+                    params, text = prep.point(combo)
+                    op.check(params)
             except ParamError as exc:
+                given = given or _given(fixed, groups, dims, combo)
                 path = axis_paths.get(exc.field or "") or fixed_paths.get(exc.field or "") or op_path
                 combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
                 raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
                                   "use a where filter to drop such points", file=doc.file, line=doc.line_of(path),
                                   field=exc.field, value=exc.value, expected=exc.expected) from None
-            text = config_text(op.name, op.identity(params))
             cid = config_id(op.name, params, text)
             if kept_dtypes is None:  # the point's own dtype (a model file's precision), filtered like the rest
                 kept_dtypes = [op.native_dtype(params) or "fp32"]
@@ -336,8 +339,84 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                 cost = op.cost(params, dt)
                 if max(cost.macs or 0, cost.flops or 0, cost.param_count, cost.bytes_in + cost.bytes_out + cost.bytes_weights) \
                         > INT64_MAX:
+                    given = given or _given(fixed, groups, dims, combo)
                     combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
                     raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "
                                     f"point {combo_text})", base + ("axes",) if part.axes else op_path,
                                     field="axes", expected="parameters small enough to build a model")
                 yield Point.make(op.name, params, dt, cost, text=text, cid=cid)
+
+
+def _given(fixed: dict[str, Any], groups: list[list[str]], dims: list[list[tuple[Any, ...]]],
+           combo: tuple[int, ...]) -> dict[str, Any]:
+    """The parameters a sweep file gives for one combination (``combo``: an index per dim)."""
+    given = dict(fixed)
+    for group, dim, i in zip(groups, dims, combo):
+        given.update(zip(group, dim[i]))
+    return given
+
+
+class _PreparedOp:
+    """One op's points of a part, assembled from values checked once per axis value.
+
+    ``OpSpec.normalize`` coerces each parameter on its own and fills defaults; a part's
+    product repeats every axis value across many points, so each value is coerced (and its
+    canonical text made) once here and a point is a dictionary copy plus a few updates; the
+    op's cross-parameter ``check`` still runs per point. Ops that normalise or hash their
+    parameters their own way (a model file) and parts with a value that does not coerce take
+    the general path, which raises the located error.
+    """
+
+    def __init__(self, base: dict[str, Any], values: list[list[tuple[tuple[str, Any], ...]]],
+                 texts: list[list[dict[str, str]]], segments: list[str], slots: list[tuple[int, str]]) -> None:
+        self.base, self.values, self.texts, self.segments, self.slots = base, values, texts, segments, slots
+
+    @classmethod
+    def make(cls, op: OpSpec, fixed: dict[str, Any], groups: list[list[str]],
+             dims: list[list[tuple[Any, ...]]]) -> _PreparedOp | None:
+        if type(op).normalize is not OpSpec.normalize or type(op).identity is not OpSpec.identity:
+            return None
+        known = {p.name: p for p in op.params}
+        on_axes = {name for group in groups for name in group}
+        if (set(fixed) | on_axes) - known.keys():
+            return None  # an unknown parameter: the general path names it
+        try:
+            base: dict[str, Any] = {}
+            for p in op.params:  # the op's order, as normalize builds it
+                if p.name in on_axes:
+                    base[p.name] = None
+                elif p.name in fixed:
+                    base[p.name] = p.coerce(fixed[p.name])
+                elif p.required:
+                    return None
+                else:
+                    base[p.name] = p.default
+            values = [[tuple((n, known[n].coerce(v)) for n, v in zip(group, combo)) for combo in dim]
+                      for group, dim in zip(groups, dims)]
+        except ParamError:
+            return None
+        texts = [[{n: param_text(n, v) for n, v in pairs} for pairs in dim] for dim in values]
+        where = {n: d for d, group in enumerate(groups) for n in group}
+        head, tail = config_text_parts(op.name)
+        segments, slots = [head], []
+        for k, name in enumerate(sorted(base)):
+            segments[-1] += "," if k else ""
+            if name in where:
+                slots.append((where[name], name))
+                segments.append("")
+            else:
+                segments[-1] += param_text(name, base[name])
+        segments[-1] += tail
+        return cls(base, values, texts, segments, slots)
+
+    def point(self, combo: tuple[int, ...]) -> tuple[dict[str, Any], str]:
+        """The normalised parameters of one combination and their :func:`config_text`."""
+        params = self.base.copy()
+        for dim, i in zip(self.values, combo):
+            params.update(dim[i])
+        segments = self.segments
+        pieces = [segments[0]]
+        for k, (d, name) in enumerate(self.slots):
+            pieces.append(self.texts[d][combo[d]][name])
+            pieces.append(segments[k + 1])
+        return params, "".join(pieces)

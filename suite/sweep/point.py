@@ -36,17 +36,27 @@ _FRAGMENTS: dict[tuple[str, type, Any], str] = {}
 _FRAGMENTS_MAX = 1 << 16
 
 
+def param_text(key: str, value: Any) -> str:
+    """``"name":value`` as it appears in :func:`config_text` (the canonical JSON of one parameter)."""
+    return json.dumps(key) + ":" + _scalar_json(value)
+
+
+def config_text_parts(op: str) -> tuple[str, str]:
+    """What :func:`config_text` puts before and after the parameters' texts (joined by commas)."""
+    return '{"op":' + json.dumps(op) + ',"params":{', '},"v":' + str(POINT_ID_VERSION) + "}"
+
+
 def _fragment(key: str, value: Any) -> str:
     kind = type(value)
     if kind is str or kind is int or kind is bool:
         memo = (key, kind, value)
         text = _FRAGMENTS.get(memo)
         if text is None:
-            text = json.dumps(key) + ":" + _scalar_json(value)
+            text = param_text(key, value)
             if len(_FRAGMENTS) < _FRAGMENTS_MAX:
                 _FRAGMENTS[memo] = text
         return text
-    return json.dumps(key) + ":" + _scalar_json(value)
+    return param_text(key, value)
 
 
 def config_text(op: str, params: dict[str, Any]) -> str:
@@ -56,8 +66,8 @@ def config_text(op: str, params: dict[str, Any]) -> str:
     planning hashes every point and ``json.dumps`` dominated a 100k-point plan (each
     ``"name":value`` text is made once per value, :func:`_fragment`).
     """
-    body = ",".join([_fragment(k, params[k]) for k in sorted(params)])
-    return '{"op":' + json.dumps(op) + ',"params":{' + body + '},"v":' + str(POINT_ID_VERSION) + "}"
+    head, tail = config_text_parts(op)
+    return head + ",".join([_fragment(k, params[k]) for k in sorted(params)]) + tail
 
 
 def point_id(op: str, params: dict[str, Any], dtype: str, text: str | None = None) -> str:

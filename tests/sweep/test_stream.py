@@ -75,3 +75,17 @@ def test_parameter_texts_kept_for_reuse_never_confuse_equal_values_of_other_type
     for params in ({"a": 1, "b": 0.0}, {"a": True, "b": -0.0}, {"a": 1.0, "b": 0}, {"a": 1, "b": 0.0}):
         for _ in range(2):  # the second call reads the kept texts
             assert config_text("op", params) == canonical_json({"v": POINT_ID_VERSION, "op": "op", "params": params})
+
+
+def test_points_assembled_from_prepared_values_equal_normalize_and_the_canonical_text(write_yaml):
+    from suite.ops.catalogue import get_op
+    from suite.sweep.point import config_id, point_id
+
+    path = write_yaml(PARTS.replace("fixed: {resolution: 16}", "fixed: {resolution: 16.0, bias: false}"))
+    points = list(iter_sweep_points(path))
+    for p in points:
+        op = get_op(p.op)
+        assert p.params == op.normalize(p.params) and list(p.params) == [q.name for q in op.params]
+        text = canonical_json({"v": POINT_ID_VERSION, "op": p.op, "params": p.params})
+        assert (p.id, p.config_id) == (point_id(p.op, p.params, p.dtype, text), config_id(p.op, p.params, text))
+    assert {type(p.params["resolution"]) for p in points} == {int}  # 16.0 coerced once, as normalize does
