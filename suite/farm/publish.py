@@ -27,6 +27,7 @@ from suite.errors import ResultsError
 from suite.farm.history import device_history, point_label
 from suite.farm.sustain import SUSTAIN_JSON, read_sustain
 from suite.report.run_analysis import RunAnalysis, analyse_runs
+from suite.results import damage
 from suite.results.query import find_runs
 from suite.results.store import read_manifest
 
@@ -87,8 +88,8 @@ def _runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     for r in runs:
         try:
             out.append((r, read_manifest(r)))
-        except ResultsError:
-            continue
+        except ResultsError as exc:  # a newer schema or a damaged manifest: said, and left out
+            damage.warn(f"{exc}; run left out")
     return sorted(out, key=lambda x: x[1].get("created_at", ""))
 
 

@@ -189,3 +189,10 @@ def test_the_same_anomaly_in_two_sweeps_is_listed_once_with_where_it_was_seen(ru
     assert len(alone) == (twice == 1).sum()
     runs_of = [json.loads(e)["runs"] for e in stored["evidence_json"]]
     assert all(r in ([own], [other]) for r in runs_of)
+
+
+def test_report_of_a_folder_goes_inside_that_folder(runs, capsys):
+    folder = runs[0].parent
+    assert main(["report", str(folder)]) == 0
+    assert (folder / "report" / "report.html").exists()
+    assert f"report: {folder / 'report' / 'report.html'}" in capsys.readouterr().out

@@ -93,3 +93,18 @@ def test_labels_leave_out_parameters_a_point_does_not_have():
     assert point_label("mbv2_block", {"channels": 16}, "fp32", ["activation", "bias", "channels"]) \
         == "mbv2_block channels=16 fp32"
     assert point_label("conv2d", {"cout": 8, "activation": None}, "int8") == "conv2d cout=8 int8"
+
+
+def test_a_run_of_a_newer_schema_is_left_out_of_the_site_with_a_warning(site, tmp_path, capsys):
+    import json
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(site / "results", results)
+    shutil.copytree(site / "results" / "run-a", results / "run-future")
+    manifest = json.loads((results / "run-future" / "manifest.json").read_text())
+    (results / "run-future" / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 99}))
+    assert main(["publish", str(results), "--out", str(tmp_path / "site")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "run-future" in err and "schema_version 99" in err
+    assert "1 run(s) under" in (tmp_path / "site" / "index.html").read_text()
