@@ -553,6 +553,8 @@ def find_staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
     points beside the candidate steps). The message describes the confirmed series with the
     largest step; evidence lists how many series showed steps, their periods and verdicts, the
     test statistic against its critical value, the series' scatter and the effect floor.
+    ``Anomaly.at`` lists the last axis value before each step (``16,32,48``: the boundaries); the
+    message names the first value past each (``at cout 20, 36, 52``), where latency is higher.
     """
     groups: dict[tuple, list[Staircase]] = {}
     for st in staircases(df, thresholds, axes, series, models):
