@@ -113,6 +113,18 @@ def rounds_agree_many(variant: list, reference: list, overhead: np.ndarray, min_
     return out
 
 
+def median(values: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array, the same value without its per-call overhead (it
+    dominated summaries of thousands of small groups): the middle of the sorted values, or the
+    mean of the two middle ones; NaN when empty or when a value is NaN."""
+    s = np.sort(values)
+    n = len(s)
+    if n == 0 or s[-1] != s[-1]:  # np.sort puts NaN last
+        return float("nan")
+    m = n // 2
+    return float(s[m]) if n % 2 else float((s[m - 1] + s[m]) / 2)
+
+
 def group_verdict(effects: np.ndarray, z: np.ndarray, significant: np.ndarray, agree: bool, threshold: float,
                   floor: float, critical_unresolved: float) -> tuple[str, str]:
     """``(verdict, why)`` for one variant over its configurations.
@@ -123,7 +135,7 @@ def group_verdict(effects: np.ndarray, z: np.ndarray, significant: np.ndarray, a
     configuration's ``z`` clears ``critical_unresolved``, but the rest does not hold (``why``
     says what). ``""``: negligible.
     """
-    med = float(np.median(effects))
+    med = median(np.asarray(effects, dtype=float))
     if med < threshold or not len(effects):
         return "", ""
     n, n_sig = len(effects), int(np.sum(significant))
@@ -174,9 +186,9 @@ def summarize_pairs(frame: pd.DataFrame, keys: list[str], name: str, threshold: 
         floor = floors.get(device, 0.0)
         agree = bool(agree_all[a:b].all())
         verdict, why = group_verdict(eff, z, sig, agree, threshold, floor, float(col["critical_unresolved"][a]))
-        med = float(np.median(eff))
+        med = median(eff)
         # 95 % interval of the typical effect: configurations as replicates of it
-        half = 1.96 * float(np.median(sd)) / np.sqrt(b - a)
+        half = 1.96 * median(sd) / np.sqrt(b - a)
         finite_z = z[~np.isnan(z)]
         rows.append({**dict(zip(keys, key, strict=True)), name: med,
                      f"{name}_min": float(eff.min()), f"{name}_max": float(eff.max()),
@@ -184,7 +196,7 @@ def summarize_pairs(frame: pd.DataFrame, keys: list[str], name: str, threshold: 
                      f"{name}_high": float(np.expm1(np.log1p(med) + half)),
                      "cost_ratio": float(np.nanmedian(cost)) if np.isfinite(cost).any() else float("nan"),
                      "n": b - a, "n_significant": int(sig.sum()),
-                     "z": float(np.median(finite_z)) if finite_z.size else float("nan"),
+                     "z": median(finite_z),
                      "critical": float(col["critical"][a]), "rounds_agree": agree, "verdict": verdict, "why": why,
                      "effect_floor": max(threshold, floor), "noise_rel": float(col["noise_rel"][a]),
                      "confirm_jobs": tuple(dict.fromkeys(j for t in job_ids[a:b] for j in t))})

@@ -44,6 +44,11 @@ def _per_point(data: pd.DataFrame, thresholds: Thresholds, point_noise: dict[str
            .reset_index())
     tau = per["device"].map(lambda d: point_noise.get(str(d), thresholds.assumed_point_noise_rel))
     per["sd"] = np.sqrt(per["sigma"] ** 2 + tau**2)
+    # plain object columns: the group loops take rows thousands of times, which is slow on
+    # Arrow-backed strings and costs nothing on numpy arrays
+    for col in ("device", "sweep", "dtype", "point_id", "op", "params", "device_class"):
+        if not pd.api.types.is_object_dtype(per[col]) and pd.api.types.is_string_dtype(per[col]):
+            per[col] = per[col].astype(object)
     return per
 
 

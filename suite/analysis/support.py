@@ -113,6 +113,9 @@ def find_support_issues(df: pd.DataFrame, min_fraction: float = 0.0) -> list[Ano
     hit_groups = np.unique(gid[affected.to_numpy() & (gid >= 0)])
     sub = df.loc[np.isin(gid, hit_groups), [c for c in df.columns if c not in ("samples_ms", "output_json")]]
     data = with_param_columns(sub.reset_index(drop=True))
+    # plain object columns: the group loop below takes rows per group, slow on Arrow-backed strings
+    data = data.astype({c: object for c in data.columns
+                        if pd.api.types.is_string_dtype(data[c]) and not pd.api.types.is_object_dtype(data[c])})
     out = []
     for (device, sweep, op, dtype), g in data.groupby(keys, sort=True):
         texts = _param_texts(g)
