@@ -210,13 +210,15 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     # every step raises latency between two neighbours: without any rise, skip the fits
     if not np.any(data.y[1:] >= (1 + 0.5 * thresholds.step_min_rel) * data.y[:-1]):
         return None
-    floor = effect_floor(series.floor, thresholds.step_min_rel)
+    if smooth_tau2 == 0.0:
+        return None  # the smooth model already explains every point within its own interval
     X0 = smooth_design(data)
     if smooth_tau2 is None:
         smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
         smooth_tau2 = smooth.tau2 if smooth is not None else float("nan")
-    if smooth_tau2 == 0.0:
-        return None  # the smooth model already explains every point within its own interval
+        if smooth_tau2 == 0.0:
+            return None
+    floor = effect_floor(series.floor, thresholds.step_min_rel)
     periodic = _periodic(data, X0, thresholds, floor)
     # a periodic fit that leaves no more scatter than the prior allows needs no irregular rival
     adequate = periodic is not None and periodic.verdict == CONFIRMED and \
