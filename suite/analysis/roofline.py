@@ -62,11 +62,10 @@ def find_low_efficiency(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRES
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]
     # every group's medians at once; only the groups below the line become anomalies
-    summary = (frame.groupby(keys, sort=True, dropna=False)
-               .agg(eff=("efficiency", "median"), gflops=("gflops", "median"), gbps=("gbps", "median"),
-                    n=("efficiency", "size"), peak_source=("peak_source", "first"),
-                    peak_gflops=("peak_gflops", "first"), peak_gbps=("peak_gbps", "first"))
-               .reset_index())
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    summary = pd.concat([grouped[["efficiency", "gflops", "gbps"]].median().rename(columns={"efficiency": "eff"}),
+                         grouped[["peak_source", "peak_gflops", "peak_gbps"]].first(),
+                         grouped.size().rename("n")], axis=1).reset_index()
     eff_all = summary["eff"].to_numpy(float)
     for r in summary[np.isfinite(eff_all) & (eff_all < thresholds.efficiency_low)].itertuples(index=False):
         device, sweep, runtime, op, dtype = r.device, r.sweep, r.runtime, r.op, r.dtype
