@@ -405,9 +405,11 @@ def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterat
     job_col = sub["_job_ids"].to_numpy(dtype=object)[order]
     pids = (sub["point_id"].astype(str).to_numpy()[order] if "point_id" in sub.columns
             else np.full(len(sub), "", dtype=object))
-    key_rows = sub[keys].to_numpy(dtype=object)[order]
-    for a, b in zip(starts[wanted], ends[wanted], strict=True):
-        key = {k: _plain_value(v) for k, v in zip(keys, key_rows[a], strict=True)}
+    # the key of each wanted series from its first row only (converting every row to objects
+    # cost more than the rest of the loop)
+    key_rows = sub[keys].iloc[order[starts[wanted]]].to_numpy(dtype=object)
+    for key_row, a, b in zip(key_rows, starts[wanted], ends[wanted], strict=True):
+        key = {k: _plain_value(v) for k, v in zip(keys, key_row, strict=True)}
         sl = slice(a, b)
         xs = x[sl]
         arrays = {name: arr[sl] for name, arr in cols.items()}
