@@ -81,7 +81,9 @@ def _prefer_range_error(data: Any) -> Any:
     def prefer(err: dict[str, Any]) -> bool:
         loc = err["loc"]
         for k, x in enumerate(loc):
-            if x in ("RangeSpec", "AdaptiveSpec"):
+            model = next((m for m in ("RangeSpec", "AdaptiveSpec") if isinstance(x, str) and m in x
+                          and not x.startswith("list[")), None)
+            if model is not None:
                 node = data
                 for key in loc[:k]:
                     if isinstance(key, str) and ("[" in key or key[:1].isupper()):
@@ -90,9 +92,25 @@ def _prefer_range_error(data: Any) -> Any:
                         node = node[key]
                     except (KeyError, IndexError, TypeError):
                         return False
-                return (x == "AdaptiveSpec") == (isinstance(node, dict) and "adaptive" in node)
+                # the user wrote an object here: the error of the generator it names
+                return isinstance(node, dict) and (model == "AdaptiveSpec") == ("adaptive" in node)
         return False
     return prefer
+
+
+def _axis_owner(data: Any) -> Any:
+    """The generator model owning an unknown key inside an axis object (to list its keys)."""
+    def owner(loc: tuple[Any, ...]) -> Any:
+        if len(loc) < 3 or loc[-3] != "axes":
+            return None
+        node = data
+        for key in loc[:-1]:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return AdaptiveSpec if isinstance(node, dict) and "adaptive" in node else RangeSpec
+    return owner
 
 
 def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
@@ -102,7 +120,8 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     try:
         spec = SweepSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data)) from None
+        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data),
+                               owner_of=_axis_owner(doc.data)) from None
     points = expand(spec, doc)
     overrides: dict[str, Any] = spec.measure.model_dump() if spec.measure else {}
     measure = {k: v for k, v in overrides.items() if v is not None}
