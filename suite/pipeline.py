@@ -485,7 +485,7 @@ class _SweepRun:
             estimates = _estimates(tables.measurements.to_pandas())
             planned = {j for g in state["generations"] for j in g["jobs"]}
             # a planned point always leaves a record (a failure is one); one that did not is not asked for again
-            picks = [p for p in adapt.refine(series, estimates, floor) if self.job_id(p) not in planned]
+            picks = [p for p in adapt.refine(series, estimates, floor, plan.axis) if self.job_id(p) not in planned]
             if not picks:
                 state["stopped"] = "located: no neighbouring points left that differ by more than the noise floor"
                 break

@@ -176,17 +176,101 @@ def changes(measured: Mapping[int, Estimate], floor_rel: float | None) -> list[t
     return [(i, j) for i, j in zip(idx, idx[1:]) if differ(measured[i], measured[j], floor_rel)]
 
 
-def refine(series: Sequence[Series], estimates: Mapping[str, Estimate], floor_rel: float | None) -> list[Point]:
-    """The next batch: the middle point of every gap of every series, widest gap first (the
+#: Before a period is known, only this many gaps of a series (the lowest along the axis, where
+#: steps are largest relative to the latency) are bisected, so that a few steps get located early.
+EXPLORE_GAPS = 3
+#: Located steps a period must explain before it is used to guess the others.
+MIN_PERIOD_STEPS = 3
+
+
+def period_of(values: Sequence[float], measured: Mapping[int, Estimate], floor_rel: float | None
+              ) -> tuple[float, float] | None:
+    """``(period, offset)``: a regular lattice ``offset + k * period`` of the steps located so far
+    (the lower sides of changes located to one grid unit), or ``None``.
+
+    Candidates are the differences between consecutive located steps, at least two grid units
+    (a step not located yet makes a multiple). A lattice scores its *hits* (located steps on
+    it) minus its *misses* (lattice values inside an interval whose measured ends agree: a
+    plateau, so no step there; this is what rules out a divisor of the true period). The best
+    score wins, the larger period among equals; it is used when it hits at least
+    :data:`MIN_PERIOD_STEPS` steps and two thirds of all located ones.
+    """
+    idx = sorted(measured)
+    pairs = list(zip(idx, idx[1:]))
+    located = [values[i] for i, j in pairs if j == i + 1 and differ(measured[i], measured[j], floor_rel)]
+    if len(located) < MIN_PERIOD_STEPS:
+        return None
+    flat = [(values[i], values[j]) for i, j in pairs if not differ(measured[i], measured[j], floor_rel)]
+    unit = min((b - a for a, b in zip(values, values[1:])), default=1.0)
+    best: tuple[int, float, float, int] | None = None
+    for d in sorted({b - a for a, b in zip(located, located[1:]) if b - a >= 2 * unit - 1e-9}):
+        for x0 in located:
+            hits = sum(1 for x in located if abs((x - x0) / d - round((x - x0) / d)) < 1e-9)
+            misses = 0
+            for lo, hi in flat:
+                first = x0 + math.ceil((lo - x0) / d - 1e-9) * d
+                misses += max(0, math.ceil((hi - first) / d - 1e-9)) if first < hi else 0
+            score = hits - misses
+            if best is None or (score, d) > (best[0], best[1]):
+                best = (score, d, x0 % d, hits)
+    if best is None or best[3] < MIN_PERIOD_STEPS or best[3] < 2 * len(located) / 3 or best[0] <= 0:
+        return None
+    return best[1], best[2]
+
+
+def probes(values: Sequence[float], measured: Mapping[int, Estimate], floor_rel: float | None) -> list[tuple[int, int]]:
+    """Indices to measure next in one series, each with the width of the gap it sits in.
+
+    * Where the steps located so far follow a period (:func:`period_of`): every gap, at both
+      sides of each step the period predicts inside it (a right guess locates the step at once
+      and costs nothing for the plateau beside it; a wrong one still splits the gap), or at its
+      middle when the period predicts no step in it.
+    * Before that (fewer than :data:`MIN_PERIOD_STEPS` steps located): the middle of the
+      :data:`EXPLORE_GAPS` lowest gaps only, to locate a few steps first.
+    * Steps located but no period: the middle of every gap (plain bisection).
+    """
+    found = gaps(measured, floor_rel)
+    if not found:
+        return []
+    lattice = period_of(values, measured, floor_rel)
+    located = sum(1 for i, j in changes(measured, floor_rel) if j == i + 1)
+    if lattice is None and located < MIN_PERIOD_STEPS:
+        found = found[:EXPLORE_GAPS]
+    index = {float(v): i for i, v in enumerate(values)}
+    out: dict[int, int] = {}
+    for gap in found:
+        guessed: list[int] = []
+        if lattice is not None:
+            period, offset = lattice
+            lo, hi = values[gap.lo], values[gap.hi]
+            a = offset + math.ceil((lo - offset) / period - 1e-9) * period
+            while a < hi:
+                i = index.get(float(a))
+                if i is not None and gap.lo <= i < gap.hi:
+                    guessed.extend(k for k in (i, i + 1) if k not in measured)
+                a += period
+        for k in guessed or [gap.mid]:
+            out.setdefault(k, gap.width)
+    return sorted(out.items())
+
+
+def refine(series: Sequence[Series], estimates: Mapping[str, Estimate], floor_rel: float | None,
+           axis: str | None = None) -> list[Point]:
+    """The next batch of points over all ``series`` (:func:`probes`), widest gap first (the
     coarsest uncertainty goes first when a budget cuts the batch), then in series order.
 
     ``estimates`` maps point ids to what was measured; points without one are not measured yet.
+    ``axis`` (the adaptive axis) gives the axis values for period guesses; without it, gaps are
+    bisected.
     """
     picks: list[tuple[int, int, int, Point]] = []
     for si, s in enumerate(series):
         measured = {i: estimates[p.id] for i, p in enumerate(s.points) if p.id in estimates}
-        for gap in gaps(measured, floor_rel):
-            picks.append((-gap.width, si, gap.mid, s.points[gap.mid]))
+        values = [float(p.params[axis]) for p in s.points] if axis else [float(i) for i in range(len(s.points))]
+        if not axis:  # indices are no axis values: no period to guess
+            picks.extend((-g.width, si, g.mid, s.points[g.mid]) for g in gaps(measured, floor_rel))
+            continue
+        picks.extend((-width, si, k, s.points[k]) for k, width in probes(values, measured, floor_rel))
     picks.sort(key=lambda t: t[:3])
     return [p for *_, p in picks]
 
