@@ -35,6 +35,7 @@ import pandas as pd
 
 from suite.analysis.steps import staircase_frame
 from suite.analysis.synthetic import FrameBuilder, MachineNoise, add_axis_series
+from suite.pipeline import default_min_rel
 from suite.sweep import adaptive as adapt
 from suite.sweep.point import Point
 
@@ -63,13 +64,19 @@ def as_points(df: pd.DataFrame, axis: str) -> list[Point]:
     return pts
 
 
+def limit_of(df: pd.DataFrame) -> float | None:
+    """The neighbour difference a run refines: its noise floor or the detectors' smallest effect."""
+    floor = float(df["noise_floor_rel"].iloc[0]) if df["noise_floor_rel"].notna().any() else None
+    return adapt.threshold(floor, default_min_rel())
+
+
 def replay(dense: pd.DataFrame, axis: str, coarse: int) -> tuple[pd.DataFrame, int]:
     """The adaptive search run on a dense run's measurements: the rows it asks for, and its generations."""
     points = as_points(dense, axis)
     plan = adapt.AdaptivePlan(axis=axis, coarse=coarse)
     series, _ = adapt.series_of(points, axis)
     every = estimates(dense)
-    floor = float(dense["noise_floor_rel"].iloc[0]) if dense["noise_floor_rel"].notna().any() else None
+    floor = limit_of(dense)
     chosen = {p.id for p in adapt.coarse_points(points, plan)}
     generations = 0
     while True:
@@ -83,7 +90,7 @@ def replay(dense: pd.DataFrame, axis: str, coarse: int) -> tuple[pd.DataFrame, i
 def located_at(df: pd.DataFrame, axis: str, grid: list[float]) -> list[int]:
     """Lower sides ``a`` of the changes the frame locates to one grid unit (``a`` and the next grid
     value both measured and differing by more than the run's noise floor)."""
-    floor = float(df["noise_floor_rel"].iloc[0]) if df["noise_floor_rel"].notna().any() else None
+    floor = limit_of(df)
     d = df.sort_values(axis)
     pos = {v: i for i, v in enumerate(grid)}
     est = estimates(d)
@@ -102,44 +109,61 @@ def finding(df: pd.DataFrame) -> tuple[str, str, list[int]]:
 
 
 def compare(name: str, dense: pd.DataFrame, adaptive: pd.DataFrame, axis: str, generations: int | str,
-            truth: list[int] | None = None) -> dict:
-    """One table row: sizes, the adaptive run's located steps against the reference (the planted
-    truth, else the dense run's detector steps), and the detector's findings on both."""
+            planted: tuple[list[int], list[int]] | None = None) -> dict:
+    """One table row: sizes; the steps each run locates to one grid unit (neighbours differing by
+    more than the run's limit); for planted series, how many of the clear planted steps (rise above
+    1.5x the limit) each finds and how many it locates where none was planted; the detector on both."""
     grid = sorted(float(v) for v in dense[axis])
     fd, fa = finding(dense), finding(adaptive)
-    reference = truth if truth is not None else fd[2]
-    steps = located_at(adaptive, axis, grid)
+    steps, reference = located_at(adaptive, axis, grid), located_at(dense, axis, grid)
     floor = [float(f["noise_floor_rel"].iloc[0]) if f["noise_floor_rel"].notna().any() else float("nan")
              for f in (dense, adaptive)]
-    return {"series": name, "dense": len(dense), "adaptive": len(adaptive),
-            "ratio": len(dense) / max(1, len(adaptive)), "gens": generations, "floor": floor,
-            "reference": reference, "ref_kind": "truth" if truth is not None else "dense detector",
-            "located": steps, "exact": sorted(set(steps) & set(reference)),
-            "extra": sorted(set(steps) - set(reference)), "finding_dense": fd, "finding_adaptive": fa,
-            "same_finding": fd[:2] == fa[:2]}
+    row = {"series": name, "dense": len(dense), "adaptive": len(adaptive),
+           "ratio": len(dense) / max(1, len(adaptive)), "gens": generations, "floor": floor,
+           "limit": limit_of(adaptive), "reference": reference, "located": steps, "planted": planted,
+           "same_steps": steps == reference, "finding_dense": fd, "finding_adaptive": fa,
+           "same_finding": fd[:2] == fa[:2]}
+    if planted is not None:
+        every, clear = planted
+        row["clear"] = {k: (len(set(v) & set(clear)), len(clear), len(set(v) - set(every)))
+                        for k, v in (("dense", reference), ("adaptive", steps))}
+    return row
 
 
 def show(rows: list[dict]) -> None:
     """Print the table and, per series, the positions behind it."""
-    def pct(v: float) -> str:
-        return "-" if not math.isfinite(v) else f"{100 * v:.1f}%"
+    def pct(v: float | None) -> str:
+        return "-" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
 
     def ints(xs: list[int]) -> str:
         text = ",".join(str(x) for x in xs)
-        return text if len(text) <= 90 else text[:87] + "..."
+        return text if len(text) <= 100 else text[:97] + "..."
 
-    print(f"{'series':34} {'dense':>5} {'adapt':>5} {'ratio':>6} {'gens':>4} {'floor d/a':>11} "
-          f"{'steps exact':>11} {'extra':>5}  {'detector dense':>16}  {'detector adaptive':>17}  same")
+    def clear(r: dict, k: str) -> str:
+        if "clear" not in r:
+            return "-"
+        found, n, extra = r["clear"][k]
+        return f"{found}/{n}+{extra}"
+
+    print(f"{'series':32} {'dense':>5} {'adapt':>5} {'ratio':>6} {'gens':>4} {'floor d/a':>11} {'limit':>5} "
+          f"{'located d/a':>11} {'same':>5} {'planted d':>9} {'planted a':>9}  {'detector dense':>16}  "
+          f"{'detector adaptive':>17}  same")
     for r in rows:
         fd, fa = r["finding_dense"], r["finding_adaptive"]
-        print(f"{r['series']:34} {r['dense']:5d} {r['adaptive']:5d} {r['ratio']:5.1f}x {r['gens']!s:>4} "
-              f"{pct(r['floor'][0]):>5}/{pct(r['floor'][1]):>5} {len(r['exact']):>5}/{len(r['reference']):<5} "
-              f"{len(r['extra']):>5}  {fd[0] + ' P=' + fd[1]:>16}  {fa[0] + ' P=' + fa[1]:>17}  {r['same_finding']}")
+        print(f"{r['series']:32} {r['dense']:5d} {r['adaptive']:5d} {r['ratio']:5.1f}x {r['gens']!s:>4} "
+              f"{pct(r['floor'][0]):>5}/{pct(r['floor'][1]):>5} {pct(r['limit']):>5} "
+              f"{len(r['reference']):>5}/{len(r['located']):<5} {str(r['same_steps']):>5} {clear(r, 'dense'):>9} "
+              f"{clear(r, 'adaptive'):>9}  {fd[0] + ' P=' + fd[1]:>16}  {fa[0] + ' P=' + fa[1]:>17}  "
+              f"{r['same_finding']}")
+    print("planted d/a: clear planted steps located / clear planted steps + changes located where none was planted")
     for r in rows:
-        print(f"  {r['series']}: {r['ref_kind']} steps at {ints(r['reference'])}")
-        print(f"  {'':{len(r['series'])}}  adaptive located {ints(r['located'])}")
-        print(f"  {'':{len(r['series'])}}  detector on dense at {ints(r['finding_dense'][2])}")
-        print(f"  {'':{len(r['series'])}}  detector on adaptive at {ints(r['finding_adaptive'][2])}")
+        print(f"  {r['series']}:")
+        if r["planted"] is not None:
+            print(f"    clear planted steps at   {ints(r['planted'][1])}")
+        print(f"    dense run locates        {ints(r['reference'])}")
+        print(f"    adaptive locates         {ints(r['located'])}")
+        print(f"    detector on dense at     {ints(r['finding_dense'][2])}")
+        print(f"    detector on adaptive at  {ints(r['finding_adaptive'][2])}")
 
 
 def planted(lo: int, hi: int, coarse: int, seed: int) -> list[dict]:
@@ -147,16 +171,18 @@ def planted(lo: int, hi: int, coarse: int, seed: int) -> list[dict]:
     values = list(range(lo, hi + 1))
     noise = MachineNoise(sample_rel=0.02, round_rel=0.01, point_rel=0.01, drift_rel=0.01)
     x = np.asarray(values, dtype=float)
-    cases = [(f"staircase P={p}", 0.05 * (2.0 + np.ceil(x / p)), [v for v in values if v % p == 0 and v < hi])
-             for p in (8, 16, 32, 64)]
-    cases.append(("smooth (no steps)", 0.3 * (1.0 + x / hi), []))
+    cases = [(f"staircase P={p}", 0.05 * (2.0 + np.ceil(x / p)), p) for p in (8, 16, 32, 64)]
+    cases.append(("smooth (no steps)", 0.3 * (1.0 + x / hi), None))
     rows = []
-    for i, (name, lat, truth) in enumerate(cases):
+    for i, (name, lat, period) in enumerate(cases):
         b = FrameBuilder(seed * 1000 + i, n_samples=15, rounds=3, noise=noise, run_id=f"planted-{i}")
         add_axis_series(b, f"planted-{i}", "planted", "cout", values, lat, fixed=dict(FIXED))
         dense = b.frame()
         sub, gens = replay(dense, "cout", coarse)
-        rows.append(compare(name, dense, sub, "cout", gens, truth))
+        limit = limit_of(dense) or 0.0
+        every = [] if period is None else [v for v in values[:-1] if v % period == 0]  # ceil(x / P) rises after v
+        clear = [v for v in every if lat[values.index(v + 1)] / lat[values.index(v)] - 1 > 1.5 * limit]
+        rows.append(compare(name, dense, sub, "cout", gens, (every, clear)))
     return rows
 
 

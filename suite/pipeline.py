@@ -456,6 +456,7 @@ class _SweepRun:
         series, _ = adapt.series_of(list(self.sweep.points), plan.axis)
         by_job = {self.job_id(p): p for s in series for p in s.points}
         R = self.settings.rounds
+        min_rel = plan.min_rel if plan.min_rel is not None else default_min_rel()
         state["series"] = len(series)
         state["max_points"] = len(by_job)
         state["coarse_points"] = sum(len(adapt.coarse_indices(len(s.points), plan.coarse)) for s in series)
@@ -482,12 +483,13 @@ class _SweepRun:
         while True:
             tables = self.writer.tables()
             floor = tables.noise_floor.get("rel")
+            limit = adapt.threshold(floor, min_rel)
             estimates = _estimates(tables.measurements.to_pandas())
             planned = {j for g in state["generations"] for j in g["jobs"]}
             # a planned point always leaves a record (a failure is one); one that did not is not asked for again
-            picks = [p for p in adapt.refine(series, estimates, floor, plan.axis) if self.job_id(p) not in planned]
+            picks = [p for p in adapt.refine(series, estimates, limit, plan.axis) if self.job_id(p) not in planned]
             if not picks:
-                state["stopped"] = "located: no neighbouring points left that differ by more than the noise floor"
+                state["stopped"] = "located: no unmeasured point left between neighbours that differ (every change to one grid unit)"
                 break
             jobs = [self.job_id(p) for p in picks]
             estimate = 0.0
@@ -500,12 +502,12 @@ class _SweepRun:
                     break
                 jobs, estimate = fit, per_round * R
             gen = {"generation": len(state["generations"]), "rounds": list(range(self.next_round, self.next_round + R)),
-                   "jobs": jobs, "candidates": len(picks), "noise_floor_rel": floor,
+                   "jobs": jobs, "candidates": len(picks), "noise_floor_rel": floor, "threshold_rel": limit,
                    "estimated_s": round(estimate, 3)}
             state["generations"].append(gen)
             save()
             self.observer("refine", generation=gen["generation"], points=len(jobs), candidates=len(picks),
-                          rounds=R, floor=floor)
+                          rounds=R, floor=floor, threshold=limit)
             measure(gen)
         save()
 
@@ -594,6 +596,15 @@ class _SweepRun:
             estimate = need
             out.append(job)
         return out, estimate
+
+
+def default_min_rel() -> float:
+    """The smallest neighbour difference an adaptive run refines by default: the smallest step or
+    dip the detectors claim (:class:`suite.analysis.thresholds.Thresholds`); refining below it
+    cannot change a finding."""
+    from suite.analysis.thresholds import DEFAULT_THRESHOLDS
+
+    return min(DEFAULT_THRESHOLDS.step_min_rel, DEFAULT_THRESHOLDS.dip_min_rel)
 
 
 def _estimates(frame: Any) -> dict[str, adapt.Estimate]:

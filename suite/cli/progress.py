@@ -90,9 +90,11 @@ class RunProgress:
                                highlight=False)
         elif event == "refine":
             floor = f"noise floor {100 * data['floor']:.1f}%" if data.get("floor") is not None else "no noise floor"
+            limit = (f"by more than {100 * data['threshold']:.1f}%" if data.get("threshold") is not None
+                     else "beyond their intervals")
             self.console.print(f"refining: generation {data['generation']}, {data['points']} of {data['candidates']} "
-                               f"point(s) between neighbours that differ ({floor}), {data['rounds']} round(s)",
-                               highlight=False)
+                               f"point(s) between neighbours that differ {limit} ({floor}), {data['rounds']} "
+                               "round(s)", highlight=False)
         elif event == "measured":
             self._measured(data["measurement"])
         elif event in ("device_lost", "device_error"):

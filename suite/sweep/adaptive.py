@@ -40,12 +40,14 @@ MIN_SERIES_POINTS = 3
 
 @dataclass(frozen=True)
 class AdaptivePlan:
-    """Which axis a run refines, how coarse it starts, and its refinement budget (seconds,
-    ``None``: no bound but the grid). ``source`` says where it was set (for messages)."""
+    """Which axis a run refines, how coarse it starts, its refinement budget (seconds, ``None``:
+    no bound but the grid) and the smallest relative difference it refines (``min_rel``,
+    ``None``: the caller's default, see :func:`threshold`). ``source`` says where it was set."""
 
     axis: str
     coarse: int = DEFAULT_COARSE
     budget_s: float | None = None
+    min_rel: float | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -56,7 +58,7 @@ class AdaptivePlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Manifest form (``adaptive`` key; also what a rerun must share to resume)."""
-        return {"axis": self.axis, "coarse": self.coarse, "budget_s": self.budget_s}
+        return {"axis": self.axis, "coarse": self.coarse, "budget_s": self.budget_s, "min_rel": self.min_rel}
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,16 @@ def coarse_points(points: Sequence[Point], plan: AdaptivePlan) -> list[Point]:
     for s in series:
         chosen.update(s.points[i].id for i in coarse_indices(len(s.points), plan.coarse))
     return [p for p in points if p.id in chosen]
+
+
+def threshold(floor_rel: float | None, min_rel: float) -> float | None:
+    """The relative difference between neighbours worth refining: the run's noise floor or
+    ``min_rel`` (the smallest effect the detectors claim), whichever is larger; ``min_rel``
+    alone without a floor; ``None`` (compare intervals, :func:`differ`) without either."""
+    floor = floor_rel if floor_rel is not None and math.isfinite(floor_rel) else None
+    if floor is None:
+        return min_rel if min_rel > 0 else None
+    return max(floor, min_rel)
 
 
 def differ(a: Estimate, b: Estimate, floor_rel: float | None) -> bool:
@@ -306,7 +318,8 @@ def plan_from_sweep(sweep: Sweep, flag: str | None = None, *, budget_s: float | 
             raise ConfigError(f"--adaptive {flag}: the sweep already makes {name} adaptive", field="--adaptive",
                               value=flag, expected=f"--adaptive or --adaptive {name}")
         return AdaptivePlan(axis=name, coarse=value.coarse, budget_s=budget_s if budget_s is not None
-                            else value.budget_s, source=f"{sweep.file}:{doc.line_of(path) or '?'}")
+                            else value.budget_s, min_rel=value.min_rel,
+                            source=f"{sweep.file}:{doc.line_of(path) or '?'}")
     if flag is None:
         return None
     usable = [n for n in numeric if series_of(sweep.points, n)[0]]

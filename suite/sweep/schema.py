@@ -134,7 +134,9 @@ class AdaptiveSpec(_Strict):
 
     ``coarse`` (3 or more, default :data:`DEFAULT_COARSE`) grid points are measured first,
     both ends included; ``budget_s`` bounds the seconds spent refining (default: no bound
-    but the grid itself). The values are those of ``{range: [lo, hi, step]}``: a plain run
+    but the grid itself); ``min_rel`` is the smallest relative difference between neighbours
+    worth refining (default: the detectors' smallest step or dip, below which they claim
+    nothing; the run's noise floor when that is larger). The values are those of ``{range: [lo, hi, step]}``: a plain run
     of the same grid gives the same points, with the same ids.
     """
 
@@ -142,6 +144,7 @@ class AdaptiveSpec(_Strict):
     step: float = 1
     coarse: int = Field(default=DEFAULT_COARSE, ge=3, le=MAX_POINTS)
     budget_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    min_rel: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bounds(self) -> AdaptiveSpec:
