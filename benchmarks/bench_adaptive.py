@@ -221,6 +221,22 @@ def real(lo: int, hi: int, step: int, rounds: int, coarse: int, keep: Path | Non
     return rows
 
 
+def summarise(rows: list[dict], seeds: int) -> None:
+    """Per planted series over the seeds: points ratio, clear steps all located, extras, same finding."""
+    print(f"planted, {seeds} seeds: {'series':20} {'ratio median (min-max)':>24} {'all clear steps':>15} "
+          f"{'extra a/d':>9} {'same finding+period':>19}")
+    for name in dict.fromkeys(r["series"] for r in rows):
+        rs = [r for r in rows if r["series"] == name]
+        ratios = [r["ratio"] for r in rs]
+        allc = sum(r["clear"]["adaptive"][0] == r["clear"]["adaptive"][1] for r in rs)
+        alld = sum(r["clear"]["dense"][0] == r["clear"]["dense"][1] for r in rs)
+        extra_a = sum(r["clear"]["adaptive"][2] for r in rs) / len(rs)
+        extra_d = sum(r["clear"]["dense"][2] for r in rs) / len(rs)
+        same = sum(r["same_finding"] for r in rs)
+        print(f"{'':22}{name:20} {np.median(ratios):8.1f}x ({min(ratios):.1f}-{max(ratios):.1f}x)      "
+              f"a {allc}/{len(rs)} d {alld}/{len(rs)} {extra_a:4.1f}/{extra_d:<4.1f} {same:>12}/{len(rs)}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", action="store_true", help="also the ONNX Runtime runs on the local CPU (minutes)")
@@ -230,11 +246,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--coarse", type=int, default=adapt.DEFAULT_COARSE)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--keep", type=Path, default=None, help="keep the real runs under this folder")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the real runs under this folder (a rerun reuses them)")
+    ap.add_argument("--seeds", type=int, default=1, help="planted part: also summarise this many noise seeds")
     args = ap.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"(1/5/15 min), {os.cpu_count()} CPUs")
     rows = planted(args.lo, args.hi, args.coarse, args.seed)
+    if args.seeds > 1:
+        summarise([row for seed in range(args.seed, args.seed + args.seeds)
+                   for row in planted(args.lo, args.hi, args.coarse, seed)], args.seeds)
     if args.real:
         rows += real(args.lo, args.hi, args.step, args.rounds, args.coarse, args.keep)
     show(rows)
