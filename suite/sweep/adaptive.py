@@ -310,8 +310,8 @@ def plan_from_sweep(sweep: Sweep, flag: str | None = None, *, budget_s: float | 
                                     field=".".join(map(str, path)), value=name,
                                     expected=f"one adaptive axis per sweep ({first})")
                 found.setdefault(name, (value, path))
-            elif any(_numeric(p.params.get(name)) for p in sweep.points):
-                numeric.setdefault(name, None)
+            elif flag is not None and name not in numeric and any(_numeric(p.params.get(name)) for p in sweep.points):
+                numeric.setdefault(name, None)  # only --adaptive needs them: a plain run does not scan its points
     if found:
         name, (value, path) = next(iter(found.items()))
         if flag and flag != name:
