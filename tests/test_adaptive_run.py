@@ -47,6 +47,9 @@ def test_adaptive_run_through_the_cli_is_ordinary_points_that_analyse_and_show_r
     sweep = write_yaml(ADAPTIVE)
     plan = hwbehave("plan", str(sweep))
     assert plan.returncode == 0 and "adaptive along cout: 5 point(s) first" in plan.stdout
+    planned = json.loads(hwbehave("plan", str(sweep), "--json").stdout)["adaptive"]
+    assert (planned["coarse_points"], planned["max_points"], planned["series"]) == (5, 33, 1)
+    assert json.loads(hwbehave("plan", write_yaml(DENSE, "d.yaml").as_posix(), "--json").stdout)["adaptive"] is None
     out = tmp_path / "run"
     p = hwbehave("run", str(sweep), "--out", str(out), "--quiet")
     assert p.returncode == 0, p.stderr
@@ -81,6 +84,15 @@ def test_run_adaptive_flag_on_a_plain_sweep_and_a_rerun_without_it_starts_anew(w
     check_ordinary(out, dense_ids)
     m = json.loads(open(os.path.join(out, "manifest.json")).read())
     assert m["adaptive"] == {"axis": "cout", "coarse": 9, "budget_s": 600.0, "min_rel": None}
+    # a plain run of the same sweep does not resume the adaptive one, and compare pairs what both measured
+    plain = hwbehave("run", str(sweep), "--results", str(tmp_path), "--quiet")
+    assert plain.returncode == 0, plain.stderr
+    dense_out = plain.stdout.strip().splitlines()[-1]
+    assert dense_out != out and len(results.load(dense_out)) == len(dense_ids)
+    assert not results.load(dense_out).adaptive.any()
+    both = hwbehave("compare", dense_out, out)
+    assert both.returncode == 0, both.stderr
+    assert f"{len(results.load(out))} points in both runs" in both.stdout
     bad = hwbehave("run", str(sweep), "--adaptive", "cin", "--results", str(tmp_path))
     assert bad.returncode == 2 and "not a numeric axis" in bad.stderr
     no_axis = hwbehave("run", str(sweep), "--adaptive-s", "5", "--results", str(tmp_path))
