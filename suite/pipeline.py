@@ -59,7 +59,6 @@ class RunOutcome:
     error: str | None = None
     noise_floor_rel: float | None = None
     confirm_rounds: int = 0
-    adaptive_points: int | None = None
 
 
 def git_commit() -> str | None:
@@ -372,9 +371,7 @@ class _SweepRun:
         return RunOutcome(out_dir=self.writer.dir, run_id=self.run_id, total=total, measured=self.measured,
                           skipped_done=total - len(pending_points), counts=manifest.get("counts", {}),
                           complete=complete, error=error, noise_floor_rel=(manifest.get("noise_floor") or {}).get("rel"),
-                          confirm_rounds=int(confirm.get("rounds") or 0),
-                          adaptive_points=sum((manifest.get("counts") or {}).values())
-                          if self.adaptive is not None else None)
+                          confirm_rounds=int(confirm.get("rounds") or 0))
 
     def run_round(self, r: int, slots: list[Slot], phase: str, done: set[tuple[str, int, str, int]]) -> float:
         """Measure a round's slots that are not done yet in one batch (a fresh agent session);
@@ -438,13 +435,14 @@ class _SweepRun:
 
     # -- adaptive refinement ----------------------------------------------------------
     def refine(self, sentinel: Point | None, done: set[tuple[str, int, str, int]]) -> None:
-        """Bisect the adaptive axis where measured neighbours differ (:mod:`suite.sweep.adaptive`).
+        """Refine the adaptive axis where measured neighbours differ (:mod:`suite.sweep.adaptive`).
 
-        Each *generation* (the middle points of every gap, widest first) is measured like the
-        planned rounds: ``rounds`` interleaved, re-shuffled rounds, each a fresh session with the
-        sentinel, so a refined point's headline and interval mean what a coarse point's do. The
-        noise floor that decides "differ" is the run's, recomputed from every sentinel measurement
-        so far. A generation's plan goes into the manifest (``refinement.generations``) before it
+        Each *generation* (:func:`suite.sweep.adaptive.refine`: a point inside every gap whose ends
+        differ, widest gap first) is measured like the planned rounds: ``rounds`` interleaved,
+        re-shuffled rounds, each a fresh session with the sentinel, so a refined point's headline
+        and interval mean what a coarse point's do. "Differ" is by more than
+        :func:`suite.sweep.adaptive.threshold` of the run's noise floor (recomputed from every
+        sentinel measurement so far) and ``min_rel`` (default :func:`default_min_rel`). A generation's plan goes into the manifest (``refinement.generations``) before it
         is measured: a resumed run finishes it as planned, then asks again. It ends when no gap is
         left (every change located to one grid unit), or when the next generation does not fit the
         budget (``budget_s``; the prefix that fits is measured first).

@@ -1,4 +1,4 @@
-"""Adaptive sweeps (issue 14): measure a coarse grid, then bisect only where neighbours differ.
+"""Adaptive sweeps (issue 14): measure a coarse grid, then refine only where neighbours differ.
 
 An axis is adaptive when the sweep writes it as ``{adaptive: [lo, hi], step: s, coarse: k,
 budget_s: t}`` (:class:`~suite.sweep.schema.AdaptiveSpec`) or when ``hwbehave run --adaptive
@@ -10,10 +10,13 @@ points, same ids as a plain run); this module only chooses which of them to meas
    values. Points without the axis, and series of fewer than 3 points, are measured as usual.
 2. **Coarse grid.** ``coarse`` evenly spaced indices of each series, both ends included.
 3. **Refinement.** Between two neighbouring *measured* points ``i < j`` with ``j - i > 1`` that
-   :func:`differ`, the middle index ``(i + j) // 2`` is measured next. Repeated, this locates
-   every change between measured neighbours to one grid unit: a step (two plateaus), a dip (a
-   point that differs from both sides) or where a point starts to fail. An interval whose ends
-   agree is not refined: a staircase's plateau costs its two ends, whatever its width.
+   :func:`differ` (a *gap*), a point inside is measured next (:func:`probes`): the middle index
+   ``(i + j) // 2``, or, once the steps located so far follow a period (:func:`period_of`), both
+   sides of each step that period predicts in the gap. Repeated, this locates every change
+   between measured neighbours to one grid unit: a step (two plateaus), a dip (a point that
+   differs from both sides) or where a point starts to fail. An interval whose ends agree is not
+   refined: a staircase's plateau costs its two ends, whatever its width. "Differ" is by more
+   than :func:`threshold` (the run's noise floor or the smallest effect worth finding).
 
 The pure decisions live here (no I/O, no results or analysis imports: the plan layer sits below
 both); the pipeline (:mod:`suite.pipeline`) measures each batch of picks and asks again.
