@@ -135,3 +135,15 @@ def test_an_interrupted_refinement_resumes_as_planned_and_failures_are_data(writ
     assert set(df.status) == {"ok", "build_error"}
     assert (df.loc[df.index >= 30, "status"] == "build_error").all() and (df.loc[df.index < 30, "status"] == "ok").all()
     assert {29, 30} <= set(df.index)  # the boundary located to one grid unit
+
+
+def test_a_spent_budget_stops_the_refinement_after_the_coarse_grid(write_yaml, tmp_path):
+    sweep = load_sweep(write_yaml(SWEEP % "{adaptive: [8, 40], coarse: 4, budget_s: 0}"))
+    outcome = run_sweep(sweep, load_device("devices/local-cpu.yaml"), tmp_path / "r",
+                        cache=ArtifactCache(tmp_path / "cache"))
+    assert outcome.complete
+    m = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert m["refinement"]["stopped"].startswith("budget: 0.0 s left")
+    assert m["refinement"]["generations"] == [] and m["refinement"]["coarse_points"] == 4
+    df = results.load(tmp_path / "r")
+    assert sorted(df.cout) == [8, 19, 29, 40] and df.adaptive.all()
