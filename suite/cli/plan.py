@@ -38,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
     if plan is not None:
         series, _ = adapt.series_of(sweep.points, plan.axis)
         coarse = len(adapt.coarse_points(sweep.points, plan))
+        from suite.pipeline import default_min_rel
+
         adaptive = {"axis": plan.axis, "coarse": plan.coarse, "series": len(series), "coarse_points": coarse,
-                    "max_points": len(sweep.points), "budget_s": plan.budget_s}
+                    "max_points": len(sweep.points), "budget_s": plan.budget_s,
+                    "min_rel": plan.min_rel if plan.min_rel is not None else default_min_rel()}
     by_op: dict[str, int] = {}
     by_dtype: dict[str, int] = {}
     for p in sweep.points:
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         budget = f"; refinement budget {adaptive['budget_s']:g} s" if adaptive["budget_s"] is not None else ""
         console.print(f"adaptive along {plan.axis}: {adaptive['coarse_points']} point(s) first (a coarse grid of "
                       f"{plan.coarse} per series, {adaptive['series']} series, and the points outside them), then "
-                      f"refinement where neighbours differ by more than the noise floor: at most "
+                      f"refinement where neighbours differ by more than the run's noise floor or "
+                      f"{100 * adaptive['min_rel']:g}%: at most "
                       f"{adaptive['max_points']} points (the dense grid){budget}", highlight=False)
         console.print("coarse grid: " + first.text(), highlight=False)
         console.print("dense grid (the most an adaptive run measures, before confirmation): " + estimate.text(),
