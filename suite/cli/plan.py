@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
 from rich.table import Table
 
 from suite.agent.protocol import ProtocolSettings
+from suite.cli.progress import stdout_console
 from suite.locations import locate
 from suite.sweep import adaptive as adapt
 from suite.sweep.estimate import estimate_measuring
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                  "bytes_total": p.bytes_total} for p in shown],
         }))
         return 0
-    console = Console()
+    console = stdout_console()
     console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
     console.print(f"[bold]{sweep.name}[/]: {len(sweep.points)} points, total {sweep.total_macs / 1e9:.3f} GMACs"
                   + f", {settings.rounds} rounds + up to {settings.confirm_s:g} s of confirmation")

@@ -29,6 +29,17 @@ from suite.sweep.point import describe
 PLAIN_EVERY_S = 10.0
 
 
+#: Width of tables printed off a terminal (piped, captured, CI): wide enough that rich does not squeeze them.
+PLAIN_WIDTH = 220
+
+
+def stdout_console() -> Console:
+    """The console of a command's output: lines never soft-wrapped (paths stay whole) and, off a
+    terminal, tables laid out at :data:`PLAIN_WIDTH` columns instead of rich's default 80."""
+    plain = Console(soft_wrap=True, highlight=False)
+    return plain if plain.is_terminal else Console(soft_wrap=True, highlight=False, width=PLAIN_WIDTH)
+
+
 def run_console() -> Console:
     """The run's console: stderr, and lines never wrapped (paths stay whole)."""
     return Console(stderr=True, soft_wrap=True)
