@@ -99,6 +99,13 @@ class RunProgress:
             self.console.print(f"confirming {data['points']} of {data['candidates']} point(s) whose rounds disagree "
                                f"(round {data['round']}, {data['budget_left_s']:.0f} s of budget left)",
                                highlight=False)
+        elif event == "refine":
+            floor = f"noise floor {100 * data['floor']:.1f}%" if data.get("floor") is not None else "no noise floor"
+            limit = (f"by more than {100 * data['threshold']:.1f}%" if data.get("threshold") is not None
+                     else "beyond their intervals")
+            self.console.print(f"refining: generation {data['generation']}, {data['points']} of {data['candidates']} "
+                               f"point(s) between neighbours that differ {limit} ({floor}), {data['rounds']} "
+                               "round(s)", highlight=False)
         elif event == "measured":
             self._measured(data["measurement"])
         elif event in ("device_lost", "device_error"):
