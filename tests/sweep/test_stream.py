@@ -89,3 +89,12 @@ def test_points_assembled_from_prepared_values_equal_normalize_and_the_canonical
         text = canonical_json({"v": POINT_ID_VERSION, "op": p.op, "params": p.params})
         assert (p.id, p.config_id) == (point_id(p.op, p.params, p.dtype, text), config_id(p.op, p.params, text))
     assert {type(p.params["resolution"]) for p in points} == {int}  # 16.0 coerced once, as normalize does
+
+
+def test_a_stream_of_an_invalid_sweep_is_the_located_error_load_sweep_gives(write_yaml):
+    path = write_yaml("name: t\nop: conv2d\naxes:\n  cout: {range: [8, 32, 8], stpe: 2}\n")
+    with pytest.raises(ConfigError) as streamed:
+        iter_sweep_points(path)
+    with pytest.raises(ConfigError) as loaded:
+        load_sweep(path)
+    assert str(streamed.value) == str(loaded.value) and "stpe" in str(streamed.value)
