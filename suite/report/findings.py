@@ -15,6 +15,7 @@ from suite.analysis.series import LATENCY_TIMINGS, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing, timing_label
 from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
+from suite.report.prepared import PreparedAnalysis
 from suite.report.tables import Table
 
 NOT_MEASURED = "not measured"
@@ -42,7 +43,8 @@ def _key_number(finding: str, a: Anomaly) -> str:
 
 
 def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
-                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                   prepared: PreparedAnalysis | None = None) -> pd.DataFrame:
     """Verdict per finding (rows F1…F7, plus ``title``) and device (columns).
 
     A cell is ``yes: <key number>`` (the largest *confirmed* anomaly of that finding on that
@@ -51,11 +53,14 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     with a key number where one exists, e.g. the median int8 speedup) or ``not measured`` (the
     run had no data to test it on that device), or ``n/a`` for a latency finding on a device
     whose timings are of no latency kind (emulated); such a column is labelled with its kinds.
+    ``prepared``: :func:`suite.report.prepared.prepare` of ``df`` when a report already has it
+    (its timed points and pair summaries are used instead of computing them again).
     """
-    df = by_timing(df)  # columns per device and timing kind: "ethos-u55-128 (estimated)"
+    # columns per device and timing kind: "ethos-u55-128 (estimated)"
+    df = prepared.frame if prepared is not None else by_timing(df)
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
     kinds = _timing_kinds(df, devices)
-    data = timed(df, thresholds)
+    data = prepared.data if prepared is not None else timed(df, thresholds)
     best: dict[tuple[str, str, str], Anomaly] = {}
     for a in anomalies:
         if not a.finding:
@@ -64,9 +69,12 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
         held = best.get(key)
         if held is None or a.magnitude > held.magnitude:
             best[key] = a
-    noise = point_noise_of(data, thresholds)
-    speed = speedup_summary(speedup_frame(data, thresholds, noise), thresholds)
-    over = overhead_summary(overhead_frame(data, thresholds, point_noise=noise), thresholds)
+    if prepared is not None:
+        speed, over = prepared.speedup, prepared.overhead
+    else:
+        noise = point_noise_of(data, thresholds)
+        speed = speedup_summary(speedup_frame(data, thresholds, noise), thresholds)
+        over = overhead_summary(overhead_frame(data, thresholds, point_noise=noise), thresholds)
     quant = quant_error_frame(df)
     rows = {}
     for finding, title in FINDINGS.items():
