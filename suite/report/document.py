@@ -98,7 +98,8 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
                "anomalies": sum(a.confirmed for a in anomalies),
                "unresolved": sum(not a.confirmed for a in anomalies),
                "by_finding": {f: sum(a.finding == f for a in anomalies) for f in sorted({a.finding for a in anomalies
-                                                                                         if a.finding})}}
+                                                                                         if a.finding})},
+               "noise_floors": dict(sorted(prepared.floors.items()))}
     findings = findings_table(df, anomalies, thresholds, prepared=prepared)
     return ReportDocument(
         title=title, summary=summary,

@@ -60,6 +60,9 @@ RC = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labels
 #: Colours of the heat map per cell state, and the mark written in the cell.
 STATE_STYLE = {"yes": ("#d95f02", "yes"), "no": ("#1b9e77", "no"), "unresolved": ("#bdbdbd", "unresolved"),
                "n/a": ("#f0f0f0", "n/a"), "not measured": ("#ffffff", "–")}
+#: Two words per finding under the heat map's columns (the findings table has the full titles).
+FINDING_WORDS = {"F1": "staircase", "F2": "activations", "F3": "op cost", "F4": "MACs vs\nlatency",
+                 "F5": "precision\nspeed", "F6": "precision\noutputs", "F7": "support"}
 #: How an unresolved effect is drawn (issue 10: greyed, never like a confirmed one).
 UNRESOLVED_COLOR = "#9e9e9e"
 UNRESOLVED_HATCH = "//"
@@ -146,6 +149,18 @@ def _unmeasured(device: str) -> bool:
     return bool(re.search(r"\((summary|emulated|estimated)(, [a-z]+)*\)$", device))
 
 
+def _log_scale(ax, which: str) -> None:
+    """A log axis labelled in plain numbers (``0.1``, ``1``, ``10``) at the powers of ten: the
+    default labels are mathtext, which costs a parse per label and splits a label into pieces.
+    Callers use it where the data span more than a decade, so at least one power of ten shows."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 # ---- device x finding --------------------------------------------------------------------------
 
 def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figure | None:
@@ -182,12 +197,11 @@ def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figur
                         color=text_color, fontweight="bold" if state == "yes" else "normal")
         ax.set_xlim(0, len(finds))
         ax.set_ylim(len(shown), 0)
-        ax.set_xticks(np.arange(len(finds)) + 0.5, finds)
+        ax.set_xticks(np.arange(len(finds)) + 0.5, [f"{f}\n{FINDING_WORDS.get(f, '')}".strip() for f in finds])
         ax.set_yticks(np.arange(len(shown)) + 0.5, shown)
         ax.tick_params(length=0)
         for side in ("top", "right", "left", "bottom"):
             ax.spines[side].set_visible(False)
-        ax.set_xlabel("finding (F1 staircase … F7 support; the list below the table)")
         title = "Findings per device"
         ax.set_title(title)
         _gids(ax)
@@ -403,7 +417,9 @@ def _pick_devices(frame: pd.DataFrame, verdict_col: str = "verdict") -> list[str
 
 
 def _bars(plt, frame: pd.DataFrame, *, value: str, low: str, high: str, category: str, key: str, title: str,
-          xlabel: str, reference: float, percent: bool, alt: str, caption: str, kind: str) -> Figure | None:
+          xlabel: str, reference: float, percent: bool, alt: str, caption: str, kind: str,
+          states: tuple[str, str] = ("solid: confirmed, beyond the noise",
+                                     "pale: within the noise or below the threshold")) -> Figure | None:
     """Horizontal grouped bars: one group per ``category``, one bar per device, its interval
     as an error bar; confirmed bars solid, negligible ones pale, unresolved ones grey and hatched."""
     from matplotlib.patches import Patch
@@ -449,9 +465,12 @@ def _bars(plt, frame: pd.DataFrame, *, value: str, low: str, high: str, category
     _gids(ax)
     handles = [Patch(facecolor=f"C{j % 10}") for j in range(n_dev)]
     labels = list(devices)
+    if CONFIRMED in states_seen:
+        handles.append(Patch(facecolor="#555555"))
+        labels.append(states[0])
     if "negligible" in states_seen:
         handles.append(Patch(facecolor="#888888", alpha=0.45))
-        labels.append("pale: within the noise / below the threshold")
+        labels.append(states[1])
     if UNRESOLVED in states_seen:
         handles.append(Patch(facecolor=UNRESOLVED_COLOR, hatch=UNRESOLVED_HATCH, edgecolor="#555555"))
         labels.append("grey, hatched: unresolved at this noise level")
@@ -513,7 +532,7 @@ def speedup_figure(prepared: PreparedAnalysis, key: str = "fig-speedup") -> Figu
                      xlabel="speedup (x), 95% interval", reference=1.0, percent=False, kind="speedup",
                      alt="Bar chart of the speedup of each lower precision over fp32, per device",
                      caption="Median over configurations; the verdict (solid / pale / hatched grey) is that of a "
-                             "slowdown.")
+                             "slowdown.", states=("solid: a confirmed slowdown", "pale: no slowdown beyond the noise"))
 
 
 # ---- the same series on several devices --------------------------------------------------------
@@ -559,7 +578,7 @@ def device_overlays(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figur
                 handles.append(line)
                 labels.append(dev)
             if np.nanmax(lat) / max(np.nanmin(lat), 1e-12) > 10:
-                ax.set_yscale("log")
+                _log_scale(ax, "y")
             if kinds:
                 handles.append(Line2D([], [], color="#555555", linestyle="--", marker="o", markerfacecolor="white"))
                 labels.append("dashed, open: not measured latency (kind in the name)")
@@ -651,8 +670,8 @@ def distribution_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[
             if not handles:
                 plt.close(fig)
                 continue
-            if hi / max(lo, 1e-12) > 3:
-                ax.set_xscale("log")
+            if hi / max(lo, 1e-12) > 10:
+                _log_scale(ax, "x")
             ax.set_ylim(0, 1.02)
             ax.set_xlabel("latency (ms) of one sample")
             ax.set_ylabel("fraction of samples ≤ latency")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 
-from suite.analysis.records import FINDINGS
 from suite.report.document import NO_PROFILES, PROFILES_HEADING, ReportDocument, flatten
 from suite.report.figures import Figure
 from suite.report.tables import Table, to_html
@@ -92,6 +91,18 @@ def _figure(fig: Figure) -> str:
             f"<figcaption><b>{_e(fig.title)}.</b> {_e(fig.caption)}</figcaption></figure>")
 
 
+def _floors(floors: dict[str, float]) -> str:
+    """The runs' noise floors (issue 10: effects below them are not claimed), one line."""
+    if not floors:
+        return ""
+    if len(floors) <= 6:
+        text = ", ".join(f"{_e(d)} {v:.1%}" for d, v in floors.items())
+    else:
+        v = sorted(floors.values())
+        text = f"{v[0]:.1%} to {v[-1]:.1%} over {len(v)} devices (median {v[len(v) // 2]:.1%})"
+    return f'<p class="floors">Run noise floor (no effect below it is claimed): {text}.</p>'
+
+
 def render_html(doc: ReportDocument) -> str:
     """The whole report as one HTML string."""
     s = doc.summary
@@ -111,13 +122,12 @@ def render_html(doc: ReportDocument) -> str:
         f"({_e(', '.join(s['devices']))}), sweeps {_e(', '.join(s['sweeps']))}; statuses: {_e(statuses)}. "
         f"{s['anomalies']} anomalies beyond the measurement noise, {s.get('unresolved', 0)} unresolved at this "
         "noise level.</p>",
+        _floors(s.get("noise_floors") or {}),
         '<nav class="toc">' + "".join(f'<a href="#{sid}">{_e(head)}</a>' for sid, head in toc) + "</nav>",
         '<h2 id="findings">Findings</h2>',
     ]
     parts += [_figure(f) for f in by_kind.get("findings", [])]
-    parts += ['<div class="scroll">', _findings(doc.findings), "</div>",
-              "<ul class=\"note\">" + "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in FINDINGS.items())
-              + "</ul>"]
+    parts += ['<div class="scroll">', _findings(doc.findings), "</div>"]
     for kind, sid, heading, empty in FIGURE_SECTIONS:
         parts.append(f'<h2 id="{sid}">{_e(heading)}</h2>')
         figs = by_kind.get(kind, [])

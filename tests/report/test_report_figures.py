@@ -165,6 +165,8 @@ def test_heat_map_cells_follow_the_findings_table(page, study):
 def test_an_unresolved_overhead_is_a_hatched_grey_bar(tmp_path):
     df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.01], "hard_swish": [1.30, 1.31, 1.29]})
     paths = write_report(df, detect_all(df), tmp_path)
+    floor = float(df["noise_floor_rel"].max())
+    assert f"Run noise floor (no effect below it is claimed): cpu {floor:.1%}." in paths["html"].read_text()
     m = measure(paths["html"], tmp_path)
     fig = next(f for f in m["figures"] if f["kind"] == "overhead")
     bars = {mk["id"]: mk for mk in fig["marks"] if mk["id"].startswith("bar-")}
@@ -220,3 +222,12 @@ def test_distributions_draw_the_raw_samples(page, study):
         # each point is labelled with its number of raw samples: every round's (15 per synthetic point)
         assert all(re.search(r"\((\d+) samples\)", t) for t in labels)
         assert {int(re.search(r"\((\d+) samples\)", t).group(1)) for t in labels} == {len(df["samples_ms"].iloc[0])}
+
+
+def test_readme_screenshots_exist_and_stay_small(repo):
+    readme = (repo / "README.md").read_text()
+    shots = re.findall(r"\]\((docs/img/[^)]+\.png)\)", readme)
+    assert len(shots) >= 5
+    sizes = [(repo / s).stat().st_size for s in shots]  # a missing file fails here
+    assert all((repo / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
+    assert sum(sizes) <= 600 * 1024
