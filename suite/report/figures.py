@@ -41,7 +41,8 @@ from suite.report.prepared import PreparedAnalysis
 #: Latency-vs-axis figures per report, and lines per figure (more would be unreadable, and slow to draw).
 MAX_FIGURES = 12
 MAX_SERIES_PER_FIGURE = 6
-#: Devices per bar chart or overlay, rows of the heat map, devices with a distribution figure.
+#: Devices per bar chart or overlay, rows of the heat map (devices alike share one), devices
+#: with a distribution figure.
 MAX_BAR_DEVICES = 6
 MAX_HEATMAP_DEVICES = 40
 MAX_OVERLAYS = 4
@@ -172,21 +173,23 @@ def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figur
     if not devices or findings.empty:
         return None
     states = pd.DataFrame({d: findings[d].astype(str).map(cell_state) for d in devices}, index=findings.index)
-    shown = devices
-    if len(devices) > MAX_HEATMAP_DEVICES:  # the devices with most to say first, then by name
-        score = (states == "yes").sum() * 2 + (states == "unresolved").sum()
-        shown = sorted(sorted(devices), key=lambda d: -int(score[d]))[:MAX_HEATMAP_DEVICES]
-        shown = sorted(shown)
+    # devices with the same verdicts share a row (a farm of identical boards is one row, not 50)
+    rows: dict[tuple, list[str]] = {}
+    for d in sorted(devices):
+        rows.setdefault(tuple(states[d]), []).append(d)
+    groups = sorted(rows.values(), key=lambda g: g[0])
+    shown = groups[:MAX_HEATMAP_DEVICES]
+    names = [g[0] if len(g) == 1 else f"{g[0]} (+{len(g) - 1} alike)" for g in shown]
     finds = list(findings.index)
     with _pyplot() as plt:
         from matplotlib.patches import Patch, Rectangle
 
         height = 1.6 + 0.42 * len(shown)
-        label_w = max(len(d) for d in shown)
+        label_w = max(len(d) for d in names)
         fig, ax = plt.subplots(figsize=(max(WIDTH_IN * 0.75, 4 + 0.09 * label_w), height), layout="constrained")
-        for r, dev in enumerate(shown):
+        for r, group in enumerate(shown):
             for c, f in enumerate(finds):
-                state = states.loc[f, dev]
+                state = states.loc[f, group[0]]
                 color, mark = STATE_STYLE.get(state, STATE_STYLE["not measured"])
                 rect = Rectangle((c, r), 1, 1, facecolor=color, edgecolor="white", linewidth=2,
                                  hatch=UNRESOLVED_HATCH if state == "unresolved" else None)
@@ -198,7 +201,7 @@ def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figur
         ax.set_xlim(0, len(finds))
         ax.set_ylim(len(shown), 0)
         ax.set_xticks(np.arange(len(finds)) + 0.5, [f"{f}\n{FINDING_WORDS.get(f, '')}".strip() for f in finds])
-        ax.set_yticks(np.arange(len(shown)) + 0.5, shown)
+        ax.set_yticks(np.arange(len(shown)) + 0.5, names)
         ax.tick_params(length=0)
         for side in ("top", "right", "left", "bottom"):
             ax.spines[side].set_visible(False)
@@ -210,12 +213,13 @@ def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figur
                    for s in ("yes", "no", "unresolved", "not measured", "n/a")]
         labels = ["yes (confirmed)", "no", "unresolved at this noise level", "not measured", "n/a (no latency)"]
         _legend_below(fig, handles, labels, key, ncols=3)
-        more = len(devices) - len(shown)
-        caption = ("Each cell: the finding's verdict on that device (the findings table has the numbers). "
-                   "Unresolved: the noise of the run leaves it undecided, neither yes nor no."
+        more = sum(len(g) for g in groups[MAX_HEATMAP_DEVICES:])
+        caption = ("Each cell: the finding's verdict on that device (the findings table has the numbers); "
+                   "devices with the same verdicts on every finding share a row. Unresolved: the noise of the "
+                   "run leaves it undecided, neither yes nor no."
                    + (f" {more} more devices are in the table only." if more > 0 else ""))
         return _finish(plt, fig, "findings", key, title,
-                       f"Heat map of the seven findings on {len(shown)} devices: yes, no or unresolved", caption)
+                       f"Heat map of the seven findings on {len(devices)} devices: yes, no or unresolved", caption)
 
 
 # ---- latency along an axis ---------------------------------------------------------------------

@@ -91,6 +91,11 @@ def _figure(fig: Figure) -> str:
             f"<figcaption><b>{_e(fig.title)}.</b> {_e(fig.caption)}</figcaption></figure>")
 
 
+def _some(names: list[str], limit: int = 12) -> str:
+    """Up to ``limit`` names, then how many more."""
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _floors(floors: dict[str, float]) -> str:
     """The runs' noise floors (issue 10: effects below them are not claimed), one line."""
     if not floors:
@@ -119,7 +124,7 @@ def render_html(doc: ReportDocument) -> str:
         f"<title>{_e(doc.title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(doc.title)}</h1>",
         f"<p>{s['measurements']} measurements on {len(s['devices'])} device(s) "
-        f"({_e(', '.join(s['devices']))}), sweeps {_e(', '.join(s['sweeps']))}; statuses: {_e(statuses)}. "
+        f"({_e(_some(s['devices']))}), sweeps {_e(', '.join(s['sweeps']))}; statuses: {_e(statuses)}. "
         f"{s['anomalies']} anomalies beyond the measurement noise, {s.get('unresolved', 0)} unresolved at this "
         "noise level.</p>",
         _floors(s.get("noise_floors") or {}),

@@ -231,3 +231,17 @@ def test_readme_screenshots_exist_and_stay_small(repo):
     sizes = [(repo / s).stat().st_size for s in shots]  # a missing file fails here
     assert all((repo / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
     assert sum(sizes) <= 600 * 1024
+
+
+def test_devices_with_the_same_verdicts_share_a_heat_map_row():
+    import pandas as pd
+
+    from suite.report.figures import findings_heatmap
+
+    cells = {"board-a": ["yes: steps of 16", "no"], "board-b": ["yes: steps of 16", "no"],
+             "sim (estimated)": ["unresolved: steps?", "n/a: estimated timings are no latency"]}
+    frame = pd.DataFrame({"title": ["F1", "F2"], **cells}, index=pd.Index(["F1", "F2"], name="finding"))
+    fig = findings_heatmap(frame)
+    ids = re.findall(r'id="fig-findings-(cell-[^"]+)"', fig.svg)
+    assert sorted(ids) == ["cell-0-0-yes", "cell-0-1-no", "cell-1-0-unresolved", "cell-1-1-n-a"]
+    assert ">board-a (+1 alike)<" in fig.svg and ">sim (estimated)<" in fig.svg and "board-b" not in fig.svg
