@@ -36,6 +36,8 @@ def test_writes_both_files_with_figures(report):
         assert text.startswith("<svg ") and 'xmlns="http://www.w3.org/2000/svg"' in text
     assert anomalies[0].message.split(";")[0].replace("<", "&lt;") in html
     assert "## Findings" in md and "| F1 |" in md
+    # Markdown, too, opens with the findings and the figures; the anomaly list comes after them
+    assert md.index("## Findings") < md.index("## Figures") < md.index(f"]({images[0]})") < md.index("## Anomalies")
 
 
 def test_html_escapes_text_and_has_no_external_resources(report):
