@@ -126,22 +126,6 @@ def timeline(b: dict[str, Any]) -> dict[str, float]:
             "host_s": b["host_s"]}
 
 
-def tiny_models(root: Path, n: int) -> list[Path]:
-    import onnx
-    from onnx import TensorProto, helper
-
-    out = []
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name=f"relu{i}")], f"g{i}",
-                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])])
-        path = root / f"m{i}.onnx"
-        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-        out.append(path)
-    return out
-
-
 def jobs_for(models: list[Path]) -> list[Any]:
     import hashlib
 
@@ -338,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         device = root / "local.yaml"
         device.write_text(LOCAL_DEVICE)
-        tiny_models(root / "models", args.points)
+        from suite.testing.tiny import relu_models  # the parent only: a baseline tree may not have it
+
+        relu_models(root / "models", args.points)
         roots: dict[str, Path | None] = {"current": None}
         if args.baseline:
             base = root / "baseline"

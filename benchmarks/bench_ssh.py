@@ -22,38 +22,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import onnx
-from onnx import TensorProto, helper
-
 from suite.devices.agent_bundle import agent_bundle
 from suite.devices.config import load_device
 from suite.devices.session import DeviceSession, Job
 from suite.devices.transports.ssh import SshTransport
+from suite.testing import tiny
 from suite.testing.sshd import TestSshd
 
 PROTOCOL = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 3, "min_s": 0.0, "max_runs": 3, "max_s": 0.05,
             "loop_threshold_us": 0.0, "timeout_s": 30.0}
 
 
-def tiny_models(root: Path, n: int) -> list[Path]:
-    """``n`` distinct tiny models (distinct files, so the batch pushes each one)."""
-    out = []
-    for i in range(n):
-        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name=f"relu{i}")], f"g{i}",
-                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])])
-        path = root / f"m{i}.onnx"
-        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-        out.append(path)
-    return out
-
-
 def jobs_for(models: list[Path]) -> list[Job]:
-    import hashlib
-
-    return [Job(job_id=f"j{i}", model_path=str(m), format="onnx", dtype="fp32", runtime="onnxruntime",
-                runtime_options={"threads": 1}, protocol=PROTOCOL, input_seed=i,
-                model_sha256=hashlib.sha256(m.read_bytes()).hexdigest()) for i, m in enumerate(models)]
+    return tiny.relu_jobs(models, PROTOCOL)
 
 
 def measured_s(results: list[dict]) -> float:
@@ -109,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             device_yaml = root / "dev.yaml"
             device_yaml.write_text(server.device_yaml(workdir=str(root / "remote"), python=sys.executable))
-            models = tiny_models(root, 2 * args.points)
+            models = tiny.relu_models(root, 2 * args.points)
             batched(device_yaml, jobs_for(models[:2]))  # warm the page cache and the bundle
             wall_b, meas_b = batched(device_yaml, jobs_for(models[:args.points]))
             wall_b2, meas_b2 = batched(device_yaml, jobs_for(models))

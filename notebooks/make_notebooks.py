@@ -38,87 +38,129 @@ def notebook(cells: list[tuple[str, str]]) -> nbf.NotebookNode:
 QUICKSTART = [
     ("md", "# Quickstart analysis\n\nWhat one run on one device says: the status of every point, "
            "latency against MACs, and the anomalies the detectors find. Produce a run with "
-           "`make run` (or `hwbehave run`), then point `HWBEHAVE_RESULTS` at it."),
+           "`make run` (or `hwbehave run`), then point `HWBEHAVE_RESULTS` at it (several runs and devices "
+           "work too: every plot keeps them apart)."),
     ("code", SETUP),
     ("md", "## Status of every point\nFailures are data: each non-ok status carries its error text."),
-    ("code", 'status = df.groupby(["op", "dtype", "status"]).size().unstack(fill_value=0)\nstatus'),
-    ("md", "## Latency against MACs\nIf FLOPs predicted latency, the points would lie on one line."),
+    ("code", 'status = df.groupby(["device", "op", "dtype", "status"]).size().unstack(fill_value=0)\nstatus'),
+    ("md", "## Latency against MACs\nIf MACs predicted latency, the points of one device would lie on one line."),
     ("code", '''ok = df[df.status.isin(["ok", "fallback"])]
-fig, ax = plt.subplots(figsize=(6, 4))
-for dtype, g in ok.groupby("dtype"):
+fig, ax = plt.subplots(figsize=(7, 4.5))
+for (device, dtype), g in ok.groupby(["device", "dtype"]):
     ax.errorbar(g.macs / 1e6, g.median_ms, yerr=[g.median_ms - g.ci_low_ms, g.ci_high_ms - g.median_ms],
-                fmt="o", ms=3, label=dtype)
+                fmt="o", ms=3, label=f"{device} {dtype}")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("MMACs")
-ax.set_ylabel("median latency (ms)")
-ax.legend()
-corr = ok[["macs", "median_ms"]].corr(method="spearman").iloc[0, 1]
-print(f"Spearman rank correlation of MACs and latency: {corr:.2f}")'''),
-    ("md", "## Latency along each swept axis"),
+ax.set_ylabel("median latency (ms, 95% CI)")
+ax.set_title("Latency against MACs, per device and dtype")
+ax.legend(fontsize=8)
+for device, g in ok.groupby("device"):
+    corr = g[["macs", "median_ms"]].corr(method="spearman").iloc[0, 1]
+    print(f"{device}: Spearman rank correlation of MACs and latency {corr:.2f}")'''),
+    ("md", "## Latency along the output channels\nOne line per device and run: points of different devices "
+           "or runs are never joined into one line."),
     ("code", '''conv = ok[(ok.op == "conv2d") & (ok.dtype == "fp32") & (ok.activation == "none") & (ok.kernel == 3)]
-if len(conv) > 2:
-    conv = conv.sort_values("cout")
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot(conv.cout, conv.median_ms, "o-", ms=3)
-    ax.fill_between(conv.cout, conv.ci_low_ms, conv.ci_high_ms, alpha=0.3)
-    ax.set_xlabel("output channels")
-    ax.set_ylabel("median (ms)")
-conv[["cout", "macs", "median_ms", "ci_low_ms", "ci_high_ms", "n", "unstable"]].head(20)'''),
-    ("md", "## Anomalies, ranked by impact"),
-    ("code", '''from suite.analysis import anomalies_to_frame, detect_all
+axis_fig, ax = plt.subplots(figsize=(7, 4))
+drawn = []
+for (device, run_id), g in conv.groupby(["device", "run_id"]):
+    if g.cout.nunique() < 3:
+        continue
+    g = g.sort_values("cout")
+    (line,) = ax.plot(g.cout, g.median_ms, "o-", ms=3, label=f"{device} ({run_id})")
+    ax.fill_between(g.cout, g.ci_low_ms, g.ci_high_ms, alpha=0.2, color=line.get_color())
+    drawn.append(f"{device} ({run_id})")
+ax.set_xlabel("output channels (cout)")
+ax.set_ylabel("median latency (ms, 95% CI)")
+ax.set_title("conv2d fp32 latency along cout")
+if drawn:
+    ax.legend(fontsize=8)
+print(f"{len(drawn)} line(s), one per device and run: " + "; ".join(drawn))
+conv[["device", "run_id", "cout", "macs", "median_ms", "ci_low_ms", "ci_high_ms", "rounds"]].sort_values(
+    ["device", "run_id", "cout"]).head(20)'''),
+    ("md", "## Anomalies, ranked by impact\nThe analysis `hwbehave analyse` runs (with the device peaks from "
+           "the manifests); each anomaly's evidence names the runs it was seen in."),
+    ("code", '''from suite.analysis import anomalies_to_frame
+from suite.report.run_analysis import analyse_runs
 
-anomalies = detect_all(df)
+anomalies = analyse_runs(paths).anomalies
 for a in anomalies[:10]:
-    print(f"[{a.finding or '-'}] {a.kind}: {a.message}")
+    print(f"[{a.finding or '-'}] {a.kind} ({a.verdict}): {a.message}")
 anomalies_to_frame(anomalies).head(20)'''),
 ]
 
 CROSS_DEVICE = [
-    ("md", "# Cross-device comparison\n\nThe same sweep on several devices: where do latency ranks flip, "
-           "and which points changed significantly between two runs (Mann–Whitney U on the raw samples)?"),
+    ("md", "# Cross-device comparison\n\nThe same sweep on several devices (any runtime: ONNX Runtime, "
+           "LiteRT, OpenVINO, ...): how much faster or slower each point is on each device, where latency ranks "
+           "flip, and which points changed between two runs of one device (`hwbehave compare`: rounds as the "
+           "unit, the run-wide shift taken out, false discoveries controlled)."),
     ("code", SETUP),
     ("md", "## Median latency per point and device"),
-    ("code", '''ok = df[df.status.isin(["ok", "fallback"])]
+    ("code", '''import numpy as np
+from matplotlib.ticker import NullFormatter
+
+ok = df[df.status.isin(["ok", "fallback"])]
 wide = ok.pivot_table(index=["op", "dtype", "point_id"], columns="device", values="median_ms")
 wide.head(20)'''),
-    ("md", "## Ratio between devices"),
+    ("md", "## Latency ratio of every device against the first\nOne histogram per device on one log axis: "
+           "left of 1 the device is faster than the reference on that point."),
     ("code", '''devices = list(wide.columns)
-if len(devices) >= 2:
-    ratio = (wide[devices[1]] / wide[devices[0]]).rename(f"{devices[1]} / {devices[0]}")
-    print(ratio.describe())
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.hist(ratio.dropna(), bins=20)
-    ax.set_xlabel(ratio.name)'''),
+reference, others = devices[0], devices[1:]
+ratios = {dev: (wide[dev] / wide[reference]).dropna() for dev in others}
+ratios = {dev: r for dev, r in ratios.items() if len(r)}
+hist_fig, ax = plt.subplots(figsize=(7, 4))
+if ratios:
+    values = np.concatenate([r.to_numpy() for r in ratios.values()])
+    bins = np.geomspace(values.min() / 1.05, values.max() * 1.05, 30)
+    for dev, r in ratios.items():
+        ax.hist(r, bins=bins, alpha=0.5, label=f"{dev} ({len(r)} points, median {r.median():.2f}x)")
+        print(f"{dev} / {reference}: median {r.median():.2f}x over {len(r)} points "
+              f"(p10 {r.quantile(0.1):.2f}x, p90 {r.quantile(0.9):.2f}x)")
+    ax.set_xscale("log")
+    ticks = [t for t in (0.125, 0.25, 0.5, 0.75, 1, 1.5, 2, 4, 8, 16) if bins[0] <= t <= bins[-1]]
+    ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.axvline(1.0, color="grey", ls="--", lw=1)
+    ax.legend(fontsize=8)
+ax.set_title(f"Latency ratio per point against {reference}")
+ax.set_xlabel(f"latency on the device / latency on {reference} (log scale)")
+ax.set_ylabel("points")'''),
     ("md", "## Rank inversions across devices and against MACs"),
-    ("code", '''from suite.analysis import detect_all
+    ("code", '''from suite.report.run_analysis import analyse_runs
 
-inversions = [a for a in detect_all(df, only=["rank_inversion"]) ]
+inversions = analyse_runs(paths, only=["rank_inversion"]).anomalies
 for a in inversions[:10]:
     print(a.message)
 print(f"{len(inversions)} inversion findings")'''),
-    ("md", "## What changed between the first two runs"),
+    ("md", "## What changed between the first two runs of one device"),
     ("code", '''from suite.report import compare_runs, significant_changes
 
-if len(runs) >= 2:
-    cmp = compare_runs(results.load(runs[0]), results.load(runs[1]))
+by_device = {}
+for r in runs:
+    by_device.setdefault(results.query.manifests(r)[0]["device_name"], []).append(r)
+pairs = [rs[:2] for rs in by_device.values() if len(rs) >= 2]
+if pairs:
+    cmp = compare_runs(results.load(pairs[0][0]), results.load(pairs[0][1]))
     print(f"{len(cmp)} points compared; run-wide shift {cmp.attrs['shift']:+.1%}; "
           f"{len(significant_changes(cmp))} changed significantly beyond it")
     display_cols = ["config", "median_a_ms", "median_b_ms", "change_net", "ci_low", "ci_high", "q_value", "verdict"]
-    cmp[display_cols].head(20)'''),
+    display(cmp[display_cols].head(20))
+else:
+    print("no device has two runs here: nothing to compare")'''),
 ]
 
 STUDY = [
     ("md", "# Reproducing the study's findings\n\nThe MLSys 2021 behaviour study found seven anomalies "
            "across edge platforms. This notebook lays the run(s) against them: a verdict per finding and "
-           "device, then the tables behind the verdicts. Sweeps that reproduce each finding's design "
-           "space are in `sweeps/study/` (each has a `-quick` variant)."),
+           "device (yes, no, or unresolved at the run's noise level), then the tables behind the verdicts. "
+           "Sweeps that reproduce each finding's design space are in `sweeps/study/` (each has a `-quick` "
+           "variant)."),
     ("code", SETUP.replace("import matplotlib.pyplot as plt\n\n", "")),
-    ("md", "## The seven findings, per device"),
-    ("code", '''from suite.analysis import detect_all
-from suite.report import findings_table, render_table, standard_tables
+    ("md", "## The seven findings, per device\nThe analysis of `hwbehave analyse` and `hwbehave findings`."),
+    ("code", '''from suite.report import findings_table, render_table, standard_tables
+from suite.report.run_analysis import analyse_runs
 
-anomalies = detect_all(df)
+anomalies = analyse_runs(paths).anomalies
 findings = findings_table(df, anomalies)
 findings'''),
     ("md", "## Publication tables (Markdown here; LaTeX with `hwbehave table --format latex`)"),
@@ -128,12 +170,12 @@ findings'''),
     ("md", "## F1: staircases along the channel axis"),
     ("code", '''steps = [a for a in anomalies if a.finding == "F1"]
 for a in steps:
-    print(a.message)
+    print(f"({a.verdict}) {a.message}")
 print(f"{len(steps)} staircase finding(s)")'''),
-    ("md", "## F2 and F5: activation overhead and data-type speedup"),
+    ("md", "## F2, F5 and F6: activation overhead, data-type speedup and output error"),
     ("code", '''for a in anomalies:
     if a.finding in ("F2", "F5", "F6"):
-        print(f"[{a.finding}] {a.message}")'''),
+        print(f"[{a.finding}] ({a.verdict}) {a.message}")'''),
 ]
 
 

@@ -16,16 +16,14 @@ import pandas as pd
 
 from suite import status
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from suite.analysis.timing import by_timing, latency_rows
 from suite.analysis.uncertainty import headline_factor
 from suite.results.schema import ALL_FIXED
 
-#: Columns that identify where a measurement was taken; every comparison stays inside one
-#: (``timing``: a finding never mixes timing kinds, docs/architecture.md §5).
-PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype", "timing")
-
-#: Timing kinds a latency detector may use: ``emulated`` timings (an accelerator emulated on the
-#: host) are valid for support and accuracy, never for latency.
-LATENCY_TIMINGS: tuple[str, ...] = ("measured", "summary", "estimated")
+#: Columns that identify where a measurement was taken; every comparison stays inside one.
+#: Timing kinds are kept apart by ``device`` itself: :func:`timed` names a device's rows of
+#: another kind ``"<device> (<kind>)"`` (:mod:`suite.analysis.timing`).
+PLACE_COLUMNS: tuple[str, ...] = ("device", "sweep", "runtime", "op", "dtype")
 
 #: Columns that are never op parameters: the schema's, and v1's per-round ``round``/``order``
 #: (frames built by hand, one row per round, still carry them).
@@ -80,8 +78,10 @@ def timed(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.D
     """One row per point with a usable latency and its honest uncertainty.
 
     Rows with status ok/fallback, a finite positive median and a latency timing kind
-    (:data:`LATENCY_TIMINGS`) are kept; rows of one point (same place, ``format``, ``timing``
-    and ``point_id``: the rounds of a v1 run, or the same point in several runs) are merged:
+    (:data:`suite.analysis.timing.LATENCY_TIMINGS`) are kept, each device's rows of another
+    kind than ``measured`` as a device of their own (:func:`suite.analysis.timing.by_timing`);
+    rows of one point (same place, ``format`` and ``point_id``: the rounds of a v1 run, or the
+    same point in several runs) are merged:
     their round medians are pooled and the headline ``median_ms`` is their median. The columns of
     :data:`POINT_COLUMNS` are added (see :func:`point_uncertainty` for the model), parameter
     columns ensured and :data:`PAYLOAD_COLUMNS` dropped. A frame that already has ``_sigma`` is
@@ -91,10 +91,9 @@ def timed(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.D
         return df
     keep = [c for c in df.columns if c not in PAYLOAD_COLUMNS]
     if not df.empty:
+        df = by_timing(df)
         median = pd.to_numeric(df["median_ms"], errors="coerce").astype(float)
-        mask = df["status"].isin(status.TIMED) & np.isfinite(median) & (median > 0)
-        if "timing" in df.columns:
-            mask &= df["timing"].fillna("measured").isin(LATENCY_TIMINGS)
+        mask = df["status"].isin(status.TIMED) & np.isfinite(median) & (median > 0) & latency_rows(df)
         if mask.any():
             return point_uncertainty(with_param_columns(df[keep] if mask.all() else df.loc[mask, keep]), thresholds)
     out = df.iloc[:0][keep].copy()
@@ -150,7 +149,7 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
       a row holding one round: v1 rows, combined over the rounds of a v1 run; a v2 row with
       several rounds carries a between-round interval, which the first item recomputes).
     """
-    keys = [c for c in (*PLACE_COLUMNS, "format", "timing") if c in df.columns]
+    keys = [c for c in (*PLACE_COLUMNS, "format") if c in df.columns]
     keys.append("point_id" if "point_id" in df.columns else "params_json")
     df = df.reset_index(drop=True)
     rows = len(df)
@@ -306,14 +305,28 @@ class AxisSeries:
         """The parameters held fixed (key minus place columns, nulls dropped)."""
         return {k: v for k, v in self.key.items() if k not in PLACE_COLUMNS and _present(v)}
 
-    def describe(self, limit: int = 4) -> str:
-        """Short label: ``fp32, cin=32 kernel=3 resolution=56`` (parameters at the op's defaults left out)."""
+    def describe(self, limit: int | None = None) -> str:
+        """Short label: ``fp32, cin=32 kernel=3 resolution=56``.
+
+        The parameters that fix the shape (:data:`SHAPE_PARAMS`) are always named, defaults or
+        not (two series that differ only in kernel size must not read alike); the others only
+        where they differ from the op's default (``stride=2``, ``activation=relu``). ``limit``
+        keeps the first that many (shape parameters first).
+        """
         from suite.sweep.point import changed_params
 
         params = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in self.fixed_params.items()
                   if k not in ("batch", "bias", "padding")}
-        fixed = changed_params(str(self.key.get("op", "")), params).split()
-        return ", ".join([self.key.get("dtype", "")] + ([" ".join(fixed[:limit])] if fixed else []))
+        changed = dict(item.split("=", 1) for item in changed_params(str(self.key.get("op", "")), params).split())
+        order = sorted(params, key=lambda k: k not in SHAPE_PARAMS)  # stable: the frame's order within each
+        shown = [f"{k}={changed.get(k, _fmt(params[k]))}" for k in order if k in changed or k in SHAPE_PARAMS][:limit]
+        return ", ".join([self.key.get("dtype", "")] + ([" ".join(shown)] if shown else []))
+
+
+#: Parameters a series label always names: they fix the shape, so a reader needs them even at
+#: their defaults (``kernel=3``, ``resolution=56``).
+SHAPE_PARAMS: frozenset[str] = frozenset({"cin", "cout", "c1", "c2", "channels", "kernel", "resolution", "width",
+                                          "rows", "cols", "depth", "seq_len", "heads"})
 
 
 def _present(v) -> bool:

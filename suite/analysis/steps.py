@@ -528,6 +528,17 @@ def staircase_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
     return pd.DataFrame(rows, columns=STAIRCASE_COLUMNS)
 
 
+def staircase_shape(axis: str, period: float | None, upper: list[float]) -> str:
+    """Where a staircase steps up, the same way for both tests (so two series of one device read alike):
+    ``every 16 output channels (at cout 20, 36, 52)`` for a periodic one, ``at cout 20, 32, 44 (no
+    common period)`` for steps at free positions. ``upper`` holds the first axis value of each
+    higher plateau: the value that costs more, not the one before the step."""
+    at = ", ".join(fmt_axis_value(v) for v in upper)
+    if period is not None:
+        return f"every {fmt_axis_value(period)} {axis_words(axis)} (at {axis} {at})"
+    return f"at {axis} {at}" + (" (no common period)" if len(upper) > 1 else "")
+
+
 #: Jobs listed for confirmation per anomaly (evidence ``confirm_jobs``).
 MAX_CONFIRM_JOBS = 64
 
@@ -542,6 +553,8 @@ def find_staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
     points beside the candidate steps). The message describes the confirmed series with the
     largest step; evidence lists how many series showed steps, their periods and verdicts, the
     test statistic against its critical value, the series' scatter and the effect floor.
+    ``Anomaly.at`` lists the last axis value before each step (``16,32,48``: the boundaries); the
+    message names the first value past each (``at cout 20, 36, 52``), where latency is higher.
     """
     groups: dict[tuple, list[Staircase]] = {}
     for st in staircases(df, thresholds, axes, series, models):
@@ -559,27 +572,24 @@ def find_staircases(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLD
         a, nx, end = (fmt_axis_value(v) for v in (biggest.at, biggest.next, biggest.upper_end))
         where = f"{op} ({rep.series.describe()})"
         noise = math.sqrt(rep.tau2) if np.isfinite(rep.tau2) else float("nan")
+        shape = staircase_shape(axis, rep.period, [s.next for s in rep.steps])
         if verdict == UNRESOLVED:
-            shape = (f"in steps of {fmt_axis_value(rep.period)} {axis_words(axis)}" if rep.period is not None
-                     else f"in a step at {axis} = {at.replace(',', ', ')}")
             why = (f"the steps ({pct(biggest.costs_more)}) do not clear this run's noise floor "
                    f"({pct(rep.effect_floor)})" if rep.t >= rep.critical else
                    f"the evidence (t = {rep.t:.1f}) falls short of the {rep.critical:.1f} a claim needs with "
                    f"{pct(noise)} point-to-point scatter")
-            message = (f"On {device}, {where} latency may rise {shape}, but {why}: unresolved at this noise level; "
-                       f"re-measure (more rounds) to decide.")
+            message = (f"On {device}, {where} latency may step up {shape}, but {why}: unresolved at this noise "
+                       f"level; re-measure (more rounds) to decide.")
         else:
             if rep.period is not None:
                 p = fmt_axis_value(rep.period)
-                head = f"On {device}, {where} latency rises in steps of {p} {axis_words(axis)}"
                 tail = (f" Rounding {axis} down to a multiple of {p} saves up to "
                         f"{pct(max(s.saving for s in rep.steps))} of the latency.")
             else:
-                head = f"On {device}, {where} latency jumps at {axis} = {at.replace(',', ', ')}"
                 tail = f" Rounding {axis} down to {a} from up to {end} saves {pct(biggest.saving)} of the latency."
             span = f"{nx}–{end}" if nx != end else nx
-            message = (f"{head}: {nx} costs {pct(biggest.costs_more)} more than {a}; {span} cost about the same."
-                       + tail)
+            message = (f"On {device}, {where} latency steps up {shape}: {nx} costs {pct(biggest.costs_more)} more "
+                       f"than {a}; {span} cost about the same." + tail)
         jobs = [] if verdict == CONFIRMED else [j for s in found for j in s.series.jobs(s.confirm_idx)]
         evidence = {
             "op": op, "dtype": dtype, "runtime": runtime, "fixed_params": rep.series.fixed_params,

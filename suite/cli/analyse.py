@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
-import suite.results as results
-from suite.analysis import DETECTOR_NAMES, anomalies_to_frame, detect_all
+from suite.analysis import DETECTOR_NAMES, Anomaly, anomalies_to_frame
 from suite.analysis.uncertainty import UNRESOLVED
 from suite.errors import ConfigError
-from suite.results.query import find_runs
+from suite.report.run_analysis import analyse_runs
 
 ANOMALIES = "anomalies.parquet"
 
@@ -20,50 +20,68 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``hwbehave analyse`` and its arguments."""
     p = sub.add_parser("analyse", aliases=["analyze"], help="detect anomalies (the seven findings and more)")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (or folders of them)")
-    p.add_argument("--out", type=Path, help=f"anomalies file (default: RUN/{ANOMALIES} for one run)")
+    p.add_argument("--out", type=Path, help=f"anomalies file (default: {ANOMALIES} in the one run or folder given; "
+                   "anomalies-NAME.parquet with --only)")
     p.add_argument("--only", action="append", choices=DETECTOR_NAMES, help="run only these detectors")
     p.add_argument("--limit", type=int, default=30, help="rows to print (default 30)")
     return p
 
 
-def analyse_runs(paths: list[Path], only: list[str] | None = None) -> tuple[list, object, list[Path]]:
-    """Load ``paths``, run the detectors; return anomalies, the measurements and the run dirs."""
-    runs = find_runs(paths)
-    df = results.load(runs)
-    peaks = {}
-    for m in results.query.manifests(runs):
-        p = (m.get("device", {}).get("definition", {}) or {}).get("peaks") or {}
-        if p.get("gflops") or p.get("gbps"):
-            peaks[m["device_name"]] = {k: v for k, v in p.items() if v}
-    return detect_all(df, peaks=peaks or None, only=only), df, runs
+def default_out(paths: list[Path], out: Path | None, only: list[str] | None = None) -> Path:
+    """Where ``analyse`` writes: ``out``, else inside the one run or folder given.
 
-
-def default_out(runs: list[Path], out: Path | None, name: str) -> Path:
-    """Where a command writes for ``runs``: ``out``, or inside the single run given."""
+    With ``--only`` the file is named after the detectors (``anomalies-staircase.parquet``), so a
+    partial analysis never overwrites the full ``anomalies.parquet``.
+    """
     if out is not None:
         return out
-    if len(runs) != 1:
-        raise ConfigError(f"several runs given: say where to write with --out (e.g. --out {name})",
+    name = f"anomalies-{'+'.join(dict.fromkeys(only))}.parquet" if only else ANOMALIES
+    if len(paths) != 1:
+        raise ConfigError(f"several runs or folders given: say where to write with --out (e.g. --out {name})",
                           field="--out", value=None, expected="a file path")
-    return runs[0] / name
+    return paths[0] / name
+
+
+def _where(a: Anomaly) -> str:
+    """``sweep s, run r`` (or ``runs r1, r2 +3``): where an anomaly was seen."""
+    runs = a.evidence.get("runs") or []
+    shown = ", ".join(runs[:2]) + (f" +{len(runs) - 2}" if len(runs) > 2 else "")
+    return f"sweep {a.sweep or '?'}" + (f", run{'s' if len(runs) > 1 else ''} {shown}" if runs else "")
+
+
+def grouped(anomalies: list[Anomaly]) -> list[list[Anomaly]]:
+    """Anomalies that say the same thing about the same device (from several sweeps), one group
+    each, in rank order of their first member."""
+    groups: dict[tuple, list[Anomaly]] = {}
+    for a in anomalies:
+        key = (a.finding, a.kind, a.device, a.axis, a.at, a.verdict, a.message)
+        groups.setdefault(key, []).append(a)
+    return list(groups.values())
 
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave analyse``; returns the exit status."""
-    anomalies, _, runs = analyse_runs(args.runs, args.only)
-    out = default_out(runs, args.out, ANOMALIES)
+    out = default_out(args.runs, args.out, args.only)
+    analysis = analyse_runs(args.runs, args.only)
+    anomalies, runs = analysis.anomalies, analysis.runs
     out.parent.mkdir(parents=True, exist_ok=True)
     anomalies_to_frame(anomalies).to_parquet(out, index=False)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # paths stay whole (a terminal may fold them)
     unresolved = sum(a.verdict == UNRESOLVED for a in anomalies)
     console.print(f"[bold]{len(anomalies) - unresolved} anomalies in {len(runs)} run(s), ranked by impact; "
                   f"{unresolved} unresolved at this noise level[/]")
-    for i, a in enumerate(anomalies[: args.limit], 1):
-        tag = f"[{a.finding}] " if a.finding else ""
+    if analysis.skipped:
+        console.print(f"{len(analysis.skipped)} run(s) left out (written by a newer hwbehave)")
+    groups = grouped(anomalies)
+    for i, group in enumerate(groups[: args.limit], 1):
+        a = group[0]
+        tag = escape(f"[{a.finding}] ") if a.finding else ""
         state = " [dim]unresolved[/]" if a.verdict == UNRESOLVED else ""
-        console.print(f"{i:>3}. {tag}{a.kind} on {a.device} (impact {a.magnitude:.2f}){state}", highlight=False)
-        console.print(f"     {a.message}", soft_wrap=True)
-    if len(anomalies) > args.limit:
-        console.print(f"... {len(anomalies) - args.limit} more in {out}")
-    console.print(f"anomalies: {out}")
+        where = "; ".join(_where(g) for g in group)
+        console.print(f"{i:>3}. {tag}{a.kind} on {escape(a.device)} (impact {a.magnitude:.2f}){state}")
+        console.print(f"     {escape(a.message)}")
+        console.print(f"     [dim]{'seen in' if len(group) > 1 else 'in'} {escape(where)}[/]")
+    if len(groups) > args.limit:
+        console.print(f"... {len(groups) - args.limit} more in {escape(str(out))}")
+    console.print(f"anomalies: {escape(str(out))}")
     return 0

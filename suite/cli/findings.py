@@ -19,11 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave findings``; returns the exit status."""
-    from suite.cli.analyse import analyse_runs
     from suite.report import findings_as_table, findings_table, render_table
+    from suite.report.run_analysis import analyse_runs
 
-    anomalies, df, _ = analyse_runs(args.runs)
-    text = render_table(findings_as_table(findings_table(df, anomalies)), args.format)
+    analysis = analyse_runs(args.runs)
+    text = render_table(findings_as_table(findings_table(analysis.measurements, analysis.anomalies)), args.format)
     if args.out:
         args.out.write_text(text)
         print(f"findings: {args.out}")

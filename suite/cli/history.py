@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from suite.farm.history import device_history
+from suite.farm.history import device_history, point_label
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     for col in ("sweep", "point", "before (ms)", "after (ms)", "change", "between", "what changed"):
         table.add_column(col, justify="right" if "ms" in col or col == "change" else "left")
     for s in sorted(steps, key=lambda s: -abs(s.change)):
-        label = f"{s.op} {' '.join(f'{k}={v}' for k, v in s.params.items())} {s.dtype}"
+        label = point_label(s.op, s.params, s.dtype)
         diff = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in list(s.env_diff.items())[:4]) or "nothing recorded"
         table.add_row(s.sweep, label, f"{s.before_ms:.4f}", f"{s.after_ms:.4f}", f"{s.change:+.1%}",
                       f"{s.before_at[:19]} → {s.after_at[:19]}", diff)

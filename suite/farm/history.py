@@ -75,6 +75,17 @@ class PointHistory:
     half_ms: np.ndarray
 
 
+def point_label(op: str, params: dict[str, Any], dtype: str, keys: Iterable[str] | None = None) -> str:
+    """``conv2d cout=16 fp32``: the op, its parameters (only ``keys`` when given) and dtype.
+
+    Parameters without a value are left out: in a legend over several ops, ``mbv2_block``
+    has no ``activation`` and must not read ``activation=None``.
+    """
+    names = list(params) if keys is None else list(keys)
+    shown = " ".join(f"{k}={params[k]}" for k in names if params.get(k) is not None)
+    return " ".join(x for x in (op, shown, dtype) if x)
+
+
 def _weighted_median(y: np.ndarray, w: np.ndarray) -> float:
     order = np.argsort(y)
     cw = np.cumsum(w[order])

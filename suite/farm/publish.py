@@ -13,7 +13,6 @@ copied to a web server as is, or attached to a report.
 from __future__ import annotations
 
 import html
-import importlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -25,13 +24,17 @@ import pandas as pd
 
 from suite import status as st
 from suite.errors import ResultsError
-from suite.farm.history import device_history
+from suite.farm.history import device_history, point_label
 from suite.farm.sustain import SUSTAIN_JSON, read_sustain
-from suite.results.query import find_runs, load
+from suite.report.run_analysis import RunAnalysis, analyse_runs
+from suite.results import damage
+from suite.results.query import find_runs
 from suite.results.store import read_manifest
 
 #: Point lines drawn per history plot (the most variable ones first); the rest are listed.
 MAX_LINES = 12
+#: Anomalies listed on the index page (largest first; ``hwbehave analyse`` lists them all).
+MAX_ANOMALIES = 50
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;font-size:90%}
@@ -85,8 +88,8 @@ def _runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     for r in runs:
         try:
             out.append((r, read_manifest(r)))
-        except ResultsError:
-            continue
+        except ResultsError as exc:  # a newer schema or a damaged manifest: said, and left out
+            damage.warn(f"{exc}; run left out")
     return sorted(out, key=lambda x: x[1].get("created_at", ""))
 
 
@@ -94,32 +97,17 @@ def _sustained(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob(SUSTAIN_JSON))
 
 
-def latest_findings(df: pd.DataFrame) -> tuple[list[dict[str, Any]], str]:
-    """Findings rows for the latest runs and where they came from (report stage, analysis, or none)."""
-    try:
-        module = importlib.import_module("suite.report.findings")
-    except ModuleNotFoundError:
-        module = None
-    if module is not None:
-        for name in ("findings_table", "findings_frame", "findings"):
-            fn = getattr(module, name, None)
-            if callable(fn):
-                try:
-                    res = fn(df)
-                    rows = res.to_dict("records") if isinstance(res, pd.DataFrame) else [
-                        r if isinstance(r, dict) else getattr(r, "__dict__", {"finding": str(r)}) for r in res]
-                    return rows, f"suite.report.findings.{name}"
-                except Exception as exc:  # noqa: BLE001 - a report plug-in failing must not stop publishing
-                    return [{"error": f"{type(exc).__name__}: {exc}"}], f"suite.report.findings.{name}"
-    try:
-        from suite.analysis.detect import detect_all
+def latest_findings(analysis: RunAnalysis) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The findings table (one row per finding, a verdict per device) and the anomalies behind it,
+    as table rows, from the same analysis ``hwbehave analyse`` runs."""
+    from suite.report.findings import findings_table
 
-        anomalies = detect_all(df)
-    except Exception as exc:  # noqa: BLE001 - analysis failing is shown on the page, not fatal
-        return [{"error": f"{type(exc).__name__}: {exc}"}], "suite.analysis.detect"
-    return ([{"finding": a.finding or "", "kind": a.kind, "device": a.device, "sweep": a.sweep,
-              "magnitude": float(a.magnitude), "message": a.message} for a in anomalies[:50]],
-            "suite.analysis.detect.detect_all")
+    table = findings_table(analysis.measurements, analysis.anomalies)
+    findings = [{"finding": f, **row} for f, row in table.to_dict("index").items()]
+    anomalies = [{"finding": a.finding or "", "verdict": a.verdict, "kind": a.kind, "device": a.device,
+                  "sweep": a.sweep, "magnitude": f"{a.magnitude:.1%}", "message": a.message}
+                 for a in analysis.anomalies[:MAX_ANOMALIES]]
+    return findings, anomalies
 
 
 def publish(root: str | Path, out: str | Path) -> PublishOutcome:
@@ -149,7 +137,8 @@ def publish(root: str | Path, out: str | Path) -> PublishOutcome:
     for dev, dev_runs in by_device.items():
         for r, m in dev_runs:
             latest[(dev, (m.get("sweep") or {}).get("name"))] = r
-    df_latest = load(list(latest.values())) if latest else pd.DataFrame()
+    analysis = analyse_runs(list(latest.values())) if latest else None
+    df_latest = analysis.measurements if analysis is not None else pd.DataFrame()
 
     device_rows = []
     for dev in sorted(set(by_device) | set(sustain_by_device)):
@@ -167,11 +156,15 @@ def publish(root: str | Path, out: str | Path) -> PublishOutcome:
         pages.append(f"devices/{dev}.html")
         images.extend(imgs)
 
-    findings, source = latest_findings(df_latest) if len(df_latest) else ([], "no measurements")
+    findings, anomalies = latest_findings(analysis) if analysis is not None else ([], [])
+    more = len(analysis.anomalies) - len(anomalies) if analysis is not None else 0
     body = (f"<p>{len(runs)} run(s) under <code>{_e(root)}</code>.</p><h2>Devices</h2>"
             + _table(device_rows, raw=("device", "latest run"))
-            + f"<h2>Latest findings</h2><p>Latest run of each (device, sweep); from <code>{_e(source)}</code>.</p>"
-            + _table(findings))
+            + "<h2>Latest findings</h2><p>Latest run of each (device, sweep), analysed as "
+            "<code>hwbehave analyse</code> does: yes, no or unresolved (cannot be decided at the run's "
+            "noise level) per device.</p>" + _table(findings)
+            + "<h2>Anomalies, largest first</h2>" + _table(anomalies)
+            + (f"<p>{more} more: <code>hwbehave analyse</code> lists them all.</p>" if more > 0 else ""))
     (out / "index.html").write_text(_page("hwbehave results", body))
     return PublishOutcome(out_dir=out, pages=tuple(pages), images=tuple(images))
 
@@ -196,10 +189,15 @@ def _device_page(dev: str, runs: list[tuple[Path, dict[str, Any]]], sustained: l
         except ResultsError:
             continue
         name = f"{_slug(dev)}-{_slug(sweep)}-history.png"
+        parts.append(f"<h2>History: {_e(sweep)}</h2>")
         if _history_plot(histories, steps, out / "img" / name, f"{dev} — {sweep}"):
             images.append(f"img/{name}")
-            parts.append(f"<h2>History: {_e(sweep)}</h2><img src=\"../img/{_e(name)}\" alt=\"history of {_e(sweep)}\">")
-        step_rows = [{"point": f"{s.op} {' '.join(f'{k}={v}' for k, v in s.params.items())} {s.dtype}",
+            parts.append(f"<img src=\"../img/{_e(name)}\" alt=\"history of {_e(sweep)}\">")
+        elif len({r for h in histories for r in h.runs}) < 2:
+            parts.append("<p>One run so far: the history plot starts with the second run of this sweep.</p>")
+        else:
+            parts.append("<p>No timed point to plot.</p>")
+        step_rows = [{"point": point_label(s.op, s.params, s.dtype),
                       "before (ms)": s.before_ms, "after (ms)": s.after_ms, "change": f"{s.change:+.1%}",
                       "when": f"{s.before_at[:19]} → {s.after_at[:19]}",
                       "what changed": "; ".join(f"{k}: {a} → {b}" for k, (a, b) in list(s.env_diff.items())[:5])}
@@ -222,10 +220,12 @@ def _slug(s: str) -> str:
 
 
 def _history_plot(histories: list[Any], steps: list[Any], path: Path, title: str) -> bool:
+    """Latency of each point per run over time; ``False`` (nothing drawn) with fewer than two runs:
+    one run is one column of dots, and a date axis around one date spans years."""
     import matplotlib.pyplot as plt
 
     usable = [h for h in histories if len(h.runs) >= 1 and np.isfinite(h.latency_ms).any()]
-    if not usable:
+    if len({t for h in usable for t in h.created_at}) < 2:
         return False
     stepped = {s.point_id for s in steps}
     usable.sort(key=lambda h: (h.point_id not in stepped, -float(np.nanstd(h.latency_ms / np.nanmedian(h.latency_ms)))))
@@ -234,12 +234,12 @@ def _history_plot(histories: list[Any], steps: list[Any], path: Path, title: str
     varying = [k for k in keys if len({json.dumps(h.params.get(k)) for h in usable}) > 1]
     for h in usable[:MAX_LINES]:
         x = pd.to_datetime(list(h.created_at), utc=True, format="ISO8601")
-        label = f"{h.op} {' '.join(f'{k}={h.params.get(k)}' for k in varying)} {h.dtype}"[:50]
-        ax.errorbar(x, h.latency_ms, yerr=h.half_ms, marker="o", ms=3, capsize=2, label=label,
-                    lw=2 if h.point_id in stepped else 1)
+        ax.errorbar(x, h.latency_ms, yerr=h.half_ms, marker="o", ms=3, capsize=2,
+                    label=point_label(h.op, h.params, h.dtype, varying)[:60], lw=2 if h.point_id in stepped else 1)
     for s in steps:
         ax.axvline(pd.to_datetime(s.after_at, utc=True, format="ISO8601"), color="red", alpha=0.3, ls="--")
     ax.set_yscale("log")
+    ax.set_xlabel("run started (UTC)")
     ax.set_ylabel("median latency (ms, 95 % CI)")
     ax.set_title(title + (f" — {len(usable) - MAX_LINES} more points not drawn" if len(usable) > MAX_LINES else ""))
     ax.legend(fontsize=6, loc="best")

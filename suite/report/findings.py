@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from suite import status
 from suite.analysis.overhead import overhead_frame, overhead_summary
 from suite.analysis.pairs import point_noise_of
 from suite.analysis.precision import quant_error_frame, speedup_frame, speedup_summary
 from suite.analysis.records import FINDINGS, Anomaly
-from suite.analysis.series import LATENCY_TIMINGS, numeric_axes, timed
+from suite.analysis.series import fmt_axis_value, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.timing import by_timing, timing_label
+from suite.analysis.timing import by_timing, has_latency, timing_kinds
 from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
 from suite.report.prepared import PreparedAnalysis
 from suite.report.tables import Table
@@ -24,9 +25,10 @@ NOT_MEASURED = "not measured"
 def _key_number(finding: str, a: Anomaly) -> str:
     """The number a findings cell shows for anomaly ``a`` (after ``yes:`` or ``unresolved:``)."""
     ev = a.evidence
-    if finding == "F1":
+    if finding == "F1":  # worded as the anomaly's message: where latency is higher, not the value before
         period = ev.get("period")
-        what = f"steps of {period:g} {a.axis}" if period else f"steps at {a.axis} {a.at}"
+        upper = ", ".join(fmt_axis_value(s["next"]) for s in ev.get("steps", [])) or a.at
+        what = f"steps every {period:g} {a.axis}" if period else f"steps at {a.axis} {upper}"
         return f"{what} (+{a.magnitude:.0%})"
     if finding == "F2":
         return f"{a.at} +{a.magnitude:.0%}"
@@ -39,7 +41,9 @@ def _key_number(finding: str, a: Anomaly) -> str:
         return f"{a.at} {a.magnitude:.0%} slower"
     if finding == "F6":
         return f"{a.at} {a.magnitude:.1%} rel. RMSE" if a.magnitude < 1 else f"{a.at} non-finite"
-    return f"{a.message.split(' for ')[0].split(', ', 1)[-1]} ({a.magnitude:.0%} of points)"
+    verb = {"unsupported": "unsupported", "fallback": "falls back"}.get(a.kind, a.kind)
+    return (f"{ev.get('op')} {ev.get('dtype')} {verb} ({ev.get('n_affected')} of {ev.get('n')} points)"
+            if "n" in ev else f"{a.kind} ({a.magnitude:.0%} of points)")
 
 
 def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
@@ -52,14 +56,15 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     this run's noise level, a third state beside yes and no), ``no`` (testable, nothing found;
     with a key number where one exists, e.g. the median int8 speedup) or ``not measured`` (the
     run had no data to test it on that device), or ``n/a`` for a latency finding on a device
-    whose timings are of no latency kind (emulated); such a column is labelled with its kinds.
+    whose timings are of no latency kind (emulated). A device's rows of another timing kind than
+    ``measured`` are a column of their own, ``"<device> (<kind>)"`` (:func:`~suite.analysis.timing.by_timing`).
     ``prepared``: :func:`suite.report.prepared.prepare` of ``df`` when a report already has it
     (its timed points and pair summaries are used instead of computing them again).
     """
     # columns per device and timing kind: "ethos-u55-128 (estimated)"
     df = prepared.frame if prepared is not None else by_timing(df)
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
-    kinds = _timing_kinds(df, devices)
+    kinds = timing_kinds(df)
     data = prepared.data if prepared is not None else timed(df, thresholds)
     best: dict[tuple[str, str, str], Anomaly] = {}
     for a in anomalies:
@@ -84,29 +89,18 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
                 row[dev] = "yes: " + _key_number(finding, best[(finding, dev, CONFIRMED)])
             elif (finding, dev, UNRESOLVED) in best:
                 row[dev] = "unresolved: " + _key_number(finding, best[(finding, dev, UNRESOLVED)])
-            elif finding in LATENCY_FINDINGS and kinds[dev] and not set(kinds[dev]) & set(LATENCY_TIMINGS):
+            elif finding in LATENCY_FINDINGS and not has_latency(kinds.get(dev, [])):
                 row[dev] = f"n/a: {', '.join(kinds[dev])} timings are no latency"
             else:
                 row[dev] = _no(finding, dev, df, data, speed, over, quant)
         rows[finding] = row
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["title", *devices])
     frame.index.name = "finding"
-    # a column says what its numbers are when they are not wall-clock device latency (§5 of docs/architecture.md);
-    # by_timing named most already ("ethos-u55-128 (estimated)"): timing_label adds no second suffix
-    return frame.rename(columns={dev: timing_label(dev, ", ".join(k for k in kinds[dev] if k != "measured"))
-                                 for dev in devices if set(kinds[dev]) - {"measured"}})
+    return frame
 
 
 #: Findings about latency: a device whose timings are of no latency kind (emulated) cannot show them.
 LATENCY_FINDINGS = ("F1", "F2", "F3", "F4", "F5")
-
-
-def _timing_kinds(df: pd.DataFrame, devices: list[str]) -> dict[str, list[str]]:
-    """The timing kinds of each device's rows (``measured`` where the results predate the column)."""
-    if "timing" not in df.columns:
-        return {dev: ["measured"] for dev in devices}
-    timing = df["timing"].fillna("measured").astype(str)
-    return {dev: sorted(set(timing[df["device"].astype(str) == dev])) for dev in devices}
 
 
 def cell_state(cell: str) -> str:
@@ -138,7 +132,29 @@ def _no(finding: str, dev: str, df: pd.DataFrame, data: pd.DataFrame, speed: pd.
             return NOT_MEASURED
         per = q.groupby("dtype")["rel_rmse"].median()
         return "no: " + ", ".join(f"{k} {v:.1%} RMSE" for k, v in per.items())
-    return "no: all ran" if (df["device"] == dev).any() else NOT_MEASURED
+    return _support_cell(df[df["device"] == dev])
+
+
+def _support_cell(d: pd.DataFrame) -> str:
+    """F7 without an unsupported or fallback anomaly: what was observed, in points.
+
+    ``no: all 35 points ran``; failures for other reasons (build errors, timeouts, crashes) are
+    no support verdict, so they are counted beside it (``no: 33 of 35 points ran; 2 failed
+    otherwise (build_error 2)``); when nothing ran there is nothing to judge support on.
+    """
+    tried = d[d["status"] != status.SKIPPED]
+    if tried.empty:
+        return NOT_MEASURED
+    keyed = tried.assign(_point=tried["point_id"].astype(str) if "point_id" in tried.columns else range(len(tried)))
+    ran = set(keyed.loc[keyed["status"].isin(status.TIMED), "_point"])
+    failed = keyed[~keyed["_point"].isin(ran)].drop_duplicates("_point")
+    points = keyed["_point"].nunique()
+    if failed.empty:
+        return f"no: all {points} points ran"
+    why = ", ".join(f"{k} {v}" for k, v in failed["status"].value_counts().items())
+    if not ran:
+        return f"{NOT_MEASURED}: no point ran ({why})"
+    return f"no: {len(ran)} of {points} points ran; the others failed otherwise ({why})"
 
 
 def findings_as_table(frame: pd.DataFrame) -> Table:

@@ -64,7 +64,9 @@ def test_planted_period_16_is_found_at_the_right_steps(values):
         assert step["costs_more"] == pytest.approx(0.38, abs=0.06)
         assert step["saving"] == pytest.approx(0.38 / 1.38, abs=0.05)
     assert anomaly.magnitude == pytest.approx(0.38, abs=0.06)
-    assert "steps of 16 output channels" in anomaly.message
+    # worded by where latency is higher: the first value past each multiple of 16, not the value before it
+    upper = ", ".join(str(min(v for v in values if v > edge)) for edge in (16, 32, 48))
+    assert f"steps up every 16 output channels (at cout {upper})" in anomaly.message
     assert ev["confirm_jobs"] == []  # nothing to re-measure once confirmed
 
 
@@ -87,6 +89,26 @@ def test_irregular_steps_have_no_period():
     add_axis_series(b, "dev", "s", "cout", values, lat)
     [stair] = staircase_frame(b.frame()).itertuples()
     assert stair.steps_at == "10,27" and np.isnan(stair.period) and stair.verdict == "confirmed"
+    # the message names where latency is higher (11 and 28), as the periodic message does, and says it is no period
+    [a] = find_staircases(b.frame())
+    assert "latency steps up at cout 11, 28 (no common period): 11 costs 50% more than 10" in a.message
+
+
+def test_messages_of_two_series_on_one_device_read_alike_and_name_kernel_and_resolution():
+    values = list(range(4, 68, 4))
+    b = FrameBuilder(4, rounds=3, noise=QUIET)
+    add_axis_series(b, "cpu", "s1", "cout", values, staircase_latency(values, 16, 0.4, 0.05),
+                    fixed={"cin": 32, "kernel": 3, "resolution": 56})  # kernel and resolution at conv2d's defaults
+    x = np.array(values)
+    add_axis_series(b, "cpu", "s2", "cout", values, np.where(x > 12, 1.5, 1.0) * np.where(x > 44, 1.3, 1.0),
+                    fixed={"cin": 32, "kernel": 5, "resolution": 56})
+    found = sorted(find_staircases(b.frame()), key=lambda a: a.message)
+    assert len(found) == 2 and all(a.verdict == "confirmed" for a in found)
+    messages = {a.evidence["fixed_params"]["kernel"]: a.message for a in found}
+    assert "(fp32, cin=32 kernel=3 resolution=56) latency steps up every 16 output channels (at cout 20, 36, 52)" \
+        in messages[3]
+    assert "(fp32, cin=32 kernel=5 resolution=56) latency steps up at cout 16, 48 (no common period): 16 costs" \
+        in messages[5]
 
 
 def test_smooth_ramp_and_a_single_high_point_are_not_staircases():

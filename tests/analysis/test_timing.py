@@ -46,3 +46,12 @@ def test_findings_and_tables_never_pool_the_kinds() -> None:
     assert table.loc["F1", "npu (estimated)"].startswith("yes") and not table.loc["F1", "npu"].startswith("yes")
     periods = next(t for t in standard_tables(df) if "period" in t.caption.lower() or "step" in t.name)
     assert "npu (estimated)" in periods.frame.columns
+
+
+def test_timed_keeps_the_kinds_apart_by_itself_and_leaves_emulated_out() -> None:
+    from suite.analysis.series import timed
+
+    df = frame()  # not relabelled by the caller
+    assert sorted(timed(df)["device"].unique()) == ["npu", "npu (estimated)"]
+    df.loc[df["timing"] == "estimated", "timing"] = "emulated"
+    assert sorted(timed(df)["device"].unique()) == ["npu"]  # emulated timings are no latency

@@ -106,3 +106,93 @@ def test_compare_refuses_runs_with_another_protocol_unless_forced(runs, tmp_path
     assert "protocol.min_runs" in err and "--force" in err
     assert main(["compare", str(runs[0]), str(other), "--force"]) == 0
     assert "warning" in capsys.readouterr().out
+
+
+def _copy_run(src, dst, **manifest_changes):
+    """A copy of run ``src`` at ``dst`` with a new run id (and other manifest fields changed);
+    ``sweep`` also renames the sweep in the measurements, as a run of another sweep would have it."""
+    import json
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    run_id = manifest["run_id"] + "-copy"
+    manifest["run_id"] = run_id
+    sweep = manifest_changes.pop("sweep", None)
+    if sweep:
+        manifest["sweep"]["name"] = sweep
+    manifest.update(manifest_changes)
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    for name in ("measurements.parquet", "rounds.parquet"):
+        table = pq.read_table(dst / name)
+        df = table.to_pandas()
+        df["run_id"] = run_id
+        if sweep and "sweep" in df.columns:
+            df["sweep"] = sweep
+        pq.write_table(pa.Table.from_pandas(df, schema=table.schema, preserve_index=False), dst / name)
+    return run_id
+
+
+def test_analyse_of_a_folder_writes_into_that_folder(runs, capsys):
+    folder = runs[0].parent
+    assert main(["analyse", str(folder)]) == 0
+    assert (folder / "anomalies.parquet").exists()
+    assert f"anomalies: {folder / 'anomalies.parquet'}" in capsys.readouterr().out
+
+
+def test_a_run_of_a_newer_schema_is_left_out_with_a_warning(runs, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(runs[0], tmp_path / "old")
+    _copy_run(runs[0], tmp_path / "future", schema_version=99)
+    assert main(["analyse", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and "future" in captured.err and "schema_version 99" in captured.err
+    assert "1 run(s) left out" in captured.out and "in 1 run(s)" in captured.out
+    assert main(["analyse", str(tmp_path / "future")]) == 1  # nothing else to analyse: refused, located
+    assert "schema_version 99" in capsys.readouterr().err
+
+
+def test_only_writes_its_own_file_and_leaves_the_full_analysis_alone(runs, capsys):
+    full = runs[0] / "anomalies.parquet"
+    assert main(["analyse", str(runs[0])]) == 0
+    before = pd.read_parquet(full)
+    assert main(["analyse", str(runs[0]), "--only", "support", "--only", "roofline"]) == 0
+    assert str(runs[0] / "anomalies-support+roofline.parquet") in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_parquet(full), before)
+    partial = pd.read_parquet(runs[0] / "anomalies-support+roofline.parquet")
+    assert set(partial["kind"]) <= {"unsupported", "fallback", "failed", "low_efficiency"}
+
+
+def test_the_same_anomaly_in_two_sweeps_is_listed_once_with_where_it_was_seen(runs, tmp_path, capsys):
+    import json
+    import re
+
+    own = json.loads((runs[0] / "manifest.json").read_text())["run_id"]
+    other = _copy_run(runs[0], tmp_path / "other-sweep", sweep="cli-analysis-copy")
+    assert main(["analyse", str(runs[0]), str(tmp_path / "other-sweep"), "--out", str(tmp_path / "a.parquet"),
+                 "--limit", "1000"]) == 0
+    out = capsys.readouterr().out
+    stored = pd.read_parquet(tmp_path / "a.parquet")
+    twice = stored["message"].value_counts()
+    assert len(stored) and (twice == 2).any()  # same data under two sweep names: the same anomalies
+    entries = re.findall(r"^\s+\d+\. .*$", out, flags=re.M)
+    assert len(entries) == stored["message"].nunique()
+    seen = re.findall(r"^\s+seen in (.*)$", out, flags=re.M)
+    assert len(seen) == (twice == 2).sum()
+    for where in seen:
+        assert f"sweep cli-analysis, run {own}" in where and f"sweep cli-analysis-copy, run {other}" in where
+    alone = re.findall(r"^\s+in (sweep .*)$", out, flags=re.M)
+    assert len(alone) == (twice == 1).sum()
+    runs_of = [json.loads(e)["runs"] for e in stored["evidence_json"]]
+    assert all(r in ([own], [other]) for r in runs_of)
+
+
+def test_report_of_a_folder_goes_inside_that_folder(runs, capsys):
+    folder = runs[0].parent
+    assert main(["report", str(folder)]) == 0
+    assert (folder / "report" / "report.html").exists()
+    assert f"report: {folder / 'report' / 'report.html'}" in capsys.readouterr().out

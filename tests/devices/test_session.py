@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 import suite.results as results
 from suite.devices.config import load_device
@@ -14,24 +12,13 @@ from suite.devices.session import DeviceLost, DeviceSession, Job
 from suite.devices.transports.ssh import SshTransport
 from suite.pipeline import run_sweep
 from suite.sweep.expand import load_sweep
+from suite.testing import tiny
 
 PROTOCOL = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 3, "min_s": 0.0, "max_runs": 3, "timeout_s": 20.0}
 
 
 def relu_jobs(tmp_path: Path, n: int) -> list[Job]:
-    import hashlib
-
-    jobs = []
-    for i in range(n):
-        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name=f"r{i}")], f"g{i}",
-                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])])
-        path = tmp_path / f"m{i}.onnx"
-        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-        jobs.append(Job(job_id=f"j{i}", model_path=str(path), format="onnx", dtype="fp32", runtime="onnxruntime",
-                        runtime_options={"threads": 1}, protocol=PROTOCOL, input_seed=i,
-                        model_sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
-    return jobs
+    return tiny.relu_jobs(tiny.relu_models(tmp_path, n), PROTOCOL)
 
 
 class Counting:

@@ -16,14 +16,29 @@ def test_one_row_per_finding_one_column_per_device(study):
     t = findings_table(df, anomalies)
     assert list(t.index) == [f"F{i}" for i in range(1, 8)]
     assert list(t.columns) == ["title", "cpu-a76", "mali-gpu", "rk3588-npu"]
-    assert t.loc["F1", "rk3588-npu"].startswith("yes: steps of 16 cout")
-    assert t.loc["F1", "mali-gpu"].startswith("yes: steps of 8 cout")
+    assert t.loc["F1", "rk3588-npu"].startswith("yes: steps every 16 cout")
+    assert t.loc["F1", "mali-gpu"].startswith("yes: steps every 8 cout")
     assert t.loc["F1", "cpu-a76"] == "no"
     assert t.loc["F5", "mali-gpu"] == "yes: int8 30% slower"
     assert t.loc["F5", "cpu-a76"] == "no: int8 2.50x"
     assert t.loc["F2", "rk3588-npu"].startswith("yes: swish +9")
     assert t.loc["F6", "rk3588-npu"].startswith("yes: int8 20")
-    assert t.loc["F7", "cpu-a76"] == "no: all ran"
+    assert t.loc["F7", "cpu-a76"] == f"no: all {df.loc[df['device'] == 'cpu-a76', 'point_id'].nunique()} points ran"
+
+
+def test_support_cell_says_what_was_observed_when_points_failed_for_other_reasons(study):
+    df, _ = study
+    cpu = df[df["device"] == "cpu-a76"].copy()
+    points = cpu["point_id"].unique()
+    cpu.loc[cpu["point_id"].isin(points[:3]), "status"] = "build_error"
+    cpu.loc[cpu["point_id"].isin(points[3:4]), "status"] = "timeout"
+    cell = findings_table(cpu, detect_all(cpu)).loc["F7", "cpu-a76"]
+    assert cell == f"no: {len(points) - 4} of {len(points)} points ran; the others failed otherwise (build_error 3, timeout 1)"
+    cpu["status"] = "build_error"
+    assert findings_table(cpu, detect_all(cpu)).loc["F7", "cpu-a76"] == \
+        f"not measured: no point ran (build_error {len(points)})"
+    cpu["status"] = "unsupported"
+    assert findings_table(cpu, detect_all(cpu)).loc["F7", "cpu-a76"].startswith("yes: ")
 
 
 def test_untestable_findings_say_not_measured(study):
@@ -60,4 +75,4 @@ def test_a_device_whose_timings_are_emulated_is_labelled_and_shows_no_latency_fi
     for finding in ("F1", "F2", "F3", "F4", "F5"):
         assert t.loc[finding, "rk3588-npu (emulated)"] == "n/a: emulated timings are no latency"
     assert t.loc["F6", "rk3588-npu (emulated)"].startswith("yes: int8 20")  # outputs stay valid
-    assert t.loc["F1", "mali-gpu"].startswith("yes: steps of 8 cout")  # the other devices are unchanged
+    assert t.loc["F1", "mali-gpu"].startswith("yes: steps every 8 cout")  # the other devices are unchanged
