@@ -358,10 +358,11 @@ def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (
                 all_x.append(s.x)
                 if np.isfinite(s.macs).any():
                     ax2.plot(s.x, s.macs / 1e6, color=color, linestyle=":", linewidth=1.0, alpha=0.6)
-                for m in _marks_for(s, found):
+                for k, m in enumerate(_marks_for(s, found)):
                     stepped.append((m, color))
-                    # plateau levels as the staircase model fitted them
-                    lo = float(s.x[0]) if m is _marks_for(s, found)[0] else None
+                    # plateau levels as the staircase model fitted them: the first from the series'
+                    # start, then each from the first point past a step to the end of its plateau
+                    lo = float(s.x[0]) if k == 0 else None
                     plateau_color = color if m.verdict == CONFIRMED else UNRESOLVED_COLOR
                     if lo is not None and np.isfinite(m.latency_at_ms):
                         ax.plot([lo, m.at], [m.latency_at_ms] * 2, color=plateau_color, linewidth=6, alpha=0.3,
