@@ -39,7 +39,7 @@ from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
 from suite.report.prepared import PreparedAnalysis
 
 #: Latency-vs-axis figures per report, and lines per figure (more would be unreadable, and slow to draw).
-MAX_FIGURES = 12
+MAX_FIGURES = 8
 MAX_SERIES_PER_FIGURE = 6
 #: Devices per bar chart or overlay, rows of the heat map (devices alike share one), devices
 #: with a distribution figure.
