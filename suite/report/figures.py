@@ -301,12 +301,15 @@ def _labels(series: Sequence[AxisSeries]) -> tuple[str, list[str]]:
 def _set_axis_ticks(ax, values: np.ndarray) -> None:
     from matplotlib.ticker import FixedLocator, MaxNLocator
 
-    values = np.unique(values)
-    if len(values) <= 17 and np.all(np.isfinite(values)):
+    values = np.unique(values[np.isfinite(values)])
+    span = float(values[-1] - values[0]) if values.size else 0.0
+    # a tick at every measured value when they are few and evenly enough spread to be read
+    # (1, 2, 4 … 512 on a linear axis would pile up at the left), else matplotlib's choice
+    if 2 <= len(values) <= 17 and float(np.diff(values).min()) >= span / 24:
         ax.xaxis.set_major_locator(FixedLocator(values))
         ax.set_xticklabels([fmt_axis_value(v) for v in values])
     else:
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=bool(np.all(values == np.round(values)))))
 
 
 def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (), *,

@@ -86,17 +86,40 @@ def test_the_page_opens_with_findings_and_figures_and_keeps_the_anomaly_table_co
 
 def test_legends_never_cover_the_plot_or_its_labels_and_no_text_is_clipped(page):
     for fig in page[1]["figures"]:
-        legend = fig["legend"]
-        assert legend is not None, fig["title"]
-        for part in ("axes", "xlabel", "ylabel", "y2label"):
-            assert not overlap(legend, fig[part]), (fig["title"], part)
-        for t in fig["texts"]:
-            assert inside(t["box"], fig["svg"]), (fig["title"], t["text"], t["box"], fig["svg"])
-            if not t["legend"]:
-                assert not overlap(legend, t["box"]), (fig["title"], t["text"])
-        ticks = sorted((t["box"] for t in fig["xticks"]), key=lambda b: b[0])
-        for a, b in zip(ticks, ticks[1:]):
-            assert not overlap(a, b), (fig["title"], "x tick labels overlap")
+        assert_readable(fig)
+
+
+def test_a_doubling_axis_and_long_parameter_labels_stay_readable(tmp_path):
+    from suite.analysis.synthetic import FrameBuilder
+
+    b = FrameBuilder(3, rounds=3)
+    for cout in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+        for cin in (3, 24):
+            b.add("a-board-with-a-rather-long-name", "doubling", "conv2d",
+                  {"cin": cin, "cout": cout, "kernel": 5, "resolution": 112, "stride": 2}, "fp32", 0.2 + cout / 50)
+    df = b.frame()
+    m = measure(write_report(df, detect_all(df), tmp_path)["html"], tmp_path)
+    figs = [f for f in m["figures"] if f["kind"] == "latency"]
+    assert figs
+    for fig in m["figures"]:
+        assert_readable(fig)
+
+
+def assert_readable(fig: dict) -> None:
+    """No legend over the plot or a label, no text outside the figure, no colliding x tick labels."""
+    legend = fig["legend"]
+    assert legend is not None, fig["title"]
+    for part in ("axes", "xlabel", "ylabel", "y2label"):
+        assert not overlap(legend, fig[part]), (fig["title"], part)
+    for t in fig["texts"]:
+        assert inside(t["box"], fig["svg"]), (fig["title"], t["text"], t["box"], fig["svg"])
+        if not t["legend"]:
+            assert not overlap(legend, t["box"]), (fig["title"], t["text"])
+    ticks = sorted((t["box"] for t in fig["xticks"]), key=lambda b: b[0])
+    for a, b in zip(ticks, ticks[1:]):
+        assert not overlap(a, b), (fig["title"], "x tick labels overlap")
+
+
 
 
 def test_text_is_large_enough_to_read(page):
