@@ -34,6 +34,7 @@ from suite.results.records import Measurement
 from suite.results.schema import MEASURED, SCHEMA_VERSION, TIMING_KINDS
 from suite.results.statistics import summarize
 from suite.results.store import RunWriter, utc_now
+from suite.sweep import adaptive as adapt
 from suite.sweep.expand import Sweep
 from suite.sweep.point import Point
 
@@ -173,6 +174,7 @@ def _same_settings(manifest: dict[str, Any], settings: dict[str, Any]) -> bool:
     """Whether a run's manifest records ``settings`` (keys it lacks count as different)."""
     definition = (manifest.get("device") or {}).get("definition") or {}
     recorded = {"seed": manifest.get("seed"), "rounds": manifest.get("rounds", manifest.get("repeat")),
+                "adaptive": manifest.get("adaptive"),
                 "sentinel_every": manifest.get("sentinel_every"), "protocol": manifest.get("protocol"),
                 "overrides": manifest.get("overrides", {}), "runtime": definition.get("runtime")}
     return all(recorded.get(k) == v for k, v in settings.items())
@@ -181,7 +183,7 @@ def _same_settings(manifest: dict[str, Any], settings: dict[str, Any]) -> bool:
 def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rounds: int | None = None,
               confirm_s: float | None = None, cache: ArtifactCache | None = None, observer: Observer = _noop,
               device_path: str | None = None, drift: Any = None,
-              overrides: dict[str, Any] | None = None) -> RunOutcome:
+              overrides: dict[str, Any] | None = None, adaptive: adapt.AdaptivePlan | None = None) -> RunOutcome:
     """Measure every point of ``sweep`` on ``device`` into ``out_dir`` (resuming if it exists).
 
     ``rounds`` planned rounds (default: the sweep's ``measure.rounds``, else
@@ -191,7 +193,9 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
     ``drift`` (optional, a :class:`suite.farm.drift.DriftControl`) wraps the device session so a
     sentinel point is re-measured every N jobs; its log goes into the manifest under ``drift``.
     ``overrides`` (the command line's ``--threads``, ``--min-runs``, …, already applied to
-    ``sweep`` and ``device``) is recorded in the manifest as given.
+    ``sweep`` and ``device``) is recorded in the manifest as given. ``adaptive`` (default: the
+    sweep's own ``adaptive:`` axis, :func:`suite.sweep.adaptive.plan_from_sweep`) makes the run
+    measure a coarse grid and then refine it (:meth:`_SweepRun.refine`) before confirmation.
     Raises :class:`suite.locks.RunDirBusy` when another process writes ``out_dir``.
     """
     # rounds: defaults < the sweep's measure: < the device's measure: < the arguments (command line)
@@ -200,6 +204,7 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
                                     confirm_s=confirm_s if confirm_s is not None else own.get("confirm_s"),
                                     sentinel_every=own.get("sentinel_every"))
     protocol = protocol_for(sweep, device)
+    adaptive = adaptive if adaptive is not None else adapt.plan_from_sweep(sweep)
     backend = device.backend
     fmt = backend.format
     builder = backend.builder_class()(cache=cache or ArtifactCache(), device=device)
@@ -215,12 +220,14 @@ def run_sweep(sweep: Sweep, device: Device, out_dir: Path, *, seed: int = 0, rou
         "device": {"name": device.name, "class": device.device_class, "file": device_path,
                    "definition": json.loads(device.model_dump_json(by_alias=True))},
         "format": fmt, "runtime": device.runtime.name, "overrides": dict(overrides or {}),
+        "adaptive": adaptive.to_dict() if adaptive is not None else None,
         "environment": {"controller": {**probe_environment(version_modules()), "user": getpass.getuser(),
                                        "python_implementation": platform.python_implementation()}},
     }
     writer = RunWriter(out_dir, manifest)
     try:
-        return _SweepRun(sweep, device, writer, builder, protocol, fmt, seed, settings, observer, drift).run()
+        return _SweepRun(sweep, device, writer, builder, protocol, fmt, seed, settings, observer, drift,
+                         adaptive).run()
     except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk: the directory stays resumable; say so in it
         try:
             writer.update_manifest(status="interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
@@ -245,10 +252,13 @@ class _SweepRun:
     """One run of a sweep: build, planned rounds, confirmation rounds, finalise (state in one place)."""
 
     def __init__(self, sweep: Sweep, device: Device, writer: RunWriter, builder: Builder, protocol: ProtocolSettings,
-                 fmt: str, seed: int, settings: RoundSettings, observer: Observer, drift: Any) -> None:
+                 fmt: str, seed: int, settings: RoundSettings, observer: Observer, drift: Any,
+                 adaptive: adapt.AdaptivePlan | None = None) -> None:
         self.sweep, self.device, self.writer, self.builder = sweep, device, writer, builder
         self.protocol, self.fmt, self.seed, self.settings = protocol, fmt, seed, settings
-        self.observer, self.drift = observer, drift
+        self.observer, self.drift, self.adaptive = observer, drift, adaptive
+        self.adaptive_ids: set[str] = set()
+        self.next_round = settings.rounds  # the first round number after the planned rounds
         self.run_id = writer.manifest["run_id"]
         self.artifacts: dict[str, Artifact] = {}
         self.measured = 0
@@ -274,6 +284,7 @@ class _SweepRun:
                     params=point.params, macs=point.macs, flops=point.flops, param_count=point.param_count,
                     bytes_in=point.bytes_in, bytes_out=point.bytes_out, bytes_weights=point.bytes_weights,
                     round=r, order=order, role=slot.role, slot=slot.sentinel_slot, phase=phase,
+                    adaptive=slot.role == "point" and point.id in self.adaptive_ids,
                     artifact_bytes=artifact.size_bytes if artifact else None,
                     artifact_sha256=artifact.sha256 if artifact else None,
                     build_s=artifact.build_s if artifact else None,
@@ -315,6 +326,10 @@ class _SweepRun:
     # -- rounds ---------------------------------------------------------------------
     def run(self) -> RunOutcome:
         points = list(self.sweep.points)
+        if self.adaptive is not None:  # the coarse grid first; refine() picks the rest
+            series, _ = adapt.series_of(points, self.adaptive.axis)
+            self.adaptive_ids = {p.id for s in series for p in s.points}
+            points = adapt.coarse_points(points, self.adaptive)
         done = self.writer.done_keys()
         plan = execution_order(points, self.seed, self.settings.rounds)
         by_round: dict[int, list[Point]] = {}
@@ -337,6 +352,8 @@ class _SweepRun:
         try:
             for r in sorted(by_round):
                 self.run_round(r, round_slots(by_round[r], sentinel, self.settings.sentinel_every), "plan", done)
+            if self.adaptive is not None:
+                self.refine(sentinel, done)
             self.confirm(sentinel, done)
         except DeviceLost as exc:
             error = str(exc)
@@ -416,6 +433,82 @@ class _SweepRun:
             self.batch_overheads.append(max(0.0, wall - len(job_walls) * float(np.median(job_walls))))
         return wall
 
+    # -- adaptive refinement ----------------------------------------------------------
+    def refine(self, sentinel: Point | None, done: set[tuple[str, int, str, int]]) -> None:
+        """Refine the adaptive axis where measured neighbours differ (:mod:`suite.sweep.adaptive`).
+
+        Each *generation* (:func:`suite.sweep.adaptive.refine`: a point inside every gap whose ends
+        differ, widest gap first) is measured like the planned rounds: ``rounds`` interleaved,
+        re-shuffled rounds, each a fresh session with the sentinel, so a refined point's headline
+        and interval mean what a coarse point's do. "Differ" is by more than
+        :func:`suite.sweep.adaptive.threshold` of the run's noise floor (recomputed from every
+        sentinel measurement so far) and ``min_rel`` (default :func:`default_min_rel`). A generation's plan goes into the manifest (``refinement.generations``) before it
+        is measured: a resumed run finishes it as planned, then asks again. It ends when no gap is
+        left (every change located to one grid unit), or when the next generation does not fit the
+        budget (``budget_s``; the prefix that fits is measured first).
+        """
+        plan = self.adaptive
+        assert plan is not None
+        state = {"generations": [], "spent_s": 0.0, "points": 0, "stopped": None,
+                 **(self.writer.manifest.get("refinement") or {})}
+        series, _ = adapt.series_of(list(self.sweep.points), plan.axis)
+        by_job = {self.job_id(p): p for s in series for p in s.points}
+        R = self.settings.rounds
+        min_rel = plan.min_rel if plan.min_rel is not None else default_min_rel()
+        state["series"] = len(series)
+        state["max_points"] = len(by_job)
+        state["coarse_points"] = sum(len(adapt.coarse_indices(len(s.points), plan.coarse)) for s in series)
+
+        def save() -> None:
+            state["points"] = len({j for g in state["generations"] for j in g["jobs"]})
+            self.writer.update_manifest(refinement=state)
+
+        def measure(gen: dict[str, Any]) -> None:
+            points = [by_job[j] for j in gen["jobs"] if j in by_job]
+            self.build(points)
+            for r in gen["rounds"]:
+                shuffled = [p for _, _, p in execution_order(points, self.seed, 1, first=r)]
+                wall = self.run_round(r, round_slots(shuffled, sentinel, self.settings.sentinel_every), "plan", done)
+                state["spent_s"] = round(state["spent_s"] + wall, 3)
+                save()
+            self.next_round = max(self.next_round, max(gen["rounds"]) + 1)
+
+        for gen in state["generations"]:  # a resumed run: finish the planned generations
+            measure(gen)
+        if state.get("stopped"):
+            save()
+            return
+        while True:
+            tables = self.writer.tables()
+            floor = tables.noise_floor.get("rel")
+            limit = adapt.threshold(floor, min_rel)
+            estimates = _estimates(tables.measurements.to_pandas())
+            planned = {j for g in state["generations"] for j in g["jobs"]}
+            # a planned point always leaves a record (a failure is one); one that did not is not asked for again
+            picks = [p for p in adapt.refine(series, estimates, limit, plan.axis) if self.job_id(p) not in planned]
+            if not picks:
+                state["stopped"] = "located: no unmeasured point left between neighbours that differ (every change to one grid unit)"
+                break
+            jobs = [self.job_id(p) for p in picks]
+            estimate = 0.0
+            if plan.budget_s is not None:
+                left = plan.budget_s - state["spent_s"]
+                fit, per_round = self._fit_budget(jobs, left / R, sentinel)
+                if not fit:
+                    state["stopped"] = (f"budget: {max(0.0, left):.1f} s left, {R} round(s) of the next "
+                                        f"{len(jobs)} point(s) need more")
+                    break
+                jobs, estimate = fit, per_round * R
+            gen = {"generation": len(state["generations"]), "rounds": list(range(self.next_round, self.next_round + R)),
+                   "jobs": jobs, "candidates": len(picks), "noise_floor_rel": floor, "threshold_rel": limit,
+                   "estimated_s": round(estimate, 3)}
+            state["generations"].append(gen)
+            save()
+            self.observer("refine", generation=gen["generation"], points=len(jobs), candidates=len(picks),
+                          rounds=R, floor=floor, threshold=limit)
+            measure(gen)
+        save()
+
     # -- confirmation ---------------------------------------------------------------
     def confirm(self, sentinel: Point | None, done: set[tuple[str, int, str, int]]) -> None:
         """Extra interleaved, re-shuffled rounds of the points the confirmation rule picks, within budget.
@@ -429,7 +522,7 @@ class _SweepRun:
                  "plan": [], "stopped": None, **(self.writer.manifest.get("confirm") or {})}
         state["budget_s"] = float(self.settings.confirm_s)
         by_job = {self.job_id(p): p for p in self.sweep.points}
-        next_round = self.settings.rounds + len(state["plan"])
+        next_round = self.next_round + len(state["plan"])
 
         def save() -> None:
             state["points"] = sorted({j for entry in state["plan"] for j in entry["jobs"]})
@@ -501,6 +594,28 @@ class _SweepRun:
             estimate = need
             out.append(job)
         return out, estimate
+
+
+def default_min_rel() -> float:
+    """The smallest neighbour difference an adaptive run refines by default: the smallest step or
+    dip the detectors claim (:class:`suite.analysis.thresholds.Thresholds`); refining below it
+    cannot change a finding."""
+    from suite.analysis.thresholds import DEFAULT_THRESHOLDS
+
+    return min(DEFAULT_THRESHOLDS.step_min_rel, DEFAULT_THRESHOLDS.dip_min_rel)
+
+
+def _estimates(frame: Any) -> dict[str, adapt.Estimate]:
+    """What each measured point says (point id → headline and interval, or its failure status)."""
+    out: dict[str, adapt.Estimate] = {}
+    if frame.empty:
+        return out
+    for row in frame[["point_id", "status", "median_ms", "ci_low_ms", "ci_high_ms"]].itertuples(index=False):
+        def num(v: Any) -> float | None:
+            return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v)
+        out[str(row.point_id)] = adapt.Estimate(status=str(row.status), median_ms=num(row.median_ms),
+                                                ci_low_ms=num(row.ci_low_ms), ci_high_ms=num(row.ci_high_ms))
+    return out
 
 
 def _measurement(msg: dict[str, Any], base: dict[str, Any], started_at: str, wall_s: float | None = None,

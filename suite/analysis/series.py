@@ -19,6 +19,7 @@ from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing, latency_rows
 from suite.analysis.uncertainty import headline_factor
 from suite.results.schema import ALL_FIXED
+from suite.sweep.point import SHAPE_PARAMS
 
 #: Columns that identify where a measurement was taken; every comparison stays inside one.
 #: Timing kinds are kept apart by ``device`` itself: :func:`timed` names a device's rows of
@@ -322,11 +323,6 @@ class AxisSeries:
         shown = [f"{k}={changed.get(k, _fmt(params[k]))}" for k in order if k in changed or k in SHAPE_PARAMS][:limit]
         return ", ".join([self.key.get("dtype", "")] + ([" ".join(shown)] if shown else []))
 
-
-#: Parameters a series label always names: they fix the shape, so a reader needs them even at
-#: their defaults (``kernel=3``, ``resolution=56``).
-SHAPE_PARAMS: frozenset[str] = frozenset({"cin", "cout", "c1", "c2", "channels", "kernel", "resolution", "width",
-                                          "rows", "cols", "depth", "seq_len", "heads"})
 
 
 def _present(v) -> bool:

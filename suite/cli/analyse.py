@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 
 from suite.analysis import DETECTOR_NAMES, Anomaly, anomalies_to_frame
 from suite.analysis.uncertainty import UNRESOLVED
+from suite.cli.progress import stdout_console
 from suite.errors import ConfigError
 from suite.report.run_analysis import analyse_runs
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     anomalies, runs = analysis.anomalies, analysis.runs
     out.parent.mkdir(parents=True, exist_ok=True)
     anomalies_to_frame(anomalies).to_parquet(out, index=False)
-    console = Console(highlight=False, soft_wrap=True)  # paths stay whole (a terminal may fold them)
+    console = stdout_console()
     unresolved = sum(a.verdict == UNRESOLVED for a in anomalies)
     console.print(f"[bold]{len(anomalies) - unresolved} anomalies in {len(runs)} run(s), ranked by impact; "
                   f"{unresolved} unresolved at this noise level[/]")

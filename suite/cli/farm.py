@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from suite.cli.progress import stdout_console
 from suite.devices.config import resolve_device
 from suite.errors import ConfigError
 from suite.farm.config import EXIT_BUSY, describe, load_farm
@@ -107,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         outcome = runner.run()
     finally:
         signal.signal(signal.SIGTERM, old)
-    print_table(_stdout_console(), outcome.devices, f"farm {farm.name} — instance {outcome.instance} "
+    print_table(stdout_console(), outcome.devices, f"farm {farm.name} — instance {outcome.instance} "
                 f"({outcome.seconds:.1f} s)")
     console.print(f"summary: {outcome.summary_path}")
     if stop.is_set() and outcome.exit_code == 0:
@@ -115,11 +116,6 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.exit_code == EXIT_BUSY:
         console.print("a device was busy: try again later (exit 75)")
     return outcome.exit_code
-
-
-def _stdout_console() -> Console:
-    plain = Console()
-    return plain if plain.is_terminal else Console(width=160)
 
 
 def print_table(console: Console, devices: dict[str, Any], title: str) -> None:
@@ -147,7 +143,7 @@ def _status(args: argparse.Namespace) -> int:
         raise ConfigError("no summary for this instance yet", field="--instance", value=instance,
                           expected=f"a farm run that wrote {path}")
     summary = json.loads(path.read_text())
-    print_table(_stdout_console(), summary["devices"], f"farm {farm.name} — instance {instance}")
+    print_table(stdout_console(), summary["devices"], f"farm {farm.name} — instance {instance}")
     return int(summary.get("exit_code", 0))
 
 

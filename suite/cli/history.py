@@ -7,9 +7,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from suite.cli.progress import stdout_console
 from suite.farm.history import device_history, point_label
 
 
@@ -32,9 +32,7 @@ def run(args: argparse.Namespace) -> int:
         for s in steps:
             print(json.dumps({**asdict(s), "direction": s.direction}, sort_keys=True, default=str))
         return 0
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not squeeze the table to 80 columns
-        console = Console(width=220)
+    console = stdout_console()
     runs = {r for h in histories for r in h.runs}
     console.print(f"{args.device}: {len(histories)} point(s) over {len(runs)} run(s); {len(steps)} step(s)")
     if not steps:

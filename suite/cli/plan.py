@@ -1,15 +1,16 @@
-"""``hwbehave plan SWEEP``: expand a sweep and show what it would measure."""
+"""``hwbehave plan SWEEP [--adaptive [AXIS]]``: expand a sweep and show what it would measure."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from rich.console import Console
 from rich.table import Table
 
 from suite.agent.protocol import ProtocolSettings
+from suite.cli.progress import stdout_console
 from suite.locations import locate
+from suite.sweep import adaptive as adapt
 from suite.sweep.estimate import estimate_measuring
 from suite.sweep.expand import load_sweep
 from suite.sweep.point import changed_params
@@ -22,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object for tools")
     p.add_argument("--sample", type=int, default=8, help="how many points to show (default 8)")
     p.add_argument("--all", action="store_true", help="with --json: include every point")
+    p.add_argument("--adaptive", nargs="?", const="", default=None, metavar="AXIS",
+                   help="plan the run as hwbehave run --adaptive [AXIS] would: a coarse grid, then refinement")
     return p
 
 
@@ -30,6 +33,16 @@ def run(args: argparse.Namespace) -> int:
     sweep_file = locate("sweeps", args.sweep, field="sweep")
     sweep = load_sweep(sweep_file.path)
     settings = sweep.round_settings()
+    plan = adapt.plan_from_sweep(sweep, args.adaptive)
+    adaptive = None
+    if plan is not None:
+        series, _ = adapt.series_of(sweep.points, plan.axis)
+        coarse = len(adapt.coarse_points(sweep.points, plan))
+        from suite.pipeline import default_min_rel
+
+        adaptive = {"axis": plan.axis, "coarse": plan.coarse, "series": len(series), "coarse_points": coarse,
+                    "max_points": len(sweep.points), "budget_s": plan.budget_s,
+                    "min_rel": plan.min_rel if plan.min_rel is not None else default_min_rel()}
     by_op: dict[str, int] = {}
     by_dtype: dict[str, int] = {}
     for p in sweep.points:
@@ -38,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     protocol = ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **sweep.measure})
     estimate = estimate_measuring(len(sweep.points), settings.rounds, protocol,
                                   sentinel_every=settings.sentinel_every, confirm_s=settings.confirm_s)
+    first = estimate if adaptive is None else estimate_measuring(
+        adaptive["coarse_points"], settings.rounds, protocol, sentinel_every=settings.sentinel_every, confirm_s=0)
     step = max(1, len(sweep.points) // max(1, args.sample))
     sample = list(sweep.points)[::step][: args.sample]
     if args.json:
@@ -46,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             "sweep": sweep.name, "file": sweep.file, "points": len(sweep.points), "total_macs": sweep.total_macs,
             "total_flops": sum(p.flops for p in sweep.points if p.flops is not None), "by_op": by_op,
             "by_dtype": by_dtype, "rounds": settings.rounds, "confirm_s": settings.confirm_s,
-            "sentinel_every": settings.sentinel_every, "measure": sweep.measure,
+            "sentinel_every": settings.sentinel_every, "measure": sweep.measure, "adaptive": adaptive,
             "estimate_s": {"at_least": round(estimate.at_least_s, 1), "at_most": round(estimate.at_most_s, 1),
                            "note": "an estimate from the protocol (suite/sweep/estimate.py), not a measurement"},
             "sample" if not args.all else "all": [
@@ -54,13 +69,24 @@ def run(args: argparse.Namespace) -> int:
                  "bytes_total": p.bytes_total} for p in shown],
         }))
         return 0
-    console = Console()
+    console = stdout_console()
     console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
     console.print(f"[bold]{sweep.name}[/]: {len(sweep.points)} points, total {sweep.total_macs / 1e9:.3f} GMACs"
                   + f", {settings.rounds} rounds + up to {settings.confirm_s:g} s of confirmation")
     if sweep.description:
         console.print(sweep.description.strip())
-    console.print(estimate.text())
+    if adaptive is not None:
+        budget = f"; refinement budget {adaptive['budget_s']:g} s" if adaptive["budget_s"] is not None else ""
+        console.print(f"adaptive along {plan.axis}: {adaptive['coarse_points']} point(s) first (a coarse grid of "
+                      f"{plan.coarse} per series, {adaptive['series']} series, and the points outside them), then "
+                      f"refinement where neighbours differ by more than the run's noise floor or "
+                      f"{100 * adaptive['min_rel']:g}%: at most "
+                      f"{adaptive['max_points']} points (the dense grid){budget}", highlight=False)
+        console.print("coarse grid: " + first.text(), highlight=False)
+        console.print("dense grid (the most an adaptive run measures, before confirmation): " + estimate.text(),
+                      highlight=False)
+    else:
+        console.print(estimate.text())
     unknown = [p for p in sweep.points if p.macs is None]
     if unknown:
         console.print(f"{len(unknown)} point(s) with unknown MACs (a model file whose shapes are not static); "

@@ -29,6 +29,17 @@ from suite.sweep.point import describe
 PLAIN_EVERY_S = 10.0
 
 
+#: Width of tables printed off a terminal (piped, captured, CI): wide enough that rich does not squeeze them.
+PLAIN_WIDTH = 220
+
+
+def stdout_console() -> Console:
+    """The console of a command's output: lines never soft-wrapped (paths stay whole) and, off a
+    terminal, tables laid out at :data:`PLAIN_WIDTH` columns instead of rich's default 80."""
+    plain = Console(soft_wrap=True, highlight=False)
+    return plain if plain.is_terminal else Console(soft_wrap=True, highlight=False, width=PLAIN_WIDTH)
+
+
 def run_console() -> Console:
     """The run's console: stderr, and lines never wrapped (paths stay whole)."""
     return Console(stderr=True, soft_wrap=True)
@@ -88,6 +99,13 @@ class RunProgress:
             self.console.print(f"confirming {data['points']} of {data['candidates']} point(s) whose rounds disagree "
                                f"(round {data['round']}, {data['budget_left_s']:.0f} s of budget left)",
                                highlight=False)
+        elif event == "refine":
+            floor = f"noise floor {100 * data['floor']:.1f}%" if data.get("floor") is not None else "no noise floor"
+            limit = (f"by more than {100 * data['threshold']:.1f}%" if data.get("threshold") is not None
+                     else "beyond their intervals")
+            self.console.print(f"refining: generation {data['generation']}, {data['points']} of {data['candidates']} "
+                               f"point(s) between neighbours that differ {limit} ({floor}), {data['rounds']} "
+                               "round(s)", highlight=False)
         elif event == "measured":
             self._measured(data["measurement"])
         elif event in ("device_lost", "device_error"):

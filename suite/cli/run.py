@@ -1,4 +1,5 @@
-"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--rounds R] [--confirm-s S] [--resume]``.
+"""``hwbehave run [SWEEP] [--device D] [--out DIR] [--seed N] [--rounds R] [--confirm-s S] [--adaptive [AXIS]]
+[--adaptive-s S] [--resume]``.
 
 Measures a sweep in rounds (a fresh agent session each), with the run's noise floor from a
 sentinel point and adaptive confirmation rounds, holding the device lock (shared with farms,
@@ -31,6 +32,7 @@ from suite.models.cache import ArtifactCache
 from suite.paths import check_out_dir, count_arg, seed_arg
 from suite.pipeline import default_out_dir, latest_incomplete, run_sweep
 from suite.results.store import MEASUREMENTS
+from suite.sweep.adaptive import AdaptivePlan, plan_from_sweep
 from suite.sweep.expand import Sweep, load_sweep
 from suite.sweep.schema import MAX_ROUNDS, MAX_SECONDS
 
@@ -62,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--confirm-s", type=float, default=None, metavar="S",
                    help="seconds of extra rounds for points whose rounds disagree (default: the sweep's "
                         f"measure.confirm_s, else {RoundSettings().confirm_s:g}; 0 turns confirmation off)")
+    p.add_argument("--adaptive", nargs="?", const="", default=None, metavar="AXIS",
+                   help="measure a coarse grid of AXIS (default: the sweep's only numeric axis), then bisect only "
+                        "where neighbouring points differ by more than the run's noise floor (a sweep file can "
+                        "write the axis as {adaptive: [lo, hi], step: s, coarse: k})")
+    p.add_argument("--adaptive-s", type=float, default=None, metavar="S",
+                   help="seconds of measuring for the adaptive refinement (default: the axis's budget_s, else no "
+                        "bound: it ends when every change is located to one grid unit)")
     p.add_argument("--repeat", default=None, help=argparse.SUPPRESS)  # renamed to --rounds: a clear error
     over = p.add_argument_group("protocol and runtime overrides (win over the sweep and the device file; "
                                 "recorded in the manifest under 'overrides')")
@@ -109,11 +118,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--confirm-s must be a number of seconds", field="--confirm-s", value=args.confirm_s,
                           expected=f"0 … {MAX_SECONDS:g} (0: no confirmation rounds)")
     sweep, device, overrides = apply_overrides(args, sweep, device, device_file)
+    adaptive = adaptive_plan(sweep, args.adaptive, args.adaptive_s)
     seed = args.seed if args.seed is not None else (sweep.seed or 0)
     console = run_console()
     console.print(f"sweep: {sweep_file.describe()}", highlight=False)
     console.print(f"device: {device_file.describe()}", highlight=False)
-    settings = run_settings(sweep, device, seed, args.rounds, overrides)
+    settings = run_settings(sweep, device, seed, args.rounds, overrides, adaptive)
     out = args.out
     if out is None and not args.new_run:
         # a plain rerun (or --resume) continues the newest unfinished run with the same settings
@@ -139,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         with RunProgress(console, quiet=args.quiet) as observer, _held(device, args.labgrid, console) as reachable:
             outcome = run_sweep(sweep, reachable, Path(out), seed=seed, rounds=args.rounds, confirm_s=args.confirm_s,
                                 cache=ArtifactCache(args.cache) if args.cache else None, observer=observer,
-                                device_path=str(device_file.path), overrides=overrides)
+                                device_path=str(device_file.path), overrides=overrides, adaptive=adaptive)
     except (KeyboardInterrupt, OSError):  # Ctrl-C, SIGTERM, a full disk: say how to continue, main() exits
         console.print(resume_hint, highlight=False)
         raise
@@ -160,13 +170,26 @@ OVERRIDES = {"threads": ("runtime.threads", 1), "warmup": ("warmup_runs", 0), "m
              "min_s": ("min_s", 0.0)}
 
 
-def run_settings(sweep: Sweep, device: Any, seed: int, rounds: int | None, overrides: dict[str, Any]
-                 ) -> dict[str, Any]:
+def adaptive_plan(sweep: Sweep, axis: str | None, budget_s: float | None) -> AdaptivePlan | None:
+    """The run's adaptive plan from the sweep and ``--adaptive [AXIS]`` / ``--adaptive-s S``."""
+    if budget_s is not None and not 0 <= budget_s <= MAX_SECONDS:
+        raise ConfigError("--adaptive-s must be a number of seconds", field="--adaptive-s", value=budget_s,
+                          expected=f"0 … {MAX_SECONDS:g}")
+    plan = plan_from_sweep(sweep, axis, budget_s=budget_s)
+    if plan is None and budget_s is not None:
+        raise ConfigError("--adaptive-s goes with an adaptive sweep", field="--adaptive-s", value=budget_s,
+                          expected="--adaptive [AXIS], or a sweep with an {adaptive: [lo, hi]} axis")
+    return plan
+
+
+def run_settings(sweep: Sweep, device: Any, seed: int, rounds: int | None, overrides: dict[str, Any],
+                 adaptive: AdaptivePlan | None = None) -> dict[str, Any]:
     """The manifest values a rerun must share with a run to resume it (besides sweep and device)."""
     from suite.pipeline import protocol_for
 
     planned = sweep.round_settings(rounds=rounds)
     return {"seed": seed, "rounds": planned.rounds, "sentinel_every": planned.sentinel_every,
+            "adaptive": adaptive.to_dict() if adaptive is not None else None,
             "protocol": protocol_for(sweep, device).to_dict(), "overrides": overrides,
             "runtime": json.loads(device.runtime.model_dump_json(by_alias=True))}
 
@@ -275,6 +298,14 @@ def resolution_lines(manifest: dict[str, Any]) -> list[str]:
                      f"{floor.get('measurements', len(floor.get('values_ms') or []))} measurements)")
     else:
         lines.append(f"noise floor: not measured on this run ({rounds} rounds, no timed sentinel measurement)")
+    adaptive, refinement = manifest.get("adaptive") or {}, manifest.get("refinement") or {}
+    if adaptive:
+        coarse, extra = int(refinement.get("coarse_points") or 0), int(refinement.get("points") or 0)
+        lines.append(f"adaptive {adaptive.get('axis')}: {coarse + extra} of {refinement.get('max_points', '?')} "
+                     f"point(s) of {refinement.get('series', '?')} series measured ({coarse} coarse + {extra} in "
+                     f"{len(refinement.get('generations') or [])} refinement generation(s), "
+                     f"{float(refinement.get('spent_s') or 0):.0f} s)"
+                     + (f"; {refinement['stopped']}" if refinement.get("stopped") else ""))
     confirm = manifest.get("confirm") or {}
     if confirm:
         lines.append(f"confirmation: {len(confirm.get('points') or [])} point(s) in {confirm.get('rounds', 0)} extra "

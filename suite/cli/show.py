@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-
+from suite.cli.progress import stdout_console
 from suite.cli.run import print_summary
 from suite.results.store import read_manifest
 
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(m, indent=2, sort_keys=True))
         return 0
-    console = Console()
+    console = stdout_console()
     env = m.get("environment", {})
     agent = env.get("agent", {})
     console.print(f"[bold]run {m.get('run_id')}[/] ({m.get('status')}): sweep {m['sweep']['name']} "
@@ -68,7 +67,7 @@ def show_point(run: Path, spec: str, *, as_json: bool = False) -> int:
         record["op_profile"] = profile_of(row)
         print(json.dumps(record, indent=2, sort_keys=True, default=str))
         return 0
-    console = Console(soft_wrap=True)
+    console = stdout_console()
     for label, value in point_facts(row):
         console.print(f"[bold]{label}[/]: {value}", highlight=False)
     table = op_table(row)

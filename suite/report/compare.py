@@ -70,7 +70,7 @@ def _label(op: str, params_json: str, dtype: str) -> str:
         params = json.loads(params_json) if isinstance(params_json, str) else {}
     except ValueError:
         params = {}
-    return describe(str(op), params, str(dtype))
+    return describe(str(op), params, str(dtype), shape=True)
 
 
 def compare_runs(a: pd.DataFrame, b: pd.DataFrame, *, keys: Sequence[str] | None = None, alpha: float = ALPHA,

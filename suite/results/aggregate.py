@@ -104,6 +104,8 @@ class RunData:
             return
         job = self.jobs.setdefault(m.job_id, {})
         job.update({k: getattr(m, k) for k in JOB_FIELDS})
+        if m.adaptive:
+            job["adaptive"] = True
         if m.status in st.TIMED or not any(job.get(k) is not None for k in RUNTIME_FIELDS):
             job.update({k: getattr(m, k) for k in RUNTIME_FIELDS})
 

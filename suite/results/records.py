@@ -22,7 +22,9 @@ class Measurement:
     ``role`` is ``point`` (a point of the sweep) or ``sentinel`` (the run's noise-floor point,
     measured several times per round: ``slot`` 0, 1, … numbers those measurements; 0 for
     points). ``phase`` is ``plan`` (the planned rounds) or ``confirm`` (extra rounds of points
-    chosen for confirmation). ``order`` is the position in the round's execution order
+    chosen for confirmation). ``adaptive`` marks a point of an adaptive sweep's series (issue 14:
+    chosen by the coarse grid or the refinement rather than measured as part of a dense grid).
+    ``order`` is the position in the round's execution order
     (sentinels included), ``wall_s`` the host's seconds for this job in its batch.
     """
 
@@ -67,6 +69,7 @@ class Measurement:
     phase: str = "plan"
     timing: str = "measured"
     wall_s: float | None = None
+    adaptive: bool = False
 
     def __post_init__(self) -> None:
         st.check(self.status)

@@ -40,7 +40,7 @@ ROUNDS = "rounds.parquet"
 JOURNAL = "journal.jsonl"
 
 #: Manifest fields that must match for a rerun to resume into an existing directory.
-RESUME_KEYS = ("sweep_sha256", "device_name", "protocol", "seed", "rounds", "sentinel_every")
+RESUME_KEYS = ("sweep_sha256", "device_name", "protocol", "seed", "rounds", "sentinel_every", "adaptive")
 
 
 def utc_now() -> str:

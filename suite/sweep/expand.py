@@ -17,7 +17,7 @@ from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
 from suite.sweep.point import Point, config_id, config_text
-from suite.sweep.schema import MAX_POINTS, PartSpec, RangeSpec, SweepSpec
+from suite.sweep.schema import MAX_POINTS, AdaptiveSpec, PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
 from suite.yamlfile import YamlDocument, load_yaml, read_text, validation_error
 
@@ -75,10 +75,42 @@ class Sweep:
 ROUND_KEYS = tuple(f.name for f in dataclasses.fields(RoundSettings))
 
 
-def _prefer_range_error(err: dict[str, Any]) -> bool:
-    """An axis value fails every union member; when the user wrote a range object, its
-    own error (e.g. an unknown key inside it) is the one that explains the problem."""
-    return any(isinstance(x, str) and "RangeSpec" in x and not x.startswith("list[") for x in err["loc"])
+def _prefer_range_error(data: Any) -> Any:
+    """An axis value fails every union member; the error of the generator the user wrote (an
+    ``adaptive:`` object or a range object, e.g. an unknown key inside it) explains the problem."""
+    def prefer(err: dict[str, Any]) -> bool:
+        loc = err["loc"]
+        for k, x in enumerate(loc):
+            model = next((m for m in ("RangeSpec", "AdaptiveSpec") if isinstance(x, str) and m in x
+                          and not x.startswith("list[")), None)
+            if model is not None:
+                node = data
+                for key in loc[:k]:
+                    if isinstance(key, str) and ("[" in key or key[:1].isupper()):
+                        continue  # a union member's tag, not a key
+                    try:
+                        node = node[key]
+                    except (KeyError, IndexError, TypeError):
+                        return False
+                # the user wrote an object here: the error of the generator it names
+                return isinstance(node, dict) and (model == "AdaptiveSpec") == ("adaptive" in node)
+        return False
+    return prefer
+
+
+def _axis_owner(data: Any) -> Any:
+    """The generator model owning an unknown key inside an axis object (to list its keys)."""
+    def owner(loc: tuple[Any, ...]) -> Any:
+        if len(loc) < 3 or loc[-3] != "axes":
+            return None
+        node = data
+        for key in loc[:-1]:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return AdaptiveSpec if isinstance(node, dict) and "adaptive" in node else RangeSpec
+    return owner
 
 
 def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
@@ -88,7 +120,8 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     try:
         spec = SweepSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error) from None
+        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data),
+                               owner_of=_axis_owner(doc.data)) from None
     points = expand(spec, doc)
     overrides: dict[str, Any] = spec.measure.model_dump() if spec.measure else {}
     measure = {k: v for k, v in overrides.items() if v is not None}
@@ -115,11 +148,12 @@ def _check_scalar(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> None:
 
 
 def _axis_values(doc: YamlDocument, path: tuple[Any, ...], value: Any, max_values: int = MAX_POINTS) -> list[Any]:
-    items = [value] if isinstance(value, RangeSpec) else list(value)
+    single = isinstance(value, (RangeSpec, AdaptiveSpec))  # an adaptive axis expands to its dense grid
+    items = [value] if single else list(value)
     out: list[Any] = []
     for i, item in enumerate(items):
-        item_path = path + ((i,) if not isinstance(value, RangeSpec) else ())
-        if isinstance(item, RangeSpec):
+        item_path = path + ((i,) if not single else ())
+        if isinstance(item, (RangeSpec, AdaptiveSpec)):
             try:
                 vals = item.values(max_values - len(out))
             except ValueError as exc:

@@ -51,8 +51,15 @@ def config_id(op: str, params: dict[str, Any], text: str | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def changed_params(op: str, params: dict[str, Any]) -> str:
-    """``cin=32 cout=64``: the parameters that differ from the op's defaults."""
+#: Parameters a label names even at their defaults when asked to (``shape=True``): they fix the
+#: shape, so a reader needs them (``kernel=3``, ``resolution=56``).
+SHAPE_PARAMS: frozenset[str] = frozenset({"cin", "cout", "c1", "c2", "channels", "kernel", "resolution", "width",
+                                          "rows", "cols", "depth", "seq_len", "heads"})
+
+
+def changed_params(op: str, params: dict[str, Any], *, shape: bool = False) -> str:
+    """``cin=32 cout=64``: the parameters that differ from the op's defaults (and with ``shape``
+    the :data:`SHAPE_PARAMS` the point has, whatever their value)."""
     from suite.ops.catalogue import get_op
 
     try:
@@ -61,12 +68,14 @@ def changed_params(op: str, params: dict[str, Any]) -> str:
         params = spec.describe_params(params)
     except Exception:  # noqa: BLE001 - an op from a plug-in that is gone: show everything
         defaults = {}
-    return " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k) != v)
+    return " ".join(f"{k}={v}" for k, v in params.items()
+                    if defaults.get(k) != v or (shape and k in SHAPE_PARAMS and v is not None))
 
 
-def describe(op: str, params: dict[str, Any], dtype: str | None = None) -> str:
-    """``conv2d cin=32 cout=64 fp32``: the op, parameters that differ from its defaults, dtype."""
-    return " ".join(x for x in (op, changed_params(op, params), dtype) if x)
+def describe(op: str, params: dict[str, Any], dtype: str | None = None, *, shape: bool = False) -> str:
+    """``conv2d cin=32 cout=64 fp32``: the op, parameters that differ from its defaults (with
+    ``shape`` also the shape parameters at their defaults), dtype."""
+    return " ".join(x for x in (op, changed_params(op, params, shape=shape), dtype) if x)
 
 
 @dataclass(frozen=True)

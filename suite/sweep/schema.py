@@ -7,7 +7,11 @@ are lists whose items are scalars or range objects, or a single range object:
 * ``{range: [start, stop, step]}`` — inclusive arithmetic range;
 * ``{logspace: [start, stop, num]}`` — ``num`` geometrically spaced values, rounded to
   integers when start and stop are integers, duplicates dropped;
-* ``{pow2: [lo, hi]}`` — the powers of two from ``lo`` to ``hi``.
+* ``{pow2: [lo, hi]}`` — the powers of two from ``lo`` to ``hi``;
+* ``{adaptive: [lo, hi], step: s, coarse: k, budget_s: t}`` — an *adaptive* axis
+  (:class:`AdaptiveSpec`): its values are the grid ``lo, lo + s, …, hi`` (as ``range``), of
+  which a run measures ``k`` evenly spaced ones first and then bisects only where
+  neighbouring points differ (:mod:`suite.sweep.adaptive`).
 
 A generator refuses to produce more values than the sweep's point cap
 (:data:`MAX_POINTS`, or the file's ``max_points``) *before* it makes any, so
@@ -121,8 +125,50 @@ class RangeSpec(_Strict):
         return out
 
 
+#: Coarse grid points of an adaptive axis when ``coarse:`` is not given (both ends included).
+DEFAULT_COARSE = 9
+
+
+class AdaptiveSpec(_Strict):
+    """An adaptive axis: the grid ``adaptive: [lo, hi]`` in units of ``step`` (default 1).
+
+    ``coarse`` (3 or more, default :data:`DEFAULT_COARSE`) grid points are measured first,
+    both ends included; ``budget_s`` bounds the seconds spent refining (default: no bound
+    but the grid itself); ``min_rel`` is the smallest relative difference between neighbours
+    worth refining (default: the detectors' smallest step or dip, below which they claim
+    nothing; the run's noise floor when that is larger). The values are those of ``{range: [lo, hi, step]}``: a plain run
+    of the same grid gives the same points, with the same ids.
+    """
+
+    adaptive: list[float]
+    step: float = 1
+    coarse: int = Field(default=DEFAULT_COARSE, ge=3, le=MAX_POINTS)
+    budget_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    min_rel: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AdaptiveSpec:
+        if len(self.adaptive) != 2 or not all(math.isfinite(x) for x in (*self.adaptive, self.step)):
+            raise ValueError("adaptive takes [lo, hi], finite numbers")
+        if not self.adaptive[0] < self.adaptive[1] or not self.step > 0:
+            raise ValueError("adaptive takes [lo, hi] with lo < hi and a step above 0")
+        return self
+
+    def grid(self) -> RangeSpec:
+        """The dense grid as a range generator."""
+        return RangeSpec(range=[self.adaptive[0], self.adaptive[1], self.step])
+
+    def count(self) -> int:
+        """Grid values (see :meth:`RangeSpec.count`)."""
+        return self.grid().count()
+
+    def values(self, max_values: int = MAX_POINTS) -> list[Any]:
+        """The grid values, in order (see :meth:`RangeSpec.values`)."""
+        return self.grid().values(max_values)
+
+
 AxisItem = RangeSpec | Scalar
-AxisValue = RangeSpec | list[AxisItem]
+AxisValue = AdaptiveSpec | RangeSpec | list[AxisItem]
 
 
 def _check_protocol(overrides: BaseModel) -> BaseModel:

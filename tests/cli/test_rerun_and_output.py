@@ -84,3 +84,9 @@ def test_piped_runs_print_progress_lines_and_paths_stay_whole(tmp_path: Path):
     assert len(progress) == 6 and progress[-1].startswith("measure r0: 6/6 measured, 0 failed")
     assert f"results: {out / 'measurements.parquet'} (manifest.json beside it)" in lines
     assert any(ln.startswith("run ") and str(out) in ln for ln in lines)
+    shown = cli("show", str(out), env={"COLUMNS": "80"})  # piped: rich would fold at 80 columns
+    assert shown.returncode == 0, shown.stderr
+    protocol = [ln for ln in shown.stdout.splitlines() if ln.startswith("protocol: ")]
+    assert len(protocol) == 1 and len(protocol[0]) > 80 and "warmup_runs=" in protocol[0], shown.stdout
+    runtime = [ln for ln in shown.stdout.splitlines() if ln.startswith("runtime ")]
+    assert len(runtime) == 1 and runtime[0].split(" @ ")[-1].strip() != "", shown.stdout  # the commit on its line

@@ -79,6 +79,8 @@ def test_tables_show_parameters_and_percent_and_csv_keeps_fractions():
     csv = csv_frame(cmp)
     assert {"config", "change_net", "ci_low", "ci_high", "q_value", "verdict"} <= set(csv.columns)
     row = csv[csv["config"].str.contains("cin=80 ")].iloc[0]
+    # the shape is named even where it is the op's default (kernel 3), so rows read on their own
+    assert "kernel=3" in row.config and "resolution=28" in row.config and "cout=32" in row.config
     assert row.change_net == pytest.approx(0.25, abs=0.08) and row.ci_low < row.change_net < row.ci_high
 
 
