@@ -145,6 +145,18 @@ def _gids(ax, prefix: str = "") -> None:
     ax.title.set_gid(f"{prefix}title")
 
 
+#: Characters per title line (13 pt text over a 10 in figure holds about 90).
+TITLE_CHARS = 80
+
+
+def _title(ax, text: str, pad: float = 6) -> None:
+    """An axes title wrapped at :data:`TITLE_CHARS` per line (a long one would run off the figure)."""
+    import textwrap
+
+    lines = [w for line in text.split("\n") for w in (textwrap.wrap(line, TITLE_CHARS) or [""])]
+    ax.set_title("\n".join(lines), pad=pad)
+
+
 def _unmeasured(device: str) -> bool:
     """Whether a device label carries a timing kind other than measured (``by_timing``)."""
     return bool(re.search(r"\((summary|emulated|estimated)(, [a-z]+)*\)$", device))
@@ -206,7 +218,7 @@ def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figur
         for side in ("top", "right", "left", "bottom"):
             ax.spines[side].set_visible(False)
         title = "Findings per device"
-        ax.set_title(title)
+        _title(ax, title)
         _gids(ax)
         handles = [Patch(facecolor=STATE_STYLE[s][0], edgecolor="#999999",
                          hatch=UNRESOLVED_HATCH if s == "unresolved" else None)
@@ -285,16 +297,22 @@ def _marks_for(series: AxisSeries, found: list) -> list[StepMark]:
 
 def _labels(series: Sequence[AxisSeries]) -> tuple[str, list[str]]:
     """What the series of one figure share (for its title) and what tells each apart (legend)."""
-    keyed = [[("op", str(s.key.get("op"))), ("dtype", str(s.key.get("dtype")))]
-             + [(k, fmt_axis_value(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
-                for k, v in s.fixed_params.items() if k not in ("batch", "bias", "padding")] for s in series]
+    from suite.sweep.point import changed_params
+
+    def params(s: AxisSeries) -> list[tuple[str, str]]:
+        # the parameters away from the op's defaults, as people write them (cin=32, not cin=32.0)
+        plain = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in s.fixed_params.items()
+                 if k not in ("batch", "bias", "padding")}
+        return [tuple(t.split("=", 1)) for t in changed_params(str(s.key.get("op", "")), plain).split() if "=" in t]
+
+    keyed = [[("op", str(s.key.get("op"))), ("dtype", str(s.key.get("dtype")))] + params(s) for s in series]
     common = set.intersection(*(set(k) for k in keyed)) if keyed else set()
 
     def text(items: list[tuple[str, str]]) -> str:
         return " ".join(v if k in ("op", "dtype") else f"{k}={v}" for k, v in items)
 
     shared = text([kv for kv in keyed[0] if kv in common]) if keyed else ""
-    own = [text([kv for kv in k if kv not in common]) or shared for k in keyed]
+    own = [text([kv for kv in k if kv not in common]) or "median over rounds" for k in keyed]
     return shared, own
 
 
@@ -403,7 +421,7 @@ def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (
             ax2.set_ylabel("MMACs")
             ax2.yaxis.label.set_gid("y2label")
             title = f"{device} · {sweep}: latency vs {axis}"
-            ax.set_title(f"{title}\n{shared}" if shared else title, pad=18 if stepped else 6)
+            _title(ax, f"{title}\n{shared}" if shared else title, pad=18 if stepped else 6)
             _gids(ax)
             _legend_below(fig, handles, labels, key, ncols=2)
             caption = ("Median over rounds with its 95% between-round interval (band); vertical lines: the "
@@ -468,7 +486,7 @@ def _bars(plt, frame: pd.DataFrame, *, value: str, low: str, high: str, category
     ax.set_yticks(range(len(cats)), [str(c) for c in cats])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    _title(ax, title)
     ax.grid(axis="x", alpha=0.3)
     _gids(ax)
     handles = [Patch(facecolor=f"C{j % 10}") for j in range(n_dev)]
@@ -594,8 +612,8 @@ def device_overlays(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figur
             ax.set_xlabel(k[1])
             ax.set_ylabel("latency (ms), band: 95% interval")
             example = devs[names[0]]
-            title = f"{sweep}: {example.key.get('op')} {example.describe(3)} on {len(names)} devices"
-            ax.set_title(title)
+            title = f"{sweep}: {_labels([example])[0]} on {len(names)} devices"
+            _title(ax, title)
             _gids(ax)
             _legend_below(fig, handles, labels, key, ncols=3)
             more = len(devs) - len(names)
@@ -684,8 +702,8 @@ def distribution_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[
             ax.set_xlabel("latency (ms) of one sample")
             ax.set_ylabel("fraction of samples ≤ latency")
             ax.grid(alpha=0.3)
-            title = f"{dev}: sample distributions, {s.key.get('op')} {s.describe(3)}"
-            ax.set_title(title)
+            title = f"{dev}: sample distributions, {_labels([s])[0]}"
+            _title(ax, title)
             _gids(ax)
             _legend_below(fig, handles, labels, key, ncols=3)
             figures.append(_finish(plt, fig, "distribution", key, title,
