@@ -1,9 +1,11 @@
 """Regenerate the report screenshots in this folder (headless Chromium, as the report tests use).
 
-    .venv/bin/python docs/img/shoot.py [--points 600] [--seed 2]
+    .venv/bin/python docs/img/shoot.py [--points 600] [--seed 2] [--run RUN_DIR]
 
 Writes a report of the synthetic study (suite.analysis.synthetic.study_frame) to a temporary
-folder, then screenshots the top of the page and a few figures.
+folder, then screenshots the top of the page and a few figures. With ``--run``, the latency
+figure (``latency-steps.png``) comes from that measured run's report instead (the README's:
+``hwbehave run sweeps/study/f1-channels-quick.yaml --device local-cpu``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=600)
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--run", type=Path, help="a run directory whose first latency figure replaces the synthetic one")
     args = ap.parse_args()
     browser = next(p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p)
     df = study_frame(args.points, seed=args.seed)
@@ -45,8 +48,16 @@ def main() -> int:
         work = Path(tmp)
         paths = write_report(df, detect_all(df), work / "report", title="hwbehave report: synthetic study")
         shoot(browser, paths["html"], HERE / "report-top.png", 1280, 1350, work)
-        for name, pattern in FIGURES:
-            svg = next(p for p in sorted((work / "report").glob("*.svg")) if re.search(pattern, p.name))
+        figures = {name: (work / "report", pattern) for name, pattern in FIGURES}
+        if args.run:
+            import suite.results as results
+            from suite.analysis import detect_all as detect
+
+            measured = results.load([args.run])
+            write_report(measured, detect(measured), work / "run", manifests=results.query.manifests([args.run]))
+            figures["latency-steps.png"] = (work / "run", r"fig-01-")
+        for name, (folder, pattern) in figures.items():
+            svg = next(p for p in sorted(folder.glob("*.svg")) if re.search(pattern, p.name))
             text = svg.read_text()
             w, h = (float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', text).groups())
             page = work / f"{name}.html"
