@@ -436,15 +436,38 @@ def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (
 
 # ---- bars with intervals -----------------------------------------------------------------------
 
-def _pick_devices(frame: pd.DataFrame, verdict_col: str = "verdict") -> list[str]:
-    """Up to :data:`MAX_BAR_DEVICES` devices: those with confirmed effects first, then by name."""
+def device_classes(prepared: PreparedAnalysis) -> dict[str, str]:
+    """device → its ``device_class`` (empty without the column)."""
+    f = prepared.frame
+    if f.empty or "device_class" not in f.columns:
+        return {}
+    pairs = f[["device", "device_class"]].drop_duplicates("device")
+    return dict(zip(pairs["device"].astype(str), pairs["device_class"].astype(str), strict=True))
+
+
+def diverse(ranked: Sequence[str], class_of: dict[str, str], k: int) -> list[str]:
+    """The first ``k`` of ``ranked`` taking one device of each class before a second of any (a
+    farm of 50 identical boards and 2 others shows the others, not 6 of the 50); ranks kept."""
+    nth: dict[str, int] = {}
+    order = []
+    for i, dev in enumerate(ranked):
+        cls = class_of.get(dev, dev)
+        order.append((nth.get(cls, 0), i, dev))
+        nth[cls] = nth.get(cls, 0) + 1
+    return [dev for _, _, dev in sorted(order)[:k]]
+
+
+def _pick_devices(frame: pd.DataFrame, class_of: dict[str, str], verdict_col: str = "verdict") -> list[str]:
+    """Up to :data:`MAX_BAR_DEVICES` devices, one per class first: those with confirmed effects
+    first, then by name."""
     counts = frame.assign(_c=frame[verdict_col].eq(CONFIRMED)).groupby("device")["_c"].sum()
-    return sorted(sorted(map(str, counts.index)), key=lambda d: -int(counts.get(d, 0)))[:MAX_BAR_DEVICES]
+    ranked = sorted(sorted(map(str, counts.index)), key=lambda d: -int(counts.get(d, 0)))
+    return diverse(ranked, class_of, MAX_BAR_DEVICES)
 
 
 def _bars(plt, frame: pd.DataFrame, *, value: str, low: str, high: str, category: str, key: str, title: str,
           xlabel: str, reference: float, percent: bool, alt: str, caption: str, kind: str,
-          states: tuple[str, str] = ("solid: confirmed, beyond the noise",
+          class_of: dict[str, str] | None = None, states: tuple[str, str] = ("solid: confirmed, beyond the noise",
                                      "pale: within the noise or below the threshold")) -> Figure | None:
     """Horizontal grouped bars: one group per ``category``, one bar per device, its interval
     as an error bar; confirmed bars solid, negligible ones pale, unresolved ones grey and hatched."""
@@ -452,7 +475,7 @@ def _bars(plt, frame: pd.DataFrame, *, value: str, low: str, high: str, category
 
     if frame.empty:
         return None
-    devices = _pick_devices(frame)
+    devices = _pick_devices(frame, class_of or {})
     frame = frame[frame["device"].astype(str).isin(devices)]
     cats = list(dict.fromkeys(frame.sort_values(category)[category]))
     n_dev = len(devices)
@@ -511,6 +534,7 @@ def overhead_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figu
     if s.empty:
         return []
     s = s[s["device"].notna()]
+    classes = device_classes(prepared)
     figures = []
     with _pyplot() as plt:
         act = s[s["kind"] == "activation"]
@@ -518,6 +542,7 @@ def overhead_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figu
         for dtype in dtypes:
             g = (act[act["dtype"] == dtype].groupby(["level", "device"], sort=True).first().reset_index())
             fig = _bars(plt, g, value="overhead", low="overhead_low", high="overhead_high", category="level",
+                        class_of=classes,
                         key=f"fig-o{start + len(figures):02d}",
                         title=f"Latency added by the activation vs none ({dtype})",
                         xlabel="added latency (%), 95% interval", reference=0.0, percent=True, kind="overhead",
@@ -533,6 +558,7 @@ def overhead_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figu
                                                                 ops["axis"], strict=True)])
             g = g.groupby(["what", "device"], sort=True).first().reset_index()
             fig = _bars(plt, g, value="overhead", low="overhead_low", high="overhead_high", category="what",
+                        class_of=classes,
                         key=f"fig-o{start + len(figures):02d}",
                         title="Latency beyond the MACs: ops and switches vs their reference",
                         xlabel="latency beyond the reference (%), 95% interval", reference=0.0, percent=True,
@@ -554,6 +580,7 @@ def speedup_figure(prepared: PreparedAnalysis, key: str = "fig-speedup") -> Figu
     g = g.reset_index()
     with _pyplot() as plt:
         return _bars(plt, g, value="speedup", low="speedup_low", high="speedup_high", category="what", key=key,
+                     class_of=device_classes(prepared),
                      title="Speedup over fp32 (fp32 latency / latency; left of 1 = slower)",
                      xlabel="speedup (x), 95% interval", reference=1.0, percent=False, kind="speedup",
                      alt="Bar chart of the speedup of each lower precision over fp32, per device",
@@ -579,13 +606,14 @@ def device_overlays(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figur
         if k[0] not in best or score > best[k[0]][0]:
             best[k[0]] = (score, k)
     figures = []
+    classes = device_classes(prepared)
     with _pyplot() as plt:
         from matplotlib.lines import Line2D
 
         for sweep in sorted(best)[:MAX_OVERLAYS]:
             k = best[sweep][1]
             devs = groups[k]
-            names = sorted(devs)[:MAX_SERIES_PER_FIGURE]
+            names = sorted(diverse(sorted(devs), classes, MAX_SERIES_PER_FIGURE))
             key = f"fig-d{start + len(figures):02d}"
             fig, ax = plt.subplots(figsize=(WIDTH_IN, 5.4), layout="constrained")
             handles, labels = [], []
@@ -655,7 +683,7 @@ def distribution_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[
         dev = str(s.key.get("device"))
         if dev not in longest or len(s.x) > len(longest[dev].x):
             longest[dev] = s
-    devices = sorted(longest)[:MAX_DISTRIBUTIONS]
+    devices = sorted(diverse(sorted(longest), device_classes(prepared), MAX_DISTRIBUTIONS))
     # a point is found by its jobs (the same point id can sit in two sweeps of one device)
     by_job = "job_id" in frame.columns
     wanted = {}

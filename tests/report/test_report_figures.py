@@ -268,3 +268,20 @@ def test_devices_with_the_same_verdicts_share_a_heat_map_row():
     ids = re.findall(r'id="fig-findings-(cell-[^"]+)"', fig.svg)
     assert sorted(ids) == ["cell-0-0-yes", "cell-0-1-no", "cell-1-0-unresolved", "cell-1-1-n-a"]
     assert ">board-a (+1 alike)<" in fig.svg and ">sim (estimated)<" in fig.svg and "board-b" not in fig.svg
+
+
+def test_a_farm_of_alike_boards_shows_one_board_of_each_class_first(monkeypatch):
+    from suite.report import figures
+    from suite.report.prepared import prepare
+
+    df = study_frame(4000, seed=3)  # two replicas of each of the three boards: -r000, -r001
+    assert df["device"].nunique() == 6
+    for name in ("MAX_SERIES_PER_FIGURE", "MAX_BAR_DEVICES", "MAX_DISTRIBUTIONS"):
+        monkeypatch.setattr(figures, name, 3)
+    p = prepare(df)
+    drawn = figures.device_overlays(p) + figures.overhead_figures(p) + [figures.speedup_figure(p)]
+    for fig in drawn:
+        names = set(re.findall(r">((?:cpu-a76|mali-gpu|rk3588-npu)-r00\d)<", fig.svg))
+        assert {n.rsplit("-", 1)[0] for n in names} == {"cpu-a76", "mali-gpu", "rk3588-npu"}, fig.title
+    dist = figures.distribution_figures(p)
+    assert {f.title.split(":")[0].rsplit("-", 1)[0] for f in dist} == {"cpu-a76", "mali-gpu", "rk3588-npu"}
