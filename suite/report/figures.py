@@ -300,10 +300,11 @@ def _labels(series: Sequence[AxisSeries]) -> tuple[str, list[str]]:
     from suite.sweep.point import changed_params
 
     def params(s: AxisSeries) -> list[tuple[str, str]]:
-        # the parameters away from the op's defaults, as people write them (cin=32, not cin=32.0)
+        # the parameters away from the op's defaults and the shape at any value (kernel=3 too), as
+        # people write them (cin=32, not cin=32.0)
         plain = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in s.fixed_params.items()
                  if k not in ("batch", "bias", "padding")}
-        return [tuple(t.split("=", 1)) for t in changed_params(str(s.key.get("op", "")), plain).split() if "=" in t]
+        return [tuple(t.split("=", 1)) for t in changed_params(str(s.key.get("op", "")), plain, shape=True).split() if "=" in t]
 
     keyed = [[("op", str(s.key.get("op"))), ("dtype", str(s.key.get("dtype")))] + params(s) for s in series]
     common = set.intersection(*(set(k) for k in keyed)) if keyed else set()

@@ -285,3 +285,17 @@ def test_a_farm_of_alike_boards_shows_one_board_of_each_class_first(monkeypatch)
         assert {n.rsplit("-", 1)[0] for n in names} == {"cpu-a76", "mali-gpu", "rk3588-npu"}, fig.title
     dist = figures.distribution_figures(p)
     assert {f.title.split(":")[0].rsplit("-", 1)[0] for f in dist} == {"cpu-a76", "mali-gpu", "rk3588-npu"}
+
+
+def test_figure_titles_name_the_shape_even_at_the_op_defaults():
+    from suite.analysis.series import AxisSeries
+    from suite.report.figures import _labels
+
+    def series(kernel: int) -> AxisSeries:
+        empty = np.empty(0)
+        return AxisSeries(key={"op": "conv2d", "dtype": "fp32", "cin": 32, "kernel": kernel, "resolution": 28,
+                               "stride": 1}, axis="cout", x=empty, latency_ms=empty, half_ms=empty, macs=empty,
+                          flops=empty, bytes_total=empty, point_ids=())
+
+    shared, own = _labels([series(3), series(5)])
+    assert shared == "conv2d fp32 cin=32 resolution=28" and own == ["kernel=3", "kernel=5"]  # stride 1: a default
