@@ -12,10 +12,19 @@ import pandas as pd
 from suite.analysis.records import Anomaly
 from suite.analysis.support import support_matrix
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.timing import by_timing
-from suite.report.figures import MAX_FIGURES, Figure, latency_figures
+from suite.report.figures import (
+    MAX_FIGURES,
+    Figure,
+    device_overlays,
+    distribution_figures,
+    findings_heatmap,
+    latency_figures,
+    overhead_figures,
+    speedup_figure,
+)
 from suite.report.findings import findings_as_table, findings_table
 from suite.report.op_profile import REPORT_POINTS, costliest_profiles
+from suite.report.prepared import PreparedAnalysis, prepare
 from suite.report.tables import Table, standard_tables
 
 #: What the per-op section says when no point was profiled.
@@ -78,7 +87,8 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
                    title: str = "hwbehave report", thresholds: Thresholds = DEFAULT_THRESHOLDS,
                    max_figures: int = MAX_FIGURES) -> ReportDocument:
     """Collect the report's sections from measurements, anomalies and run manifests."""
-    df = by_timing(df)  # devices per timing kind, as the detectors saw them
+    prepared = prepare(df, thresholds)  # the analysis every section shares, computed once
+    df = prepared.frame  # devices per timing kind, as the detectors saw them
     anomalies = list(anomalies)
     statuses = df["status"].value_counts().to_dict() if not df.empty else {}
     summary = {"measurements": int(len(df)),
@@ -88,18 +98,39 @@ def build_document(df: pd.DataFrame, anomalies: Sequence[Anomaly], manifests: Se
                "anomalies": sum(a.confirmed for a in anomalies),
                "unresolved": sum(not a.confirmed for a in anomalies),
                "by_finding": {f: sum(a.finding == f for a in anomalies) for f in sorted({a.finding for a in anomalies
-                                                                                         if a.finding})}}
+                                                                                         if a.finding})},
+               "noise_floors": dict(sorted(prepared.floors.items()))}
+    findings = findings_table(df, anomalies, thresholds, prepared=prepared)
     return ReportDocument(
         title=title, summary=summary,
-        findings=findings_as_table(findings_table(df, anomalies, thresholds)),
+        findings=findings_as_table(findings),
         anomalies=anomalies[:MAX_LISTED_ANOMALIES], n_anomalies=len(anomalies),
-        support=support_table(df), tables=standard_tables(df, thresholds),
-        figures=latency_figures(df, anomalies, max_figures=max_figures),
+        support=support_table(df), tables=standard_tables(df, thresholds, prepared=prepared),
+        figures=report_figures(prepared, findings, anomalies, max_figures=max_figures),
         environment=[_pick(m, ENVIRONMENT_KEYS) for m in manifests],
         protocol=[_pick(m, PROTOCOL_KEYS) for m in manifests],
         thresholds={k: v for k, v in asdict(thresholds).items()},
         op_profiles=costliest_profiles(df),
     )
+
+
+def report_figures(prepared: PreparedAnalysis, findings: pd.DataFrame, anomalies: Sequence[Anomaly], *,
+                   max_figures: int = MAX_FIGURES) -> list[Figure]:
+    """Every figure of a report in reading order: the device x finding heat map, latency along the
+    sweeps (at most ``max_figures``), overhead and speedup bars, cross-device overlays, sample
+    distributions (:mod:`suite.report.figures`)."""
+    out: list[Figure] = []
+    heat = findings_heatmap(findings)
+    if heat is not None:
+        out.append(heat)
+    out += latency_figures(prepared, anomalies, max_figures=max_figures)
+    out += overhead_figures(prepared)
+    speed = speedup_figure(prepared)
+    if speed is not None:
+        out.append(speed)
+    out += device_overlays(prepared)
+    out += distribution_figures(prepared)
+    return out
 
 
 def flatten(obj: object, prefix: str = "") -> list[tuple[str, str]]:
@@ -122,8 +153,8 @@ def flatten(obj: object, prefix: str = "") -> list[tuple[str, str]]:
 def write_report(df: pd.DataFrame, anomalies: Sequence[Anomaly], out_dir: str | Path,
                  manifests: Sequence[dict] = (), *, title: str = "hwbehave report",
                  thresholds: Thresholds = DEFAULT_THRESHOLDS, max_figures: int = MAX_FIGURES) -> dict[str, Path]:
-    """Write ``report.html`` (self-contained, figures inline) and ``report.md`` (figures as PNG
-    files beside it) to ``out_dir``; return ``{"html": path, "md": path}``."""
+    """Write ``report.html`` (self-contained, figures inline as SVG) and ``report.md`` (figures as
+    SVG files beside it) to ``out_dir``; return ``{"html": path, "md": path}``."""
     from suite.report.html import render_html
     from suite.report.markdown import render_markdown
 
@@ -133,7 +164,7 @@ def write_report(df: pd.DataFrame, anomalies: Sequence[Anomaly], out_dir: str | 
     html_path = out / "report.html"
     html_path.write_text(render_html(doc), encoding="utf-8")
     for fig in doc.figures:
-        (out / fig.filename).write_bytes(fig.png)
+        (out / fig.filename).write_text(fig.svg, encoding="utf-8")
     md_path = out / "report.md"
     md_path.write_text(render_markdown(doc), encoding="utf-8")
     return {"html": html_path, "md": md_path}

@@ -16,6 +16,7 @@ from suite.analysis.series import fmt_axis_value, numeric_axes, timed
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing, has_latency, timing_kinds
 from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED
+from suite.report.prepared import PreparedAnalysis
 from suite.report.tables import Table
 
 NOT_MEASURED = "not measured"
@@ -46,7 +47,8 @@ def _key_number(finding: str, a: Anomaly) -> str:
 
 
 def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
-                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pd.DataFrame:
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                   prepared: PreparedAnalysis | None = None) -> pd.DataFrame:
     """Verdict per finding (rows F1…F7, plus ``title``) and device (columns).
 
     A cell is ``yes: <key number>`` (the largest *confirmed* anomaly of that finding on that
@@ -56,11 +58,14 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
     run had no data to test it on that device), or ``n/a`` for a latency finding on a device
     whose timings are of no latency kind (emulated). A device's rows of another timing kind than
     ``measured`` are a column of their own, ``"<device> (<kind>)"`` (:func:`~suite.analysis.timing.by_timing`).
+    ``prepared``: :func:`suite.report.prepared.prepare` of ``df`` when a report already has it
+    (its timed points and pair summaries are used instead of computing them again).
     """
-    df = by_timing(df)  # columns per device and timing kind: "ethos-u55-128 (estimated)"
+    # columns per device and timing kind: "ethos-u55-128 (estimated)"
+    df = prepared.frame if prepared is not None else by_timing(df)
     devices = sorted(map(str, df["device"].dropna().unique())) if not df.empty else []
     kinds = timing_kinds(df)
-    data = timed(df, thresholds)
+    data = prepared.data if prepared is not None else timed(df, thresholds)
     best: dict[tuple[str, str, str], Anomaly] = {}
     for a in anomalies:
         if not a.finding:
@@ -69,10 +74,18 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
         held = best.get(key)
         if held is None or a.magnitude > held.magnitude:
             best[key] = a
-    noise = point_noise_of(data, thresholds)
-    speed = speedup_summary(speedup_frame(data, thresholds, noise), thresholds)
-    over = overhead_summary(overhead_frame(data, thresholds, point_noise=noise), thresholds)
+    if prepared is not None:
+        speed, over = prepared.speedup, prepared.overhead
+    else:
+        noise = point_noise_of(data, thresholds)
+        speed = speedup_summary(speedup_frame(data, thresholds, noise), thresholds)
+        over = overhead_summary(overhead_frame(data, thresholds, point_noise=noise), thresholds)
     quant = quant_error_frame(df)
+    # each device's rows once (a boolean mask per cell copied the frame 7 x devices times)
+    cols = [c for c in ("device", "status", "point_id") if c in df.columns]
+    rows_of = {str(k): g for k, g in df[cols].groupby(df["device"].astype(str), sort=False)}
+    data_of, speed_of, over_of, quant_of = ({str(k): g for k, g in f.groupby(f["device"].astype(str), sort=False)}
+                                            if not f.empty else {} for f in (data, speed, over, quant))
     rows = {}
     for finding, title in FINDINGS.items():
         row = {"title": title}
@@ -84,7 +97,9 @@ def findings_table(df: pd.DataFrame, anomalies: Sequence[Anomaly],
             elif finding in LATENCY_FINDINGS and not has_latency(kinds.get(dev, [])):
                 row[dev] = f"n/a: {', '.join(kinds[dev])} timings are no latency"
             else:
-                row[dev] = _no(finding, dev, df, data, speed, over, quant)
+                row[dev] = _no(finding, rows_of.get(dev, df.iloc[:0][cols]), data_of.get(dev, data.iloc[:0]),
+                               speed_of.get(dev, speed.iloc[:0]), over_of.get(dev, over.iloc[:0]),
+                               quant_of.get(dev, quant.iloc[:0]))
         rows[finding] = row
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["title", *devices])
     frame.index.name = "finding"
@@ -103,28 +118,27 @@ def cell_state(cell: str) -> str:
     return NOT_MEASURED
 
 
-def _no(finding: str, dev: str, df: pd.DataFrame, data: pd.DataFrame, speed: pd.DataFrame, over: pd.DataFrame,
-        quant: pd.DataFrame) -> str:
-    d = data[data["device"] == dev]
+def _no(finding: str, rows: pd.DataFrame, d: pd.DataFrame, s: pd.DataFrame, over: pd.DataFrame,
+        q: pd.DataFrame) -> str:
+    """The cell of a finding nothing was found for on one device, from its rows, timed points
+    (``d``), speedup and overhead summaries and output-error rows (``q``)."""
     if finding in ("F1", "F4"):
         return "no" if any(d[c].nunique() >= 4 for c in numeric_axes(d)) else NOT_MEASURED
     if finding in ("F2", "F3"):
         kinds = {"F2": ["activation"], "F3": ["switch", "op"]}[finding]
-        o = over[(over["device"] == dev) & over["kind"].isin(kinds)]
+        o = over[over["kind"].isin(kinds)]
         return f"no: at most {o['overhead'].max():+.0%}" if len(o) else NOT_MEASURED
     if finding == "F5":
-        s = speed[speed["device"] == dev]
         if s.empty:
             return NOT_MEASURED
         per = s.groupby("dtype")["speedup"].median()
         return "no: " + ", ".join(f"{k} {v:.2f}x" for k, v in per.items())
     if finding == "F6":
-        q = quant[quant["device"] == dev]
         if q.empty:
             return NOT_MEASURED
         per = q.groupby("dtype")["rel_rmse"].median()
         return "no: " + ", ".join(f"{k} {v:.1%} RMSE" for k, v in per.items())
-    return _support_cell(df[df["device"] == dev])
+    return _support_cell(rows)
 
 
 def _support_cell(d: pd.DataFrame) -> str:

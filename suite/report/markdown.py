@@ -1,4 +1,4 @@
-"""Markdown rendering of a :class:`~suite.report.document.ReportDocument` (figures as PNG files beside it)."""
+"""Markdown rendering of a :class:`~suite.report.document.ReportDocument` (figures as SVG files beside it)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ def render_markdown(doc: ReportDocument) -> str:
              f"sweeps {', '.join(s['sweeps'])}; statuses: {statuses}. {s['anomalies']} anomalies beyond the "
              f"measurement noise, {s.get('unresolved', 0)} unresolved at this noise level.", "", "## Findings", "", to_markdown(doc.findings)]
     lines += [f"- **{k}**: {v}" for k, v in FINDINGS.items()]
+    # the figures right after the findings (heat map, latency, overheads, devices, distributions)
+    lines += ["", "## Figures", ""]
+    for fig in doc.figures:
+        lines += [f"![{_esc(fig.alt)}]({fig.filename})", "", f"*{_esc(fig.title)}.* {_esc(fig.caption)}", ""]
+    if not doc.figures:
+        lines += ["No figures: no series with three or more points along a numeric axis.", ""]
     lines += ["", "## Anomalies, largest first", ""]
     if doc.anomalies:
         lines += ["| # | finding | kind | device | magnitude | verdict | what to do |", "|---:|---|---|---|---:|---|---|"]
@@ -49,9 +55,6 @@ def render_markdown(doc: ReportDocument) -> str:
         lines += [to_markdown(t), ""]
     if not doc.op_profiles:
         lines += [NO_PROFILES, ""]
-    lines += ["## Latency along the sweeps", ""]
-    for fig in doc.figures:
-        lines += [f"![{_esc(fig.alt)}]({fig.filename})", "", f"*{_esc(fig.title)}*", ""]
     lines += ["## Environment", ""] + _key_values(doc.environment, "No manifests given.")
     lines += ["## Protocol", ""] + _key_values(doc.protocol, "No protocol recorded in the manifests.")
     lines += ["## Thresholds", ""] + _key_values([doc.thresholds], "Defaults.")

@@ -19,7 +19,7 @@ from suite.analysis.precision import speedup_frame, speedup_summary
 from suite.analysis.series import timed
 from suite.analysis.steps import staircase_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.timing import by_timing
+from suite.report.prepared import PreparedAnalysis, prepare
 
 FORMATS: tuple[str, ...] = ("md", "latex", "csv", "html")
 
@@ -147,10 +147,14 @@ def _interval_cell(value: float, low: float, high: float, verdict: str, fmt: Cal
 
 
 def activation_overhead_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                              dtype: str = "fp32") -> Table:
+                              dtype: str = "fp32", *, summary: pd.DataFrame | None = None) -> Table:
     """Median latency added by each activation vs its reference (conv alone), per device (F2),
-    with its 95 % interval and a mark for confirmed (*) and unresolved (?) effects."""
-    summary = overhead_summary(overhead_frame(df, thresholds), thresholds, run_floors(timed(df, thresholds)))
+    with its 95 % interval and a mark for confirmed (*) and unresolved (?) effects.
+
+    ``summary``: an :func:`overhead_summary` already computed (a report's
+    :class:`~suite.report.prepared.PreparedAnalysis`); by default it is computed from ``df``."""
+    if summary is None:
+        summary = overhead_summary(overhead_frame(df, thresholds), thresholds, run_floors(timed(df, thresholds)))
     s = summary[(summary["kind"] == "activation") & (summary["dtype"] == dtype)]
     if s.empty:
         frame, raw = pd.DataFrame(), pd.DataFrame()
@@ -170,10 +174,13 @@ def activation_overhead_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT
                  csv_frame=raw)
 
 
-def dtype_speedup_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Table:
+def dtype_speedup_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                        summary: pd.DataFrame | None = None) -> Table:
     """Median speedup of each lower precision over fp32, per (op, dtype) and device (F5), with
-    its 95 % interval and a mark for a confirmed (*) or unresolved (?) slowdown."""
-    s = speedup_summary(speedup_frame(df, thresholds), thresholds, run_floors(timed(df, thresholds)))
+    its 95 % interval and a mark for a confirmed (*) or unresolved (?) slowdown (``summary``: a
+    :func:`speedup_summary` already computed, as for :func:`activation_overhead_table`)."""
+    s = summary if summary is not None else speedup_summary(speedup_frame(df, thresholds), thresholds,
+                                                            run_floors(timed(df, thresholds)))
     if s.empty:
         frame, raw = pd.DataFrame(), pd.DataFrame()
     else:
@@ -192,10 +199,12 @@ def dtype_speedup_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRES
                  notes="Marks refer to a slowdown. " + MARK_NOTE, csv_frame=raw)
 
 
-def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Table:
+def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                      staircases: pd.DataFrame | None = None) -> Table:
     """Staircase period and largest step per (op, axis) and device (F1); blank where none;
-    ``?`` marks a staircase that is unresolved at the run's noise level."""
-    st = staircase_frame(df, thresholds)
+    ``?`` marks a staircase that is unresolved at the run's noise level (``staircases``: a
+    :func:`staircase_frame` already computed)."""
+    st = staircases if staircases is not None else staircase_frame(df, thresholds)
     if st.empty:
         frame = pd.DataFrame()
     else:
@@ -216,8 +225,11 @@ def step_period_table(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
 TABLE_NAMES = ("activation-overhead", "dtype-speedup", "step-periods")
 
 
-def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Table]:
-    """The report's tables: activation overhead, dtype speedup, step periods (columns per device and timing kind)."""
-    df = timed(by_timing(df), thresholds)  # prepared once for the three
-    return [activation_overhead_table(df, thresholds), dtype_speedup_table(df, thresholds),
-            step_period_table(df, thresholds)]
+def standard_tables(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                    prepared: PreparedAnalysis | None = None) -> list[Table]:
+    """The report's tables: activation overhead, dtype speedup, step periods (columns per device
+    and timing kind), from ``prepared`` (:func:`suite.report.prepared.prepare` of ``df``) when given."""
+    p = prepared if prepared is not None else prepare(df, thresholds)
+    return [activation_overhead_table(p.data, thresholds, summary=p.overhead),
+            dtype_speedup_table(p.data, thresholds, summary=p.speedup),
+            step_period_table(p.data, thresholds, staircases=p.staircases)]

@@ -58,7 +58,7 @@ def test_report_writes_html_and_markdown(runs, tmp_path, capsys):
     assert main(["report", str(runs[0]), "--out", str(tmp_path / "rep")]) == 0
     html = (tmp_path / "rep" / "report.html").read_text()
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert "<html" in html and "data:image/png;base64," in html and "cli-analysis" in html
+    assert "<html" in html and '<svg aria-label=' in html and 'class="figure"' in html and "cli-analysis" in html
     assert "F1" in md and "local-cpu" in md
 
 

@@ -1,5 +1,4 @@
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -7,7 +6,7 @@ import pytest
 from suite.analysis import detect_all
 from suite.analysis.synthetic import study_frame
 from suite.report import write_report
-from suite.testing.requirements import require
+from tests.report.browser import FLAGS, browser
 
 MANIFEST = {"run_id": "run-<1>", "device": "rk3588-npu", "environment": {"os": "Linux 6.1 <script>alert(1)</script>",
                                                                             "governor": "performance"},
@@ -27,12 +26,18 @@ def test_writes_both_files_with_figures(report):
     paths, anomalies = report
     html = paths["html"].read_text()
     md = paths["md"].read_text()
-    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
-    assert html.count("<figure>") == 4
-    pngs = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)
-    assert len(pngs) == 4 and all((paths["md"].parent / p).is_file() for p in pngs)
+    assert html.startswith("<!DOCTYPE html>") and '<svg aria-label=' in html and 'class="figure"' in html
+    latency = html.count('<figure class="plot" data-kind="latency"')
+    assert latency == 4  # max_figures
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.svg)\)", md)
+    assert len(images) == html.count('<figure class="plot"') > latency
+    for name in images:  # each a standalone SVG file beside the Markdown
+        text = (paths["md"].parent / name).read_text()
+        assert text.startswith("<svg ") and 'xmlns="http://www.w3.org/2000/svg"' in text
     assert anomalies[0].message.split(";")[0].replace("<", "&lt;") in html
     assert "## Findings" in md and "| F1 |" in md
+    # Markdown, too, opens with the findings and the figures; the anomaly list comes after them
+    assert md.index("## Findings") < md.index("## Figures") < md.index(f"]({images[0]})") < md.index("## Anomalies")
 
 
 def test_html_escapes_text_and_has_no_external_resources(report):
@@ -43,20 +48,9 @@ def test_html_escapes_text_and_has_no_external_resources(report):
     assert "<link" not in html
 
 
-def chromium_binary():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def test_report_renders_in_headless_chromium_without_console_errors(report, tmp_path):
-    browser = chromium_binary()
-    require("chromium not installed" if browser is None else None, "apt-get install -y chromium")
     shot = tmp_path / "shot.png"
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+    cmd = [browser(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
            "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1280,2000",
            report[0]["html"].resolve().as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
