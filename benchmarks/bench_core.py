@@ -1,14 +1,15 @@
 """Core pipeline benchmarks, measured side by side in one run (this machine is shared).
 
 Prints:
-1. plan time of a 100k-point sweep (target < 2 s);
+1. plan time and peak memory of 10k, 100k and 1M-point sweeps streamed (target: 1M < 5 s, memory
+   bounded), and of 100k materialised (``load_sweep``);
 2. ONNX fp32 generation rate with a cold cache (target >= 100 models/s);
 3. harness overhead: the suite's median on a trivial Identity model vs a bare
    ``run_with_iobinding`` loop in the same process (target ratio <= 1.5);
 4. profiler fidelity: the suite's median vs ONNX Runtime's own ``model_run`` profile
    events on conv kernels >= 0.1 ms (target within ±5%).
 
-Run: ``.venv/bin/python benchmarks/bench_core.py``
+Run: ``.venv/bin/python benchmarks/bench_core.py`` (``--plan-only``: item 1 alone)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -32,30 +34,69 @@ from suite.agent.worker import execute_job  # noqa: E402
 from suite.models.cache import ArtifactCache  # noqa: E402
 from suite.models.onnx_builder import OnnxBuilder  # noqa: E402
 from suite.ops.catalogue import get_op  # noqa: E402
-from suite.sweep.expand import load_sweep  # noqa: E402
+from suite.sweep.expand import iter_sweep_points, load_sweep  # noqa: E402
 from suite.sweep.point import Point  # noqa: E402
 
-SWEEP_100K = """name: plan-100k
+#: A conv2d sweep of ``10 * cin * cout`` points (kernel 5 values x activation 2).
+PLAN_SWEEP = """name: plan-{n}
 op: conv2d
-fixed: {resolution: 64}
+max_points: {n}
+fixed: {{resolution: 64}}
 axes:
-  cin: {range: [1, 100]}
-  cout: {range: [1, 100]}
+  cin: {{range: [1, {cin}]}}
+  cout: {{range: [1, {cout}]}}
   kernel: [1, 3, 5, 7, 9]
   activation: [relu, swish]
 """
+PLAN_SIZES = {10_000: (40, 25), 100_000: (100, 100), 1_000_000: (400, 250)}
 
 
-def bench_plan() -> float:
+def _stream(path: Path) -> tuple[int, int]:
+    count = macs = 0
+    for p in iter_sweep_points(path):
+        count += 1
+        macs += p.macs or 0
+    return count, macs
+
+
+def bench_plan(sizes: list[int] | None = None) -> dict[int, tuple[float, float, int]]:
+    """Plan sweeps of 10k, 100k and 1M points as a stream (count and total MACs, the plan's
+    ``hwbehave plan`` needs), and 100k materialised as ``load_sweep`` does for a run: wall and
+    CPU seconds, and the peak of memory allocated (tracemalloc, a second pass: tracing slows
+    Python down)."""
+    out = {}
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "s.yaml"
-        path.write_text(SWEEP_100K)
-        load_sweep(path)  # warm imports
-        t0 = time.perf_counter()
+        warm = Path(d) / "warm.yaml"
+        warm.write_text(PLAN_SWEEP.format(n=1000, cin=10, cout=10))
+        _stream(warm)  # imports and the catalogue, not counted
+        for n in sizes or list(PLAN_SIZES):
+            cin, cout = PLAN_SIZES[n]
+            path = Path(d) / f"plan-{n}.yaml"
+            path.write_text(PLAN_SWEEP.format(n=n, cin=cin, cout=cout))
+            t0, c0 = time.perf_counter(), time.process_time()
+            count, _ = _stream(path)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            tracemalloc.start()
+            _stream(path)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            out[n] = (wall, cpu, peak)
+            print(f"plan (stream): {count:,} points in {wall:.2f} s wall, {cpu:.2f} s CPU "
+                  f"({count / wall / 1000:.0f}k points/s, {cpu / count * 1e6:.1f} us CPU per point); "
+                  f"peak memory {peak / 2**20:.0f} MiB")
+        path = Path(d) / "plan-100000.yaml"
+        if not path.exists():
+            path.write_text(PLAN_SWEEP.format(n=100_000, cin=100, cout=100))
+        t0, c0 = time.perf_counter(), time.process_time()
         s = load_sweep(path)
-        dt = time.perf_counter() - t0
-    print(f"plan: {len(s.points)} points in {dt:.2f} s ({len(s.points) / dt / 1000:.0f}k points/s; target < 2 s)")
-    return dt
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        tracemalloc.start()
+        load_sweep(path)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    print(f"plan (load_sweep, materialised): {len(s.points):,} points in {wall:.2f} s wall, {cpu:.2f} s CPU; "
+          f"peak memory {peak / 2**20:.0f} MiB (target: 1M streamed < 5 s, memory bounded)")
+    return out
 
 
 def bench_generation(n: int = 300) -> float:
@@ -158,6 +199,8 @@ def bench_profiler_fidelity() -> list[float]:
 
 if __name__ == "__main__":
     bench_plan()
+    if "--plan-only" in sys.argv[1:]:
+        sys.exit(0)
     bench_generation()
     bench_overhead()
     bench_profiler_fidelity()

@@ -51,7 +51,7 @@ def worst_dip(model: SeriesModel | AxisSeries, thresholds: Thresholds = DEFAULT_
             SeriesModel(series=model, stair=None, steps_design=np.empty((len(model.x), 0)), tau2=float("nan"),
                         dof=float("nan"))
     series = model.series
-    data = series_data(series, MAX_POTTS_POINTS)
+    data = model.data if model.data is not None else series_data(series, MAX_POTTS_POINTS)
     n = data.n
     if n < 3:
         return None

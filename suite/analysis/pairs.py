@@ -19,7 +19,7 @@ import pandas as pd
 
 from suite.analysis.series import all_axis_series
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical, rounds_agree
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical
 
 #: A single-configuration claim needs every round to show at least this fraction of the threshold.
 ROUND_AGREEMENT = 0.5
@@ -59,22 +59,70 @@ def compare_pairs(pairs: pd.DataFrame, threshold: float, thresholds: Thresholds,
     """
     out = pairs.copy()
     lat, ref = out["latency_ms"].to_numpy(float), out["reference_ms"].to_numpy(float)
-    tau = out["device"].map(lambda d: point_noise.get(str(d), thresholds.assumed_point_noise_rel)).to_numpy(float)
+    devices = out["device"].astype(str).to_numpy(dtype=object)
+    names, device_idx = np.unique(devices, return_inverse=True) if len(out) else (np.empty(0, object), np.empty(0, int))
+    tau = np.array([point_noise.get(str(d), thresholds.assumed_point_noise_rel) for d in names],
+                   dtype=float)[device_idx]
     var = out["_sigma"].to_numpy(float) ** 2 + out["_ref_sigma"].to_numpy(float) ** 2 + 2 * tau**2
     with np.errstate(invalid="ignore", divide="ignore"):
         out["overhead"] = lat / ref - 1.0
         out["z"] = np.log(lat / ref) / np.sqrt(var)
     out["sd"] = np.sqrt(var)
-    m = out.groupby("device")[groups].apply(lambda g: len(g.drop_duplicates())) if len(out) else pd.Series(dtype=int)
-    count = out["device"].map(m).fillna(1).astype(int).to_numpy()
-    out["critical"] = [critical(thresholds.alpha, k) for k in count]
-    out["critical_unresolved"] = [critical(thresholds.alpha_unresolved, k) for k in count]
+    # variants tested per device: its distinct combinations of the group columns (Bonferroni)
+    if len(out):
+        distinct = out[list(dict.fromkeys(["device", *groups]))].drop_duplicates()
+        count = out["device"].map(distinct.groupby("device").size()).fillna(1).astype(int).to_numpy()
+    else:
+        count = np.empty(0, dtype=int)
+    levels, level_idx = np.unique(count, return_inverse=True)
+    out["critical"] = np.array([critical(thresholds.alpha, int(k)) for k in levels], dtype=float)[level_idx]
+    out["critical_unresolved"] = np.array([critical(thresholds.alpha_unresolved, int(k)) for k in levels],
+                                          dtype=float)[level_idx]
     out["noise_rel"] = tau
-    out["rounds_agree"] = [rounds_agree(a, b, ROUND_AGREEMENT * threshold) if o >= 0 else
-                           rounds_agree(b, a, ROUND_AGREEMENT * threshold)
-                           for a, b, o in zip(out["_rounds"], out["_ref_rounds"], out["overhead"], strict=True)]
+    out["rounds_agree"] = rounds_agree_many(list(out["_rounds"]), list(out["_ref_rounds"]),
+                                            out["overhead"].to_numpy(float), ROUND_AGREEMENT * threshold)
     out["significant"] = (np.abs(out["z"]) >= out["critical"]) & (np.abs(out["overhead"]) >= threshold)
     return out
+
+
+def rounds_agree_many(variant: list, reference: list, overhead: np.ndarray, min_effect: float) -> np.ndarray:
+    """:func:`~suite.analysis.uncertainty.rounds_agree` of every pair, in the direction of its
+    effect (``variant`` vs ``reference`` where ``overhead >= 0``, else the other way round).
+
+    Pairs are grouped by how many rounds both sides have; each group is one array operation on
+    the flattened round medians, the same arithmetic as the one-pair function."""
+    rows = len(overhead)
+    out = np.ones(rows, dtype=bool)
+    if rows == 0:
+        return out
+    a_len = np.fromiter(map(len, variant), dtype=np.int64, count=rows)
+    b_len = np.fromiter(map(len, reference), dtype=np.int64, count=rows)
+    a_flat = np.concatenate([np.asarray(r, dtype=float) for r in variant]) if a_len.sum() else np.empty(0)
+    b_flat = np.concatenate([np.asarray(r, dtype=float) for r in reference]) if b_len.sum() else np.empty(0)
+    a_start, b_start = np.cumsum(a_len) - a_len, np.cumsum(b_len) - b_len
+    k_all = np.minimum(a_len, b_len)
+    forward = overhead >= 0
+    for k in np.unique(k_all[k_all >= 2]).tolist():
+        which = np.flatnonzero(k_all == k)
+        steps = np.arange(k)
+        a = a_flat[a_start[which][:, None] + steps]
+        b = b_flat[b_start[which][:, None] + steps]
+        fwd = forward[which][:, None]
+        num, den = np.where(fwd, a, b), np.where(fwd, b, a)
+        out[which] = np.all(num / den - 1.0 >= min_effect, axis=1)
+    return out
+
+
+def median(values: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array, the same value without its per-call overhead (it
+    dominated summaries of thousands of small groups): the middle of the sorted values, or the
+    mean of the two middle ones; NaN when empty or when a value is NaN."""
+    s = np.sort(values)
+    n = len(s)
+    if n == 0 or s[-1] != s[-1]:  # np.sort puts NaN last
+        return float("nan")
+    m = n // 2
+    return float(s[m]) if n % 2 else float((s[m - 1] + s[m]) / 2)
 
 
 def group_verdict(effects: np.ndarray, z: np.ndarray, significant: np.ndarray, agree: bool, threshold: float,
@@ -87,7 +135,7 @@ def group_verdict(effects: np.ndarray, z: np.ndarray, significant: np.ndarray, a
     configuration's ``z`` clears ``critical_unresolved``, but the rest does not hold (``why``
     says what). ``""``: negligible.
     """
-    med = float(np.median(effects))
+    med = median(np.asarray(effects, dtype=float))
     if med < threshold or not len(effects):
         return "", ""
     n, n_sig = len(effects), int(np.sum(significant))
@@ -116,26 +164,40 @@ def summarize_pairs(frame: pd.DataFrame, keys: list[str], name: str, threshold: 
     if frame.empty:
         return pd.DataFrame(columns=cols)
     floors = floors or {}
+    # one sort by group, then numpy slices: a pandas sub-frame per group costs far more than the
+    # arithmetic on it once there are thousands of groups (rows keep their order within a group)
+    gid = frame.groupby(keys, dropna=False, sort=True).ngroup().to_numpy()
+    order = np.argsort(gid, kind="stable")
+    gid = gid[order]
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    ends = np.r_[starts[1:], len(gid)]
+    key_values = [frame[k].to_numpy(dtype=object)[order][starts].tolist() for k in keys]
+    col = {c: frame[c].to_numpy(float)[order] for c in ("overhead", "z", "sd", "cost_ratio", "critical",
+                                                         "critical_unresolved", "noise_rel")}
+    significant = frame["significant"].to_numpy(bool)[order]
+    agree_all = frame["rounds_agree"].to_numpy(bool)[order]
+    job_ids = frame["job_ids"].to_numpy(dtype=object)[order]
     rows = []
-    for key, g in frame.groupby(keys, dropna=False, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        eff = g["overhead"].to_numpy(float)
+    for g, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        key = tuple(values[g] for values in key_values)
+        eff, z, sd, cost = col["overhead"][a:b], col["z"][a:b], col["sd"][a:b], col["cost_ratio"][a:b]
+        sig = significant[a:b]
         device = str(dict(zip(keys, key, strict=True)).get("device"))
         floor = floors.get(device, 0.0)
-        agree = bool(g["rounds_agree"].all())
-        verdict, why = group_verdict(eff, g["z"].to_numpy(float), g["significant"].to_numpy(bool), agree,
-                                     threshold, floor, float(g["critical_unresolved"].iloc[0]))
-        med = float(np.median(eff))
+        agree = bool(agree_all[a:b].all())
+        verdict, why = group_verdict(eff, z, sig, agree, threshold, floor, float(col["critical_unresolved"][a]))
+        med = median(eff)
         # 95 % interval of the typical effect: configurations as replicates of it
-        half = 1.96 * float(np.median(g["sd"].to_numpy(float))) / np.sqrt(len(g))
+        half = 1.96 * median(sd) / np.sqrt(b - a)
+        finite_z = z[~np.isnan(z)]
         rows.append({**dict(zip(keys, key, strict=True)), name: med,
                      f"{name}_min": float(eff.min()), f"{name}_max": float(eff.max()),
                      f"{name}_low": float(np.expm1(np.log1p(med) - half)),
                      f"{name}_high": float(np.expm1(np.log1p(med) + half)),
-                     "cost_ratio": float(np.nanmedian(g["cost_ratio"].to_numpy(float)))
-                     if np.isfinite(g["cost_ratio"].to_numpy(float)).any() else float("nan"),
-                     "n": len(g), "n_significant": int(g["significant"].sum()), "z": float(g["z"].median()),
-                     "critical": float(g["critical"].iloc[0]), "rounds_agree": agree, "verdict": verdict, "why": why,
-                     "effect_floor": max(threshold, floor), "noise_rel": float(g["noise_rel"].iloc[0]),
-                     "confirm_jobs": tuple(dict.fromkeys(j for t in g["job_ids"] for j in t))})
+                     "cost_ratio": float(np.nanmedian(cost)) if np.isfinite(cost).any() else float("nan"),
+                     "n": b - a, "n_significant": int(sig.sum()),
+                     "z": median(finite_z),
+                     "critical": float(col["critical"][a]), "rounds_agree": agree, "verdict": verdict, "why": why,
+                     "effect_floor": max(threshold, floor), "noise_rel": float(col["noise_rel"][a]),
+                     "confirm_jobs": tuple(dict.fromkeys(j for t in job_ids[a:b] for j in t))})
     return pd.DataFrame(rows, columns=cols)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -143,12 +144,17 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     """:func:`output_sample` of many digests: all-finite samples (the common case) are parsed
     with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
     found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
-    plain = [m is not None and m.group(1).strip() != "" and "null" not in m.group(1) for m in found]
-    bodies = [m.group(1) for m, ok in zip(found, plain, strict=True) if ok and m is not None]
+    groups = [m.group(1) if m is not None else None for m in found]
+    plain = [g is not None and g.strip() != "" and "null" not in g for g in groups]
+    bodies = [g for g, ok in zip(groups, plain, strict=True) if ok and g is not None]
     counts = [b.count(",") + 1 for b in bodies]
     try:
-        flat = np.array(",".join(bodies).split(","), dtype=float) if bodies else np.empty(0)
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # text numpy cannot read to its end: the JSON path
+            flat = np.fromstring(",".join(bodies), dtype=float, sep=",") if bodies else np.empty(0)
+        if flat.size != sum(counts):
+            raise ValueError("sample lists are not plain numbers")
+    except (ValueError, DeprecationWarning):
         return [output_sample(t) for t in texts]
     pieces = iter(np.split(flat, np.cumsum(counts)[:-1]) if bodies else [])
     out = []

@@ -44,17 +44,23 @@ def _per_point(data: pd.DataFrame, thresholds: Thresholds, point_noise: dict[str
            .reset_index())
     tau = per["device"].map(lambda d: point_noise.get(str(d), thresholds.assumed_point_noise_rel))
     per["sd"] = np.sqrt(per["sigma"] ** 2 + tau**2)
+    # plain object columns: the group loops take rows thousands of times, which is slow on
+    # Arrow-backed strings and costs nothing on numpy arrays
+    for col in ("device", "sweep", "dtype", "point_id", "op", "params", "device_class"):
+        if not pd.api.types.is_object_dtype(per[col]) and pd.api.types.is_string_dtype(per[col]):
+            per[col] = per[col].astype(object)
     return per
 
 
-def _ordered(lat: np.ndarray, sd: np.ndarray, z: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """``[i, j]``: point i slower than point j beyond the noise (``log`` ratio over the pair's sd
-    at least ``z``, and more than the noise floor), and merely slower (point estimates)."""
+def _ordered_at(lat: np.ndarray, sd: np.ndarray, zs: tuple[float, ...], floor: float) -> list[np.ndarray]:
+    """Per ``z`` of ``zs``, ``[i, j]``: point i slower than point j beyond the noise (``log``
+    ratio over the pair's sd at least ``z``, and more than the noise floor); the pair matrices
+    are computed once for every ``z``."""
     logr = np.log(lat[:, None] / lat[None, :])
     pair_sd = np.sqrt(sd[:, None] ** 2 + sd[None, :] ** 2)
     with np.errstate(invalid="ignore"):
-        sure = (logr >= z * pair_sd) & (logr >= np.log1p(floor))
-    return sure, logr > 0
+        beyond_floor = logr >= np.log1p(floor)
+        return [(logr >= z * pair_sd) & beyond_floor for z in zs]
 
 
 def _thin(frame: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -111,11 +117,10 @@ def device_inversions(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
             la, sa, lb, sb = (x.to_numpy(float) for x in (a["lat"], a["sd"], b["lat"], b["sd"]))
             floor = float(np.nan_to_num(np.nanmax(np.r_[a["floor"].to_numpy(float), b["floor"].to_numpy(float),
                                                         0.0])))
-            a_gt, a_pt = _ordered(la, sa, z, floor)
-            b_gt, b_pt = _ordered(lb, sb, z, floor)
+            a_gt, a_big = _ordered_at(la, sa, (z, Z95), floor)
+            b_gt, b_big = _ordered_at(lb, sb, (z, Z95), floor)
             inverted = np.triu(a_gt & b_gt.T | a_gt.T & b_gt, 1)
             comparable = np.triu((a_gt | a_gt.T) & (b_gt | b_gt.T), 1)
-            a_big, b_big = _ordered(la, sa, Z95, floor)[0], _ordered(lb, sb, Z95, floor)[0]
             apparent = np.triu(a_big & b_big.T | a_big.T & b_big, 1) & ~inverted
             n_inv, n_cmp = int(inverted.sum()), int(comparable.sum())
             example = ""
@@ -159,11 +164,11 @@ def mac_inversions(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
         lat, sd, macs = (g[c].to_numpy(float) for c in ("lat", "sd", "macs"))
         floor = float(np.nan_to_num(np.nanmax(np.r_[g["floor"].to_numpy(float), 0.0])))
         costlier = macs[None, :] >= thresholds.inversion_min_mac_ratio * macs[:, None]  # j costs more than i
-        slower, _ = _ordered(lat, sd, z, floor)  # i slower than j
+        slower, slower_95 = _ordered_at(lat, sd, (z, Z95), floor)  # i slower than j
         faster = slower.T  # i faster than j
         inverted = costlier & slower
         comparable = costlier & (slower | faster)
-        apparent = costlier & _ordered(lat, sd, Z95, floor)[0] & ~inverted
+        apparent = costlier & slower_95 & ~inverted
         n_inv, n_cmp = int(inverted.sum()), int(comparable.sum())
         example = ""
         shown = inverted if n_inv else apparent

@@ -61,18 +61,22 @@ def find_low_efficiency(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRES
     if frame.empty:
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]
-    for (device, sweep, runtime, op, dtype), g in frame.groupby(keys, sort=True, dropna=False):
-        eff = float(g["efficiency"].median())
-        if not np.isfinite(eff) or eff >= thresholds.efficiency_low:
-            continue
-        source = g["peak_source"].iloc[0]
+    # every group's medians at once; only the groups below the line become anomalies
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    summary = pd.concat([grouped[["efficiency", "gflops", "gbps"]].median().rename(columns={"efficiency": "eff"}),
+                         grouped[["peak_source", "peak_gflops", "peak_gbps"]].first(),
+                         grouped.size().rename("n")], axis=1).reset_index()
+    eff_all = summary["eff"].to_numpy(float)
+    for r in summary[np.isfinite(eff_all) & (eff_all < thresholds.efficiency_low)].itertuples(index=False):
+        device, sweep, runtime, op, dtype = r.device, r.sweep, r.runtime, r.op, r.dtype
+        eff, source = float(r.eff), r.peak_source
         vs = "the device's peak roofline" if source == "given" else "the best throughput seen on this device"
         message = (f"On {device}, {op} ({dtype}) attains a median {pct(eff)} of {vs} "
-                   f"({g['gflops'].median():.3g} GFLOP/s, {g['gbps'].median():.3g} GB/s over {len(g)} points); "
+                   f"({r.gflops:.3g} GFLOP/s, {r.gbps:.3g} GB/s over {r.n} points); "
                    f"it leaves the hardware mostly idle, so reshape or replace it.")
-        evidence = {"op": op, "runtime": runtime, "efficiency_median": eff, "gflops_median": g["gflops"].median(),
-                    "gbps_median": g["gbps"].median(), "peak_gflops": g["peak_gflops"].iloc[0],
-                    "peak_gbps": g["peak_gbps"].iloc[0], "peak_source": source, "n": int(len(g)),
+        evidence = {"op": op, "runtime": runtime, "efficiency_median": eff, "gflops_median": r.gflops,
+                    "gbps_median": r.gbps, "peak_gflops": r.peak_gflops,
+                    "peak_gbps": r.peak_gbps, "peak_source": source, "n": int(r.n),
                     "thresholds": {"efficiency_low": thresholds.efficiency_low}}
         out.append(Anomaly(kind="low_efficiency", device=str(device), sweep=str(sweep), axis="", at=str(dtype),
                            magnitude=1.0 - eff / thresholds.efficiency_low, finding="", message=message,

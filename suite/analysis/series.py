@@ -6,6 +6,7 @@ parameters are all equal except ``axis``; it is what a latency-vs-channels plot 
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from collections.abc import Iterable, Iterator
@@ -116,6 +117,38 @@ def _round_lists(df: pd.DataFrame) -> list[np.ndarray]:
     return out
 
 
+def _round_values(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_round_lists` flattened: every row's round medians in row order, and how many each
+    row has. One pass over the column's lists instead of an array per row (what matters with a
+    million rows); a column whose lists hold something other than numbers takes the row-by-row
+    path."""
+    med = df["median_ms"].to_numpy(float)
+    rows = len(med)
+    if "round_median_ms" not in df.columns:
+        return med.copy(), np.ones(rows, dtype=np.int64)
+    col = df["round_median_ms"].to_numpy(dtype=object)
+    seqs = [r if r is not None and not np.isscalar(r) else () for r in col]
+    try:
+        given = np.fromiter(map(len, seqs), dtype=np.int64, count=rows)
+        values = np.fromiter(itertools.chain.from_iterable(seqs), dtype=float, count=int(given.sum()))
+    except (TypeError, ValueError):
+        lists = _round_lists(df)
+        return (np.concatenate(lists) if lists else np.empty(0),
+                np.fromiter(map(len, lists), dtype=np.int64, count=rows))
+    row = np.repeat(np.arange(rows), given)
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(values) & (values > 0)
+    kept = np.bincount(row[usable], minlength=rows)
+    if kept.all():
+        return values[usable], kept
+    # rows without a usable round median keep their own median, in place
+    none = np.flatnonzero(kept == 0)
+    row_all = np.concatenate([row[usable], none])
+    order = np.argsort(row_all, kind="stable")
+    lengths = np.where(kept == 0, 1, kept)
+    return np.concatenate([values[usable], med[none]])[order], lengths
+
+
 #: Round deviations beyond this many typical between-round deviations count only this much.
 WINSOR_K = 3.0
 
@@ -160,7 +193,7 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     else:
         order = np.argsort(gid, kind="stable")
     df, gid = df.iloc[order].reset_index(drop=True), gid[order]
-    rounds = _round_lists(df)
+    flat_rounds, lengths = _round_values(df)
     lat = df["median_ms"].to_numpy(float)
     half = ci_halfwidth_ms(df).to_numpy(float)
     sig_ci = np.where(np.isfinite(half) & (half > 0), half / (Z95 * lat), np.nan)
@@ -173,8 +206,7 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]]) if rows else np.empty(0, int)
     ends = np.r_[starts[1:], rows]
     # every round of every point as one (points x rounds) log matrix, NaN-padded, round order kept
-    lengths = np.fromiter((len(r) for r in rounds), dtype=int, count=rows)
-    flat = np.log(np.concatenate(rounds)) if rows else np.empty(0)
+    flat = np.log(flat_rounds) if rows else np.empty(0)
     value_gid = np.repeat(gid, lengths)
     n_rounds = np.bincount(value_gid, minlength=n_groups).astype(float)
     first_value = np.r_[0, np.cumsum(n_rounds)[:-1]].astype(int)
@@ -369,9 +401,11 @@ def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterat
     job_col = sub["_job_ids"].to_numpy(dtype=object)[order]
     pids = (sub["point_id"].astype(str).to_numpy()[order] if "point_id" in sub.columns
             else np.full(len(sub), "", dtype=object))
-    key_rows = sub[keys].to_numpy(dtype=object)[order]
-    for a, b in zip(starts[wanted], ends[wanted], strict=True):
-        key = {k: _plain_value(v) for k, v in zip(keys, key_rows[a], strict=True)}
+    # the key of each wanted series from its first row only (converting every row to objects
+    # cost more than the rest of the loop)
+    key_rows = sub[keys].iloc[order[starts[wanted]]].to_numpy(dtype=object)
+    for key_row, a, b in zip(key_rows, starts[wanted], ends[wanted], strict=True):
+        key = {k: _plain_value(v) for k, v in zip(keys, key_row, strict=True)}
         sl = slice(a, b)
         xs = x[sl]
         arrays = {name: arr[sl] for name, arr in cols.items()}

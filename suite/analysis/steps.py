@@ -11,6 +11,7 @@ Potts model is the one asv uses to find steps in benchmark history (``asv/step_d
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -31,8 +32,16 @@ from suite.analysis.series import (
     timed,
 )
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.trend import SeriesData, moderated_fit, series_data, smooth_design
-from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, Fit, critical, robust_scale, wls_fit
+from suite.analysis.trend import QUADRATIC_MIN_POINTS, SeriesData, moderated_fit, series_data, smooth_design
+from suite.analysis.uncertainty import (
+    CONFIRMED,
+    UNRESOLVED,
+    Fit,
+    critical,
+    robust_scale,
+    wls_fit,
+    wls_tau2_many,
+)
 
 #: Largest series the exact O(n^3) solver takes; longer series are thinned evenly first.
 MAX_POTTS_POINTS = 256
@@ -150,7 +159,8 @@ class Staircase:
 
 
 def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
-               data: SeriesData | None = None, smooth: Fit | None = None) -> Staircase | None:
+               data: SeriesData | None = None, smooth: Fit | None = None,
+               smooth_tau2: float | None = None) -> Staircase | None:
     """Steps in one series (confirmed or unresolved), or ``None`` when it has none.
 
     Model. The null is the smooth alternative of :mod:`suite.analysis.trend` (latency affine in
@@ -189,6 +199,10 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     floor, is ``unresolved``. Points without a finite ``sigma`` are ignored (no claim can be made
     about them). A staircase whose period equals the sampling interval cannot be told from a
     ramp and is not reported.
+
+    ``data``, ``smooth`` (the smooth fit) or ``smooth_tau2`` (only its scatter, NaN when it
+    cannot be fitted; :func:`analyse_series` fits every series' smooth model in one batch)
+    skip computing them again.
     """
     data = data if data is not None else series_data(series, MAX_POTTS_POINTS)
     if data.n < thresholds.min_series_points:
@@ -196,11 +210,15 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     # every step raises latency between two neighbours: without any rise, skip the fits
     if not np.any(data.y[1:] >= (1 + 0.5 * thresholds.step_min_rel) * data.y[:-1]):
         return None
-    floor = effect_floor(series.floor, thresholds.step_min_rel)
-    X0 = smooth_design(data)
-    smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
-    if smooth is not None and smooth.tau2 == 0.0:
+    if smooth_tau2 == 0.0:
         return None  # the smooth model already explains every point within its own interval
+    X0 = smooth_design(data)
+    if smooth_tau2 is None:
+        smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
+        smooth_tau2 = smooth.tau2 if smooth is not None else float("nan")
+        if smooth_tau2 == 0.0:
+            return None
+    floor = effect_floor(series.floor, thresholds.step_min_rel)
     periodic = _periodic(data, X0, thresholds, floor)
     # a periodic fit that leaves no more scatter than the prior allows needs no irregular rival
     adequate = periodic is not None and periodic.verdict == CONFIRMED and \
@@ -243,20 +261,9 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
     gaps = np.diff(xi)
     if not len(gaps) or np.any(gaps <= 0):
         return None
-    grid = float(np.median(gaps))
-    patterns: dict[bytes, tuple[int, np.ndarray]] = {}
-    for period in range(max(2, math.ceil(2 * grid)), int(xi[-1] - xi[0]) // 2 + 1):
-        k = -(-xi // period)
-        k = k - k[0]
-        sizes = np.bincount(k)
-        multi = sizes >= 2
-        if k[-1] < 2 or multi.sum() < 2 or sizes[multi].sum() * 2 < data.n or (sizes == 0).any():
-            continue
-        patterns.setdefault(k.tobytes(), (period, k.astype(float)))
-    if not patterns:
+    periods, K = _step_patterns(xi.tobytes())
+    if not periods:
         return None
-    periods = [p for p, _ in patterns.values()]
-    K = np.stack([k for _, k in patterns.values()])
     best: tuple[float, int, bool, object] | None = None
     for log in (False, True):
         for j in _best_patterns(X0, K, data, thresholds, log):
@@ -270,7 +277,7 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
     if best is None:
         return None
     t, j, log, (fit, dof) = best  # type: ignore[misc]
-    m = len(patterns)
+    m = len(periods)
     crit, crit_u = critical(thresholds.alpha, m, dof), critical(thresholds.alpha_unresolved, m, dof)
     k = K[j]
     level = np.exp(fit.fitted) if log else fit.fitted
@@ -296,6 +303,30 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
                      model="periodic", t=float(t), critical=crit, critical_unresolved=crit_u, tau2=fit.tau2,
                      dof=dof, effect_floor=floor, confirm_idx=tuple(around),
                      bic=_bic(data, level, X0.shape[1] + 2))
+
+
+@functools.lru_cache(maxsize=4096)
+def _step_patterns(grid: bytes) -> tuple[tuple[int, ...], np.ndarray]:
+    """The distinct step patterns ``ceil(x / P) - ceil(x_0 / P)`` the periodic test tries on the
+    axis values ``grid`` (int64 bytes, increasing), and the first period of each: periods from
+    twice the median gap to half the span giving 3+ plateaus, at least two plateaus (and half
+    the points) of 2+ points and no empty plateau. Series of a sweep share their grid, so this
+    is computed once per grid (the rows of ``K`` are read-only)."""
+    xi = np.frombuffer(grid, dtype=np.int64)
+    n = len(xi)
+    found: dict[bytes, tuple[int, np.ndarray]] = {}
+    for period in range(max(2, math.ceil(2 * float(np.median(np.diff(xi))))), int(xi[-1] - xi[0]) // 2 + 1):
+        k = -(-xi // period)
+        k = k - k[0]
+        sizes = np.bincount(k)
+        multi = sizes >= 2
+        if k[-1] < 2 or multi.sum() < 2 or sizes[multi].sum() * 2 < n or (sizes == 0).any():
+            continue
+        found.setdefault(k.tobytes(), (period, k.astype(float)))
+    periods = tuple(p for p, _ in found.values())
+    K = np.stack([k for _, k in found.values()]) if found else np.empty((0, n))
+    K.flags.writeable = False
+    return periods, K
 
 
 def _bic(data: SeriesData, level: np.ndarray, params: int) -> float:
@@ -442,6 +473,7 @@ class SeriesModel:
     steps_design: np.ndarray
     tau2: float
     dof: float
+    data: SeriesData | None = None
 
 
 def step_columns(data: SeriesData, stair: Staircase | None) -> np.ndarray:
@@ -456,25 +488,48 @@ def step_columns(data: SeriesData, stair: Staircase | None) -> np.ndarray:
 
 def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[SeriesModel]:
     """:func:`find_steps` on every series with ``min_series_points``, plus the scatter of each
-    series around its model (the staircase when confirmed, else the smooth model)."""
+    series around its model (the staircase when confirmed, else the smooth model).
+
+    The smooth model of every series is fitted first, in batches of series of one length
+    (:func:`smooth_scatter`); :func:`find_steps` then only fits the series that rise."""
+    usable = [s for s in series if len(s.x) >= thresholds.min_series_points]
+    datas = [series_data(s, MAX_POTTS_POINTS) for s in usable]
+    smooth_tau2 = smooth_scatter(datas)
     out = []
-    for s in series:
-        if len(s.x) < thresholds.min_series_points:
-            continue
-        data = series_data(s, MAX_POTTS_POINTS)
-        X0 = smooth_design(data) if data.n >= 3 else None
-        smooth = wls_fit(X0, data.y, data.v, robust=False) if X0 is not None else None
-        stair = find_steps(s, thresholds, data=data, smooth=smooth)
+    d0 = thresholds.prior_dof
+    for s, data, t2 in zip(usable, datas, smooth_tau2.tolist(), strict=True):
+        stair = find_steps(s, thresholds, data=data, smooth_tau2=t2)
         cols = step_columns(data, stair)
         if stair is not None and stair.verdict == CONFIRMED:
             tau2, dof = stair.tau2, stair.dof
-        elif smooth is not None:
-            d0 = thresholds.prior_dof  # the smooth fit's scatter, moderated as moderated_fit does
-            tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + smooth.dof * smooth.tau2) / (d0 + smooth.dof)
-            dof = smooth.dof + d0
+        elif math.isfinite(t2):
+            smooth_dof = data.n - (3 if data.n >= QUADRATIC_MIN_POINTS else 2)
+            # the smooth fit's scatter, moderated as moderated_fit does
+            tau2 = (d0 * thresholds.assumed_point_noise_rel**2 + smooth_dof * t2) / (d0 + smooth_dof)
+            dof = smooth_dof + d0
         else:
             tau2, dof = float("nan"), float("nan")
-        out.append(SeriesModel(series=s, stair=stair, steps_design=cols, tau2=tau2, dof=dof))
+        out.append(SeriesModel(series=s, stair=stair, steps_design=cols, tau2=tau2, dof=dof, data=data))
+    return out
+
+
+def smooth_scatter(datas: list[SeriesData]) -> np.ndarray:
+    """``tau2`` of the smooth model (:func:`~suite.analysis.trend.smooth_design`, fitted as
+    :func:`~suite.analysis.uncertainty.wls_fit` without robust weights) of every series; NaN
+    where it cannot be fitted (fewer than three points, collinear columns). Series of one
+    length share a design shape and are fitted as one stack."""
+    out = np.full(len(datas), np.nan)
+    by_len: dict[int, list[int]] = {}
+    for i, d in enumerate(datas):
+        if d.n >= 3:
+            by_len.setdefault(d.n, []).append(i)
+    for n, idx in by_len.items():
+        u = np.stack([datas[i].u for i in idx])
+        cols = [np.ones_like(u), u] + ([u**2] if n >= QUADRATIC_MIN_POINTS else [])
+        X = np.stack(cols, axis=2)
+        y = np.stack([datas[i].y for i in idx])
+        v = np.stack([datas[i].v for i in idx])
+        out[idx] = wls_tau2_many(X, y, v)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from suite import status
@@ -65,10 +66,28 @@ def support_matrix(df: pd.DataFrame) -> pd.DataFrame:
 
 def _which(rows: pd.DataFrame, all_rows: pd.DataFrame) -> dict[str, list[str]]:
     """Parameter values that only the affected rows have (e.g. ``activation: gelu, mish``)."""
+    return _only_in(_param_texts(all_rows), np.asarray(all_rows.index.isin(rows.index)))
+
+
+def _param_texts(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per parameter column of ``rows``: its values as text and where they are not null."""
     out = {}
     for col in param_columns(rows):
-        bad = set(rows[col].dropna().astype(str))
-        good = set(all_rows.loc[~all_rows.index.isin(rows.index), col].dropna().astype(str))
+        s = rows[col]
+        present = s.notna().to_numpy()
+        text = np.full(len(s), "", dtype=object)
+        text[present] = s[present].astype(str).to_numpy(dtype=object)
+        out[col] = (text, present)
+    return out
+
+
+def _only_in(texts: dict[str, tuple[np.ndarray, np.ndarray]], affected: np.ndarray) -> dict[str, list[str]]:
+    """:func:`_which` on the column texts of a group (from :func:`_param_texts`) and the mask of
+    its affected rows."""
+    out = {}
+    for col, (text, present) in texts.items():
+        bad = set(text[present & affected])
+        good = set(text[present & ~affected])
         only = sorted(bad - good)
         if only and len(only) <= 8:
             out[col] = only
@@ -90,16 +109,24 @@ def find_support_issues(df: pd.DataFrame, min_fraction: float = 0.0) -> list[Ano
     if not affected.any():
         return []
     # only the (device, sweep, op, dtype) groups with an affected point are looked at row by row
-    hit_keys = df.loc[affected, keys].drop_duplicates()
-    data = with_param_columns(df.merge(hit_keys, on=keys, how="inner").drop(columns=["samples_ms"], errors="ignore"))
+    gid = df.groupby(keys, sort=False).ngroup().to_numpy()
+    hit_groups = np.unique(gid[affected.to_numpy() & (gid >= 0)])
+    sub = df.loc[np.isin(gid, hit_groups), [c for c in df.columns if c not in ("samples_ms", "output_json")]]
+    data = with_param_columns(sub.reset_index(drop=True))
+    # plain object columns: the group loop below takes rows per group, slow on Arrow-backed strings
+    data = data.astype({c: object for c in data.columns
+                        if pd.api.types.is_string_dtype(data[c]) and not pd.api.types.is_object_dtype(data[c])})
     out = []
     for (device, sweep, op, dtype), g in data.groupby(keys, sort=True):
+        texts = _param_texts(g)
+        status_of = g["status"]
         for kind, statuses in groups.items():
-            hit = g[g["status"].isin(statuses)]
+            mask = status_of.isin(statuses).to_numpy()
+            hit = g[mask]
             if hit.empty or len(hit) / len(g) < min_fraction:
                 continue
             frac = len(hit) / len(g)
-            which = _which(hit, g)
+            which = _only_in(texts, mask)
             where = "; ".join(f"{k}={', '.join(v)}" for k, v in which.items())
             where = f" ({where})" if where else ""
             errors = [e for e in hit.get("error", pd.Series(dtype=str)).dropna().astype(str) if e]

@@ -200,6 +200,65 @@ def wls_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, relative: bool = Tru
     return Fit(beta=beta, cov=cov, tau2=float(t2), dof=dof, resid=r, fitted=X @ beta, robust_weight=h)
 
 
+def wls_tau2_many(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``wls_fit(X[s], y[s], v[s], robust=False).tau2`` for a stack of fits of one shape at once.
+
+    ``X`` is ``(S, n, p)``, ``y`` and ``v`` ``(S, n)``; variances are relative (as
+    ``wls_fit``'s default). Returns ``tau2`` per fit, NaN where :func:`wls_fit` returns ``None``
+    (``n <= p``, collinear columns). The same operations as :func:`wls_fit` on stacked arrays
+    (one LAPACK call per matrix, as there), so a staircase analysis of tens of thousands of
+    series spends its time in numpy rather than in the interpreter.
+    """
+    S, n, p = X.shape
+    out = np.full(S, np.nan)
+    if n <= p or S == 0:
+        return out
+    Xs = X / y[:, :, None]
+    ys = np.ones_like(y)  # y / y, as wls_fit's standardisation
+    XsT = np.swapaxes(Xs, 1, 2)
+    ok = np.ones(S, dtype=bool)
+
+    def solve(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Xw = Xs * w[:, :, None]
+        A = XsT @ Xw
+        d = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
+        good = np.all(d > 0, axis=1)
+        dd = d[:, :, None] * d[:, None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            C = np.where(good[:, None, None], A / np.where(dd > 0, dd, 1.0), np.eye(p))
+        try:
+            chol = np.linalg.cholesky(C)
+            good &= np.all(np.isfinite(chol), axis=(1, 2))
+        except np.linalg.LinAlgError:  # some matrix is not positive definite: one by one
+            chol = np.zeros_like(C)
+            for s in range(S):
+                try:
+                    chol[s] = np.linalg.cholesky(C[s])
+                except np.linalg.LinAlgError:
+                    good[s] = False
+                    chol[s] = np.eye(p)
+        good &= np.min(np.diagonal(chol, axis1=1, axis2=2), axis=1) ** 2 >= 1e-10
+        chol[~good] = np.eye(p)
+        Linv = np.linalg.inv(chol)
+        Ainv = (np.swapaxes(Linv, 1, 2) @ Linv) / np.where(good[:, None, None], dd, 1.0)
+        beta = Ainv @ (np.swapaxes(Xw, 1, 2) @ ys[:, :, None])
+        r = ys - (Xs @ beta)[:, :, 0]
+        ok[~good] = False
+        return r, Ainv
+
+    w0 = 1.0 / v
+    r, Ainv = solve(w0)
+    q = np.sum(w0 * r**2, axis=1)
+    M = Ainv @ (XsT @ (Xs * (w0**2)[:, :, None]))
+    trace = np.sum(w0, axis=1) - np.trace(M, axis1=1, axis2=2)
+    dof = n - p
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t2 = np.where(trace > 0, np.maximum(0.0, (q - dof) / np.where(trace > 0, trace, 1.0)), 0.0)
+    solve(1.0 / (v + t2[:, None]))  # wls_fit's final solve: only whether it succeeds matters here
+    out[ok] = t2[ok]
+    return out
+
+
 def refit(X: np.ndarray, y: np.ndarray, v: np.ndarray, fit: Fit, tau2: float, *, relative: bool = True) -> Fit | None:
     """``fit`` again with another ``tau2`` and the same robust weights (one weighted solve)."""
     scale = y if relative else np.ones_like(y)

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
-from suite.sweep.point import Point, config_id, config_text
+from suite.sweep.point import Point, config_id, config_text, config_text_parts, param_text
 from suite.sweep.schema import MAX_POINTS, AdaptiveSpec, PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
 from suite.yamlfile import YamlDocument, load_yaml, read_text, validation_error
@@ -186,24 +187,48 @@ def _resolved(doc: YamlDocument, value: Any) -> Any:
 
 def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     """Cartesian product of each part's axes (zip groups co-vary), filtered, deduplicated."""
+    return list(iter_points(spec, doc))
+
+
+def iter_points(spec: SweepSpec, doc: YamlDocument) -> Iterator[Point]:
+    """:func:`expand` as a stream: each point is made when it is asked for, in file order.
+
+    Nothing a cap rejects is made: a part's candidates are counted as the product of its axis
+    sizes before any point exists, and ``where`` filters run point by point. What the stream
+    keeps is the ids seen (duplicates are dropped), so planning a million points holds a
+    million short strings, not a million points. The empty-expansion error comes at the end.
+    """
     parts: list[tuple[PartSpec, tuple[Any, ...]]]
     if spec.parts:
         parts = [(p, ("parts", i)) for i, p in enumerate(spec.parts)]
     else:
         parts = [(spec, ())]
-    points: dict[str, Point] = {}
+    seen: set[str] = set()
     budget = [spec.max_points or MAX_POINTS]  # candidates left before the cap (shared by the parts)
     for part, base in parts:
         for point in _expand_part(spec, part, base, doc, budget):
-            points.setdefault(point.id, point)
-    if not points:
+            if point.id not in seen:
+                seen.add(point.id)
+                yield point
+    if not seen:
         raise doc.error("empty expansion: the axes and where filters leave no point", ("where",) if spec.where else (),
                         field="where", value=spec.where or None, expected="at least one point")
-    return list(points.values())
+
+
+def iter_sweep_points(path: str | Path, *, text: str | None = None) -> Iterator[Point]:
+    """Validate a sweep file and stream its points (:func:`iter_points`) without keeping them:
+    for plans too large to hold (counting, costing, sampling a million points)."""
+    doc = load_yaml(path, text=text if text is not None else read_text(path))
+    try:
+        spec = SweepSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data),
+                               owner_of=_axis_owner(doc.data)) from None
+    return iter_points(spec, doc)
 
 
 def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: YamlDocument,
-                 budget: list[int]) -> list[Point]:
+                 budget: list[int]) -> Iterator[Point]:
     is_sub = part is not spec
     # op(s)
     op_value = part.op if part.op is not None else (spec.op if is_sub else None)
@@ -307,43 +332,126 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
                                 value=expr, expected="an expression valid for every point") from None
         return True
 
-    out: list[Point] = []
     defaults = {op.name: {p.name: p.default for p in op.params if not p.required} for op in ops}
-    for combo in itertools.product(*dims) if dims else [()]:
-        given = dict(fixed)
-        for group, values in zip(groups, combo):
-            given.update(zip(group, values))
+    prepared = {op.name: _PreparedOp.make(op, fixed, groups, dims) for op in ops}
+    need_given = bool(wheres) or any(prep is None for prep in prepared.values())
+    for combo in itertools.product(*[range(len(d)) for d in dims]) if dims else [()]:
+        given: dict[str, Any] = {}
+        if need_given:
+            given = _given(fixed, groups, dims, combo)
         for op in ops:
             kept_dtypes = dtypes
-            scope = {**defaults[op.name], **given, "op": op.name}
             if wheres:
+                scope = {**defaults[op.name], **given, "op": op.name}
                 if not keep(config_wheres, scope):
                     continue
                 if dtype_wheres and dtypes:
                     kept_dtypes = [dt for dt in dtypes if keep(dtype_wheres, {**scope, "dtype": dt})]
                     if not kept_dtypes:
                         continue
+            prep = prepared[op.name]
             try:
-                params = op.normalize(given)
+                if prep is None:
+                    params = op.normalize(given)
+                    text = config_text(op.name, op.identity(params))
+                else:
+                    params, text = prep.point(combo)
+                    op.check(params)
             except ParamError as exc:
+                given = given or _given(fixed, groups, dims, combo)
                 path = axis_paths.get(exc.field or "") or fixed_paths.get(exc.field or "") or op_path
                 combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
                 raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
                                   "use a where filter to drop such points", file=doc.file, line=doc.line_of(path),
                                   field=exc.field, value=exc.value, expected=exc.expected) from None
-            text = config_text(op.name, op.identity(params))
             cid = config_id(op.name, params, text)
             if kept_dtypes is None:  # the point's own dtype (a model file's precision), filtered like the rest
                 kept_dtypes = [op.native_dtype(params) or "fp32"]
-                if dtype_wheres and not keep(dtype_wheres, {**scope, "dtype": kept_dtypes[0]}):
+                if dtype_wheres and not keep(dtype_wheres, {**defaults[op.name], **given, "op": op.name,
+                                                            "dtype": kept_dtypes[0]}):
                     continue
             for dt in kept_dtypes:
                 cost = op.cost(params, dt)
                 if max(cost.macs or 0, cost.flops or 0, cost.param_count, cost.bytes_in + cost.bytes_out + cost.bytes_weights) \
                         > INT64_MAX:
+                    given = given or _given(fixed, groups, dims, combo)
                     combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
                     raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "
                                     f"point {combo_text})", base + ("axes",) if part.axes else op_path,
                                     field="axes", expected="parameters small enough to build a model")
-                out.append(Point.make(op.name, params, dt, cost, text=text, cid=cid))
-    return out
+                yield Point.make(op.name, params, dt, cost, text=text, cid=cid)
+
+
+def _given(fixed: dict[str, Any], groups: list[list[str]], dims: list[list[tuple[Any, ...]]],
+           combo: tuple[int, ...]) -> dict[str, Any]:
+    """The parameters a sweep file gives for one combination (``combo``: an index per dim)."""
+    given = dict(fixed)
+    for group, dim, i in zip(groups, dims, combo):
+        given.update(zip(group, dim[i]))
+    return given
+
+
+class _PreparedOp:
+    """One op's points of a part, assembled from values checked once per axis value.
+
+    ``OpSpec.normalize`` coerces each parameter on its own and fills defaults; a part's
+    product repeats every axis value across many points, so each value is coerced (and its
+    canonical text made) once here and a point is a dictionary copy plus a few updates; the
+    op's cross-parameter ``check`` still runs per point. Ops that normalise or hash their
+    parameters their own way (a model file) and parts with a value that does not coerce take
+    the general path, which raises the located error.
+    """
+
+    def __init__(self, base: dict[str, Any], values: list[list[tuple[tuple[str, Any], ...]]],
+                 texts: list[list[dict[str, str]]], segments: list[str], slots: list[tuple[int, str]]) -> None:
+        self.base, self.values, self.texts, self.segments, self.slots = base, values, texts, segments, slots
+
+    @classmethod
+    def make(cls, op: OpSpec, fixed: dict[str, Any], groups: list[list[str]],
+             dims: list[list[tuple[Any, ...]]]) -> _PreparedOp | None:
+        if type(op).normalize is not OpSpec.normalize or type(op).identity is not OpSpec.identity:
+            return None
+        known = {p.name: p for p in op.params}
+        on_axes = {name for group in groups for name in group}
+        if (set(fixed) | on_axes) - known.keys():
+            return None  # an unknown parameter: the general path names it
+        try:
+            base: dict[str, Any] = {}
+            for p in op.params:  # the op's order, as normalize builds it
+                if p.name in on_axes:
+                    base[p.name] = None
+                elif p.name in fixed:
+                    base[p.name] = p.coerce(fixed[p.name])
+                elif p.required:
+                    return None
+                else:
+                    base[p.name] = p.default
+            values = [[tuple((n, known[n].coerce(v)) for n, v in zip(group, combo)) for combo in dim]
+                      for group, dim in zip(groups, dims)]
+        except ParamError:
+            return None
+        texts = [[{n: param_text(n, v) for n, v in pairs} for pairs in dim] for dim in values]
+        where = {n: d for d, group in enumerate(groups) for n in group}
+        head, tail = config_text_parts(op.name)
+        segments, slots = [head], []
+        for k, name in enumerate(sorted(base)):
+            segments[-1] += "," if k else ""
+            if name in where:
+                slots.append((where[name], name))
+                segments.append("")
+            else:
+                segments[-1] += param_text(name, base[name])
+        segments[-1] += tail
+        return cls(base, values, texts, segments, slots)
+
+    def point(self, combo: tuple[int, ...]) -> tuple[dict[str, Any], str]:
+        """The normalised parameters of one combination and their :func:`config_text`."""
+        params = self.base.copy()
+        for dim, i in zip(self.values, combo):
+            params.update(dim[i])
+        segments = self.segments
+        pieces = [segments[0]]
+        for k, (d, name) in enumerate(self.slots):
+            pieces.append(self.texts[d][combo[d]][name])
+            pieces.append(segments[k + 1])
+        return params, "".join(pieces)

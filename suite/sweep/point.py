@@ -29,14 +29,45 @@ def _scalar_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+#: ``"name":value`` texts of parameter values already seen (a sweep repeats every axis value
+#: across the points of its product); strings, integers and booleans only: they map to one text
+#: each (a float would not: ``0.0 == -0.0``). Bounded: past the limit texts are not kept.
+_FRAGMENTS: dict[tuple[str, type, Any], str] = {}
+_FRAGMENTS_MAX = 1 << 16
+
+
+def param_text(key: str, value: Any) -> str:
+    """``"name":value`` as it appears in :func:`config_text` (the canonical JSON of one parameter)."""
+    return json.dumps(key) + ":" + _scalar_json(value)
+
+
+def config_text_parts(op: str) -> tuple[str, str]:
+    """What :func:`config_text` puts before and after the parameters' texts (joined by commas)."""
+    return '{"op":' + json.dumps(op) + ',"params":{', '},"v":' + str(POINT_ID_VERSION) + "}"
+
+
+def _fragment(key: str, value: Any) -> str:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        memo = (key, kind, value)
+        text = _FRAGMENTS.get(memo)
+        if text is None:
+            text = param_text(key, value)
+            if len(_FRAGMENTS) < _FRAGMENTS_MAX:
+                _FRAGMENTS[memo] = text
+        return text
+    return param_text(key, value)
+
+
 def config_text(op: str, params: dict[str, Any]) -> str:
     """Canonical text of a configuration (op and every parameter, defaults included).
 
     Equal to ``canonical_json({"op", "params", "v"})``; written out by hand because
-    planning hashes every point and ``json.dumps`` dominated a 100k-point plan.
+    planning hashes every point and ``json.dumps`` dominated a 100k-point plan (each
+    ``"name":value`` text is made once per value, :func:`_fragment`).
     """
-    body = ",".join(json.dumps(k) + ":" + _scalar_json(params[k]) for k in sorted(params))
-    return '{"op":' + json.dumps(op) + ',"params":{' + body + '},"v":' + str(POINT_ID_VERSION) + "}"
+    head, tail = config_text_parts(op)
+    return head + ",".join([_fragment(k, params[k]) for k in sorted(params)]) + tail
 
 
 def point_id(op: str, params: dict[str, Any], dtype: str, text: str | None = None) -> str:

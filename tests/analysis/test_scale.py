@@ -1,0 +1,163 @@
+"""The batched paths of the analysis equal the one-at-a-time definitions they replace at scale.
+
+Each fast path (stacks of fits, flat arrays of rounds, numpy slices per group) is held against
+the straightforward per-series / per-row code on small inputs, value for value.
+"""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from suite.analysis.elasticity import elasticities, elasticity
+from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
+from suite.analysis.precision import output_sample, output_samples
+from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
+from suite.analysis.steps import MAX_POTTS_POINTS, smooth_scatter
+from suite.analysis.support import _which
+from suite.analysis.synthetic import study_frame
+from suite.analysis.thresholds import DEFAULT_THRESHOLDS
+from suite.analysis.trend import series_data, smooth_design
+from suite.analysis.uncertainty import rounds_agree, wls_fit, wls_tau2_many
+
+
+@pytest.fixture(scope="module")
+def study_series():
+    return all_axis_series(timed(study_frame(2000, seed=3)), 3)
+
+
+def test_smooth_scatter_of_all_series_at_once_equals_one_fit_per_series(study_series):
+    datas = [series_data(s, MAX_POTTS_POINTS) for s in study_series if len(s.x) >= 4]
+    one_by_one = []
+    for d in datas:
+        fit = wls_fit(smooth_design(d), d.y, d.v, robust=False)
+        one_by_one.append(fit.tau2 if fit is not None else np.nan)
+    batched = smooth_scatter(datas)
+    assert len({d.n for d in datas}) > 1  # several lengths, several stacks
+    assert (batched == 0).any() and (batched > 0).any()  # both branches of the moment estimator
+    np.testing.assert_array_equal(batched, np.array(one_by_one))
+
+
+def test_stacked_fit_reports_a_collinear_design_as_no_fit_like_wls_fit():
+    rng = np.random.default_rng(0)
+    y = np.exp(rng.normal(0, 0.1, (3, 6)))
+    v = np.full((3, 6), 0.02**2)
+    u = np.linspace(0, 1, 6)
+    X = np.stack([np.column_stack([np.ones(6), u]), np.column_stack([np.ones(6), np.ones(6)]),
+                  np.column_stack([np.ones(6), u**2])])
+    got = wls_tau2_many(X, y, v)
+    expected = [f.tau2 if (f := wls_fit(X[s], y[s], v[s], robust=False)) is not None else np.nan for s in range(3)]
+    assert wls_fit(X[1], y[1], v[1], robust=False) is None
+    np.testing.assert_array_equal(got, np.array(expected))
+
+
+def test_elasticities_of_all_series_equal_elasticity_of_each(study_series):
+    s0 = study_series[0]
+    odd = [replace(s0, macs=np.full(len(s0.x), 1e6)),  # MACs do not span the ratio: no fit
+           replace(s0, sigma=np.r_[np.nan, s0.sigma[1:]]),  # one point unusable: a shorter row
+           replace(s0, latency_ms=np.r_[s0.latency_ms[:2], np.full(len(s0.x) - 2, np.nan)])]  # too few points
+    series = [*study_series, *odd]
+    batched = elasticities(series)
+    one_by_one = [elasticity(s) for s in series]
+    assert sum(e is not None for e in one_by_one) > 10 and any(e is None for e in one_by_one)
+    for a, b in zip(one_by_one, batched, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert (a.slope, a.stderr, a.mac_ratio, a.latency_ratio, a.dof, a.noise_rel, a.floor) == \
+                   (b.slope, b.stderr, b.mac_ratio, b.latency_ratio, b.dof, b.noise_rel, b.floor)
+
+
+def test_rounds_agree_of_many_pairs_equals_the_one_pair_rule():
+    rng = np.random.default_rng(1)
+    variant, reference, overhead = [], [], []
+    for _ in range(400):
+        a = rng.uniform(1.0, 1.3, rng.integers(0, 6))
+        b = rng.uniform(1.0, 1.3, rng.integers(0, 6))
+        variant.append(a)
+        reference.append(b)
+        overhead.append(rng.choice([rng.normal(0, 0.1), np.nan]))
+    overhead = np.array(overhead)
+    expected = [rounds_agree(a, b, 0.05) if o >= 0 else rounds_agree(b, a, 0.05)
+                for a, b, o in zip(variant, reference, overhead, strict=True)]
+    got = rounds_agree_many(variant, reference, overhead, 0.05)
+    assert any(expected) and not all(expected)
+    assert got.tolist() == expected
+
+
+def test_flattened_round_medians_equal_the_row_by_row_lists():
+    rounds = [[1.0, 1.1, 0.9], None, [], [np.nan, 2.0], (3.0, -1.0, 3.1), np.array([4.0, 4.2]), float("nan"),
+              [0.0], [5.0]]
+    df = pd.DataFrame({"median_ms": [1.0, 7.0, 8.0, 2.0, 3.0, 4.1, 9.0, 6.0, 5.0], "round_median_ms": rounds})
+    flat, lengths = _round_values(df)
+    lists = _round_lists(df)
+    assert lengths.tolist() == [len(r) for r in lists]
+    np.testing.assert_array_equal(flat, np.concatenate(lists))
+    # a column whose lists hold something else than numbers takes the row-by-row path
+    odd = df.assign(round_median_ms=[[1.0, None]] + rounds[1:])
+    flat, lengths = _round_values(odd)
+    np.testing.assert_array_equal(flat, np.concatenate(_round_lists(odd)))
+
+
+def _summarize_reference(frame, keys, name, threshold, thresholds, floors):
+    """summarize_pairs as a pandas group-by loop (what it was before it worked on numpy slices)."""
+    rows = []
+    for key, g in frame.groupby(keys, dropna=False, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        eff = g["overhead"].to_numpy(float)
+        floor = floors.get(str(dict(zip(keys, key, strict=True)).get("device")), 0.0)
+        agree = bool(g["rounds_agree"].all())
+        verdict, why = group_verdict(eff, g["z"].to_numpy(float), g["significant"].to_numpy(bool), agree,
+                                     threshold, floor, float(g["critical_unresolved"].iloc[0]))
+        med = float(np.median(eff))
+        half = 1.96 * float(np.median(g["sd"].to_numpy(float))) / np.sqrt(len(g))
+        rows.append({**dict(zip(keys, key, strict=True)), name: med, f"{name}_min": float(eff.min()),
+                     f"{name}_max": float(eff.max()), f"{name}_low": float(np.expm1(np.log1p(med) - half)),
+                     f"{name}_high": float(np.expm1(np.log1p(med) + half)),
+                     "cost_ratio": float(np.nanmedian(g["cost_ratio"])) if np.isfinite(g["cost_ratio"]).any()
+                     else float("nan"), "n": len(g), "n_significant": int(g["significant"].sum()),
+                     "z": float(g["z"].median()), "critical": float(g["critical"].iloc[0]), "rounds_agree": agree,
+                     "verdict": verdict, "why": why, "effect_floor": max(threshold, floor),
+                     "noise_rel": float(g["noise_rel"].iloc[0]),
+                     "confirm_jobs": tuple(dict.fromkeys(j for t in g["job_ids"] for j in t))})
+    return pd.DataFrame(rows)
+
+
+def test_pair_summaries_on_numpy_slices_equal_a_group_by_loop():
+    rng = np.random.default_rng(2)
+    n = 300
+    frame = pd.DataFrame({
+        "device": rng.choice(["a", "b", "c"], n), "op": rng.choice(["conv2d", "mbconv"], n),
+        "level": rng.choice(["relu", "gelu", None], n),
+        "overhead": rng.normal(0.1, 0.1, n), "z": np.where(rng.random(n) < 0.1, np.nan, rng.normal(3, 2, n)),
+        "sd": rng.uniform(0.01, 0.05, n), "cost_ratio": np.where(rng.random(n) < 0.5, np.nan, rng.uniform(1, 2, n)),
+        "critical": 3.0, "critical_unresolved": 1.5, "noise_rel": 0.02,
+        "significant": rng.random(n) < 0.5, "rounds_agree": rng.random(n) < 0.8,
+        "job_ids": [tuple(f"j{k}" for k in rng.integers(0, 20, 2)) for _ in range(n)],
+    })
+    keys = ["device", "op", "level"]
+    got = summarize_pairs(frame, keys, "overhead", 0.1, DEFAULT_THRESHOLDS, {"a": 0.12})
+    expected = _summarize_reference(frame, keys, "overhead", 0.1, DEFAULT_THRESHOLDS, {"a": 0.12})
+    assert len(got) == len(expected) > 10 and set(got["verdict"]) > {""}
+    pd.testing.assert_frame_equal(got[expected.columns].reset_index(drop=True), expected)
+
+
+def test_support_values_only_in_the_affected_rows_match_set_difference():
+    g = pd.DataFrame({"activation": ["relu", "gelu", "mish", "relu", None], "cout": [8, 8, 16, 16, 32],
+                      "status": ["ok", "unsupported", "unsupported", "ok", "unsupported"]})
+    hit = g[g["status"] == "unsupported"]
+    assert _which(hit, g) == {"activation": ["gelu", "mish"], "cout": ["32"]}
+
+
+def test_output_samples_of_many_digests_equal_one_at_a_time():
+    texts = [json.dumps({"size": 3, "nonfinite": 0, "sample": [0.1, -2.5e-7, 3.0]}),
+             json.dumps({"size": 2, "nonfinite": 1, "sample": [1.0, None]}),
+             json.dumps({"size": 0, "nonfinite": 0, "sample": []}),
+             json.dumps({"size": 1, "nonfinite": 0}),
+             json.dumps({"size": 2, "nonfinite": 2, "sample": [1e300, 0.5]}), "", None]
+    for many, one in zip(output_samples(texts), [output_sample(t) for t in texts], strict=True):
+        assert many[1] == one[1]
+        assert (many[0] is None) == (one[0] is None)
+        if one[0] is not None:
+            np.testing.assert_array_equal(many[0], one[0])
