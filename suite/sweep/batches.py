@@ -142,17 +142,16 @@ class ColumnBatch:
         return int(self.costs["macs"].sum()), int(self.costs["flops"].sum()), 0
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Points per op and per dtype (ops and dtypes in the part's order)."""
-        by_op: dict[str, int] = {}
-        for k, n in enumerate(np.bincount(self.op_k, minlength=len(self.plan.ops)).tolist()):
-            if n:
-                name = self.plan.ops[k].name
-                by_op[name] = by_op.get(name, 0) + n
-        by_dtype: dict[str, int] = {}
-        for j, n in enumerate(np.bincount(self.dt_j, minlength=len(self.plan.dtypes)).tolist()):
-            if n:
-                by_dtype[self.plan.dtypes[j]] = by_dtype.get(self.plan.dtypes[j], 0) + n
-        return by_op, by_dtype
+        """Points per op and per dtype, in first-seen order."""
+        def first_seen(codes: np.ndarray, names: list[str]) -> dict[str, int]:
+            values, first, n = np.unique(codes, return_index=True, return_counts=True)
+            out: dict[str, int] = {}
+            for i in np.argsort(first, kind="stable").tolist():
+                name = names[int(values[i])]
+                out[name] = out.get(name, 0) + int(n[i])
+            return out
+
+        return first_seen(self.op_k, [op.name for op in self.plan.ops]), first_seen(self.dt_j, self.plan.dtypes)
 
 
 def declares_columns(op: OpSpec) -> bool:

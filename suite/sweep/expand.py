@@ -118,13 +118,11 @@ def _axis_owner(data: Any) -> Any:
 def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     """Read, validate and expand a sweep file; every problem is a located ``ConfigError``."""
     raw_text = text if text is not None else read_text(path)
-    doc = load_yaml(path, text=raw_text)
-    try:
-        spec = SweepSpec.model_validate(doc.data)
-    except ValidationError as exc:
-        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data),
-                               owner_of=_axis_owner(doc.data)) from None
-    points = expand(spec, doc)
+    spec, doc = _read_spec(path, raw_text)
+    return _sweep(spec, doc, path, raw_text, tuple(expand(spec, doc)))
+
+
+def _sweep(spec: SweepSpec, doc: YamlDocument, path: str | Path, raw_text: str, points: tuple[Point, ...]) -> Sweep:
     overrides: dict[str, Any] = spec.measure.model_dump() if spec.measure else {}
     measure = {k: v for k, v in overrides.items() if v is not None}
     if "repeat" in measure:
@@ -134,7 +132,57 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     rounds_measure = {k: measure.pop(k) for k in ROUND_KEYS if k in measure}
     return Sweep(name=spec.name, description=spec.description, file=str(path),
                  sha256=hashlib.sha256(raw_text.encode()).hexdigest(), text=raw_text,
-                 points=tuple(points), measure=measure, rounds_measure=rounds_measure, seed=spec.seed)
+                 points=points, measure=measure, rounds_measure=rounds_measure, seed=spec.seed)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What ``hwbehave plan`` shows of a sweep, counted without making every ``Point``.
+
+    ``header`` is the sweep without its points (``header.points`` is empty: name, file,
+    ``measure``); ``sample`` holds every ``len // n``-th point, the first ``n`` of them.
+    """
+
+    header: Sweep
+    points: int
+    total_macs: int
+    total_flops: int
+    unknown_macs: int
+    by_op: dict[str, int]
+    by_dtype: dict[str, int]
+    sample: tuple[Point, ...]
+
+
+def summarise_sweep(path: str | Path, *, sample: int = 8, text: str | None = None) -> SweepSummary:
+    """Validate a sweep file and count its points, costs and a sample (two streamed passes over
+    its batches: one to count, one for the sample; memory bounded as :func:`iter_batches`)."""
+    raw_text = text if text is not None else read_text(path)
+    spec, doc = _read_spec(path, raw_text)
+    count = macs = flops = unknown = 0
+    by_op: dict[str, int] = {}
+    by_dtype: dict[str, int] = {}
+    for batch in iter_batches(spec, doc):
+        count += len(batch)
+        m, f, u = batch.totals()
+        macs, flops, unknown = macs + m, flops + f, unknown + u
+        ops, dts = batch.counts()
+        for k, v in ops.items():
+            by_op[k] = by_op.get(k, 0) + v
+        for k, v in dts.items():
+            by_dtype[k] = by_dtype.get(k, 0) + v
+    header = _sweep(spec, doc, path, raw_text, ())  # after the points: load_sweep's order of errors
+    step = max(1, count // max(1, sample))
+    wanted = list(range(0, count, step))[:sample]
+    chosen: list[Point] = []
+    offset = 0
+    for batch in iter_batches(spec, doc) if wanted else ():
+        while wanted and wanted[0] < offset + len(batch):
+            chosen.append(batch.point(wanted.pop(0) - offset))
+        offset += len(batch)
+        if not wanted:
+            break
+    return SweepSummary(header=header, points=count, total_macs=macs, total_flops=flops, unknown_macs=unknown,
+                        by_op=by_op, by_dtype=by_dtype, sample=tuple(chosen))
 
 
 def _check_scalar(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> None:
