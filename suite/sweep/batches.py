@@ -254,8 +254,9 @@ class ColumnPlan:
             alive = passed(self.config_tables[k], np.ones(m, dtype=bool))
             if alive is None:
                 return None
-            kept = [passed(self.dtype_tables[k][j], alive) for j in range(n_dts)]
-            if any(x is None for x in kept):
+            maybe = [passed(self.dtype_tables[k][j], alive) for j in range(n_dts)]
+            kept = [x for x in maybe if x is not None]
+            if len(kept) < n_dts:
                 return None
             reach = alive if not self.given_dtypes else np.logical_or.reduce([*kept, np.zeros(m, bool)])
             try:  # numpy over the columns; anything odd goes to the exact per-point path
@@ -280,7 +281,7 @@ class ColumnPlan:
             cost["in_elems"][:, k] = in_elems
             cost["out_elems"][:, k] = out_elems
             for j in range(n_dts):
-                mask[:, k, j] = kept[j]  # type: ignore[index]
+                mask[:, k, j] = kept[j]
         ci, ok_k, ok_j = np.nonzero(mask)
         nbytes = self.nbytes[ok_j]
         costs = {"macs": cost["macs"][ci, ok_k], "flops": cost["flops"][ci, ok_k],
