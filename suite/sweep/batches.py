@@ -133,9 +133,16 @@ class ColumnBatch:
         return Point.make(op.name, params, self.plan.dtypes[j], cost, text=text, cid=config_id(op.name, params, text))
 
     def points(self) -> Iterator[Point]:
-        """Every row's ``Point``, in order."""
-        for i, (k, j, combo) in enumerate(self._rows()):
-            yield self._make(k, j, combo, i)
+        """Every row's ``Point``, in order (the record made from checked columns: a dtype of the
+        catalogue, costs the chunk checked non-negative and within 64 bits)."""
+        names = ("macs", "flops", "param_count", "bytes_in", "bytes_out", "bytes_weights")
+        costs = zip(*(self.costs[n].tolist() for n in names))
+        ops, preps, dtypes, sha, trusted = self.plan.ops, self.plan.preps, self.plan.dtypes, hashlib.sha256, Point.trusted
+        for (k, j, combo), cost in zip(self._rows(), costs):
+            params, text = preps[k].point(combo)
+            dtype = dtypes[j]
+            yield trusted(sha(f"{text}|{dtype}".encode()).hexdigest()[:16], sha(text.encode()).hexdigest()[:16],
+                          ops[k].name, dtype, params, *cost)
 
     def totals(self) -> tuple[int, int, int]:
         """``(macs, flops, 0)``: every cost of a column batch is known."""

@@ -524,6 +524,9 @@ class _PreparedOp:
     def __init__(self, base: dict[str, Any], values: list[list[tuple[tuple[str, Any], ...]]],
                  texts: list[list[dict[str, str]]], segments: list[str], slots: list[tuple[int, str]]) -> None:
         self.base, self.values, self.texts, self.segments, self.slots = base, values, texts, segments, slots
+        # per slot: its dim, the text of each of the dim's entries, the fixed text after it
+        self._slot_texts = [(d, [t[name] for t in texts[d]], segments[k + 1]) for k, (d, name) in enumerate(slots)]
+        self._value_dicts = [[dict(pairs) for pairs in dim] for dim in values]
 
     @classmethod
     def make(cls, op: OpSpec, fixed: dict[str, Any], groups: list[list[str]],
@@ -565,21 +568,11 @@ class _PreparedOp:
 
     def text(self, combo: tuple[int, ...]) -> str:
         """The :func:`config_text` of one combination (without its parameters)."""
-        segments, texts = self.segments, self.texts
-        pieces = [segments[0]]
-        for k, (d, name) in enumerate(self.slots):
-            pieces.append(texts[d][combo[d]][name])
-            pieces.append(segments[k + 1])
-        return "".join(pieces)
+        return self.segments[0] + "".join([texts[combo[d]] + tail for d, texts, tail in self._slot_texts])
 
     def point(self, combo: tuple[int, ...]) -> tuple[dict[str, Any], str]:
         """The normalised parameters of one combination and their :func:`config_text`."""
         params = self.base.copy()
-        for dim, i in zip(self.values, combo):
+        for dim, i in zip(self._value_dicts, combo):
             params.update(dim[i])
-        segments = self.segments
-        pieces = [segments[0]]
-        for k, (d, name) in enumerate(self.slots):
-            pieces.append(self.texts[d][combo[d]][name])
-            pieces.append(segments[k + 1])
-        return params, "".join(pieces)
+        return params, self.segments[0] + "".join([texts[combo[d]] + tail for d, texts, tail in self._slot_texts])

@@ -153,6 +153,18 @@ class Point:
         return describe(self.op, self.params, self.dtype)
 
     @classmethod
+    def trusted(cls, id: str, config_id: str, op: str, dtype: str, params: dict[str, Any], macs: int | None,
+                flops: int | None, param_count: int, bytes_in: int, bytes_out: int, bytes_weights: int) -> Point:
+        """A point whose fields the caller has already checked (the planner's column path: a
+        catalogue dtype, costs checked non-negative): the same record without the frozen
+        dataclass's per-field ``__setattr__`` and ``__post_init__``, a third of a point's cost."""
+        point = object.__new__(cls)
+        point.__dict__.update(id=id, config_id=config_id, op=op, dtype=dtype, params=params, macs=macs, flops=flops,
+                              param_count=param_count, bytes_in=bytes_in, bytes_out=bytes_out,
+                              bytes_weights=bytes_weights)
+        return point
+
+    @classmethod
     def make(cls, op: str, params: dict[str, Any], dtype: str, cost: Cost, text: str | None = None,
              cid: str | None = None) -> Point:
         """Build a point from normalised params and its cost (``text``/``cid`` reuse work)."""
