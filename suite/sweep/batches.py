@@ -169,7 +169,7 @@ def declares_columns(op: OpSpec) -> bool:
     def owner(name: str) -> int:
         return next(i for i, cls in enumerate(mro) if name in cls.__dict__)
 
-    if owner("cost_columns") == len(mro) - 1 or owner("cost_columns") > min(
+    if mro[owner("cost_columns")] is OpSpec or owner("cost_columns") > min(
             owner(n) for n in ("cost", "cost_parts", "input_shapes")):
         return False
     own_check = type(op).check is not OpSpec.check

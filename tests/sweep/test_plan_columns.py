@@ -61,6 +61,13 @@ op: [fc, fc]
 dtypes: [fp16, fp16, fp32]
 axes: {cin: [8, 8.0, 16], cout: [2, 3]}
 """,
+    "no axes": """
+name: e
+op: dwconv2d
+dtypes: [fp16]
+fixed: {kernel: 5, resolution: 9}
+where: "op == 'dwconv2d' or kernel == 5"
+""",
 }
 
 
