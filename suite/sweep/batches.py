@@ -29,6 +29,8 @@ from suite.sweep.point import Point, config_id
 
 #: Points per chunk of a part's product: bounds the memory of a batch (~100 bytes a point).
 CHUNK_POINTS = 1 << 16
+#: Points per batch of the point-by-point path (~1 KB a ``Point``).
+POINT_BATCH = 1 << 12
 #: A cost the float evaluation puts above this is left to the exact per-point path.
 _FLOAT_LIMIT = float(2**62)
 

@@ -17,7 +17,7 @@ from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
-from suite.sweep.batches import CHUNK_POINTS, Batch, ColumnPlan, PointBatch
+from suite.sweep.batches import CHUNK_POINTS, POINT_BATCH, Batch, ColumnPlan, PointBatch
 from suite.sweep.point import Point, config_id, config_text, config_text_parts, param_text
 from suite.sweep.schema import MAX_POINTS, AdaptiveSpec, PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
@@ -477,7 +477,7 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         try:
             for point in reference(_combos(shape, start, stop)):
                 points.append(point)
-                if len(points) >= CHUNK_POINTS:
+                if len(points) >= POINT_BATCH:
                     yield PointBatch(points)
                     points = []
         except ConfigError:

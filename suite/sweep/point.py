@@ -157,11 +157,20 @@ class Point:
                 flops: int | None, param_count: int, bytes_in: int, bytes_out: int, bytes_weights: int) -> Point:
         """A point whose fields the caller has already checked (the planner's column path: a
         catalogue dtype, costs checked non-negative): the same record without the frozen
-        dataclass's per-field ``__setattr__`` and ``__post_init__``, a third of a point's cost."""
+        dataclass's ``__init__`` checks and ``__post_init__``."""
         point = object.__new__(cls)
-        point.__dict__.update(id=id, config_id=config_id, op=op, dtype=dtype, params=params, macs=macs, flops=flops,
-                              param_count=param_count, bytes_in=bytes_in, bytes_out=bytes_out,
-                              bytes_weights=bytes_weights)
+        set_field = object.__setattr__  # field by field, in order: the instances keep sharing one key table
+        set_field(point, "id", id)
+        set_field(point, "config_id", config_id)
+        set_field(point, "op", op)
+        set_field(point, "dtype", dtype)
+        set_field(point, "params", params)
+        set_field(point, "macs", macs)
+        set_field(point, "flops", flops)
+        set_field(point, "param_count", param_count)
+        set_field(point, "bytes_in", bytes_in)
+        set_field(point, "bytes_out", bytes_out)
+        set_field(point, "bytes_weights", bytes_weights)
         return point
 
     @classmethod
