@@ -124,7 +124,7 @@ def bench_plan(sizes: list[int] | None = None, baseline: str | None = None) -> d
                 ("count + MACs (batches)", partial(_count, path)), ("every id (batches)", partial(_ids, path)),
                 ("Point stream", partial(_stream, path))]
             if n <= 100_000:
-                kinds.append(("Point stream, point by point (before)", partial(_stream, path, columns=False)))
+                kinds.append(("Point stream, point by point (columns=False)", partial(_stream, path, columns=False)))
             for label, fn in kinds:
                 (count, _), wall, cpu, peak = _timed(fn)
                 if label.startswith("count"):
