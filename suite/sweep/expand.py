@@ -269,7 +269,10 @@ def iter_batches(spec: SweepSpec, doc: YamlDocument, *, columns: bool = True) ->
     for part, base in parts:
         for batch in _expand_part(spec, part, base, doc, budget, reference_only=not columns):
             if len(parts) > 1 or not batch.distinct:
-                mask = [i not in seen and not seen.add(i) for i in batch.ids()]  # type: ignore[func-returns-value]
+                mask = []
+                for point_id in batch.ids():
+                    mask.append(point_id not in seen)
+                    seen.add(point_id)
                 if not all(mask):
                     batch = batch.keep(mask)
             if len(batch):
