@@ -13,7 +13,7 @@ import pytest
 
 from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
-from suite.analysis.precision import output_sample, output_samples
+from suite.analysis.precision import _parse_numbers, output_sample, output_samples
 from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
 from suite.analysis.steps import MAX_POTTS_POINTS, smooth_scatter
 from suite.analysis.support import _which
@@ -161,3 +161,23 @@ def test_output_samples_of_many_digests_equal_one_at_a_time():
         assert (many[0] is None) == (one[0] is None)
         if one[0] is not None:
             np.testing.assert_array_equal(many[0], one[0])
+
+
+def test_numbers_read_by_arrow_are_the_doubles_python_reads():
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal(2000) * 10.0 ** rng.integers(-300, 300, 2000)
+    words = [repr(float(v)) for v in values]
+    words += ["0.1000000000000000055511151231257827", "2.2250738585072011e-308", "4.9e-324", "1e-400",
+              "179769313486231570000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+              "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+              "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+              "0000000000000000000000000000000000000000", "-0.0", "+3", ".5", "7."]
+    got = _parse_numbers(", ".join(words))
+    expected = np.array([float(w) for w in words])
+    np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))  # bit for bit
+
+
+def test_numbers_other_than_plain_decimals_are_read_as_numpy_reads_them():
+    np.testing.assert_array_equal(_parse_numbers("1.5, NaN, -Infinity"), np.array([1.5, np.nan, -np.inf]))
+    with pytest.raises((ValueError, DeprecationWarning)):
+        _parse_numbers("1.5, 2.5.5, 3")
