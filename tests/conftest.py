@@ -7,6 +7,7 @@ runs by default and in CI.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,10 +37,15 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("HWBEHAVE_CACHE", str(cache))
 
 
-@pytest.fixture(autouse=True)
-def _isolated_locks(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Device locks of this test session stay apart from real runs and other sessions on this host."""
-    monkeypatch.setenv("HWBEHAVE_LOCK_DIR", str(tmp_path_factory.getbasetemp() / "device-locks"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_locks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Device locks of this test session stay apart from real runs and other sessions on this host.
+
+    Session-scoped, so module- and class-scoped fixtures that run the CLI (set up before any
+    function-scoped fixture) take their locks here too, not in the user's lock folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HWBEHAVE_LOCK_DIR", str(tmp_path_factory.getbasetemp() / "device-locks"))
+        yield
 
 
 @pytest.fixture

@@ -232,8 +232,10 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     if len(confirmed) == 2:
         periodic, irregular = confirmed
         period = periodic.period or 0.0
-        # irregular steps at the period's boundaries are that period; else the better fit for its parameters
-        if all(math.ceil(st.at / period) < math.ceil(st.next / period) for st in irregular.steps):
+        # two or more irregular steps at the period's boundaries are that period (one step lies on
+        # the boundaries of many periods and shows none); else the better fit for its parameters
+        if len(irregular.steps) >= 2 and \
+                all(math.ceil(st.at / period) < math.ceil(st.next / period) for st in irregular.steps):
             return periodic
         return min(confirmed, key=lambda st: st.bic)
     if confirmed:
@@ -378,8 +380,10 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
 def _step_patterns(grid: bytes) -> tuple[tuple[int, ...], np.ndarray]:
     """The distinct step patterns ``ceil(x / P) - ceil(x_0 / P)`` the periodic test tries on the
     axis values ``grid`` (int64 bytes, increasing), and the first period of each: periods from
-    twice the median gap to half the span giving 3+ plateaus, at least two plateaus (and half
-    the points) of 2+ points and no empty plateau. Series of a sweep share their grid, so this
+    twice the median gap to half the span giving 3+ plateaus, at least two steps with a plateau
+    of 2+ points on either side (a period needs two steps to be seen: one step and a lone end
+    point fit any period up to half the span), half the points on plateaus of 2+ points and no
+    empty plateau. Series of a sweep share their grid, so this
     is computed once per grid (the rows of ``K`` are read-only)."""
     xi = np.frombuffer(grid, dtype=np.int64)
     n = len(xi)
@@ -389,7 +393,8 @@ def _step_patterns(grid: bytes) -> tuple[tuple[int, ...], np.ndarray]:
         k = k - k[0]
         sizes = np.bincount(k)
         multi = sizes >= 2
-        if k[-1] < 2 or multi.sum() < 2 or sizes[multi].sum() * 2 < n or (sizes == 0).any():
+        seen = int(np.count_nonzero(multi[:-1] & multi[1:]))  # steps between two plateaus of 2+ points
+        if k[-1] < 2 or seen < 2 or sizes[multi].sum() * 2 < n or (sizes == 0).any():
             continue
         found.setdefault(k.tobytes(), (period, k.astype(float)))
     periods = tuple(p for p, _ in found.values())

@@ -94,6 +94,19 @@ def test_irregular_steps_have_no_period():
     assert "latency steps up at cout 11, 28 (no common period): 11 costs 50% more than 10" in a.message
 
 
+@pytest.mark.parametrize(("values", "before"), [(list(range(4, 68, 4)), 28), (list(range(8, 68, 4)), 28),
+                                                (list(range(4, 100, 4)), 40)])
+def test_one_step_is_one_step_not_a_period(values, before):
+    # one step and the series' end fit a period up to half the span ("every 30 at cout 32, 64"): a
+    # period needs two steps seen, each between plateaus of 2+ points
+    x = np.array(values, dtype=float)
+    for seed in range(3):
+        b = FrameBuilder(seed, rounds=3)
+        add_axis_series(b, "dev", "s", "cout", values, 1.0 + 0.4 * (x > before))
+        [stair] = staircase_frame(b.frame()).itertuples()
+        assert stair.steps_at == str(before) and np.isnan(stair.period) and stair.verdict == "confirmed"
+
+
 def test_messages_of_two_series_on_one_device_read_alike_and_name_kernel_and_resolution():
     values = list(range(4, 68, 4))
     b = FrameBuilder(4, rounds=3, noise=QUIET)
