@@ -283,29 +283,28 @@ def _periodic_candidates(data: SeriesData, X0: np.ndarray, thresholds: Threshold
                          ) -> tuple[tuple[int, ...], np.ndarray, tuple[tuple[bool, int], ...]] | None:
     """Periods, step patterns and the ``(log, row)`` patterns the periodic test fits in full;
     ``None`` when the axis is not a positive increasing integer grid with patterns to try."""
-    x = data.x
-    if np.any(x <= 0) or not np.allclose(x, np.round(x)):
+    grid = _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
+    if grid is None:
         return None
-    xi = np.round(x).astype(np.int64)
-    gaps = np.diff(xi)
-    if not len(gaps) or np.any(gaps <= 0):
-        return None
-    periods, K = _step_patterns(xi.tobytes())
+    periods, K = _step_patterns(grid)
     if not periods:
         return None
     return periods, K, tuple((log, j) for log in (False, True) for j in _best_patterns(X0, K, data, thresholds, log))
 
 
-def periodic_trials(datas: list[SeriesData], smooth_tau2: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS
-                    ) -> list[PeriodicTrial | None]:
+def periodic_trials(datas: list[SeriesData], smooth_tau2: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                    tested: list[bool] | None = None) -> list[PeriodicTrial | None]:
     """The periodic test's candidate fits of every series :func:`find_steps` would test, the
     fits of one design shape and scale (latency or log-latency) as one stack
-    (:func:`~suite.analysis.trend.moderated_fit_many`); ``None`` for the other series."""
+    (:func:`~suite.analysis.trend.moderated_fit_many`); ``None`` for the other series.
+    ``tested`` (whether :func:`find_steps` fits each series at all) skips working it out again."""
     found: dict[int, tuple[tuple[int, ...], np.ndarray, tuple[tuple[bool, int], ...]]] = {}
     stacks: dict[tuple[int, int, bool], list[tuple[int, int]]] = {}
     designs: dict[int, np.ndarray] = {}
-    for i, (data, t2) in enumerate(zip(datas, smooth_tau2.tolist(), strict=True)):
-        if not _worth_testing(data, thresholds, t2):
+    if tested is None:
+        tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
+    for i, (data, worth) in enumerate(zip(datas, tested, strict=True)):
+        if not worth:
             continue
         X0 = designs[i] = smooth_design(data)
         got = _periodic_candidates(data, X0, thresholds)
@@ -374,6 +373,20 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
                      model="periodic", t=float(t), critical=crit, critical_unresolved=crit_u, tau2=fit.tau2,
                      dof=dof, effect_floor=floor, confirm_idx=tuple(around),
                      bic=_bic(data, level, X0.shape[1] + 2))
+
+
+@functools.lru_cache(maxsize=4096)
+def _integer_grid(axis: bytes) -> bytes | None:
+    """The axis values ``axis`` (float64 bytes) as int64 bytes when they are positive integers
+    (to ``np.allclose``) that increase, else ``None``; once per grid, like :func:`_step_patterns`."""
+    x = np.frombuffer(axis, dtype=float)
+    if np.any(x <= 0) or not np.allclose(x, np.round(x)):
+        return None
+    xi = np.round(x).astype(np.int64)
+    gaps = np.diff(xi)
+    if not len(gaps) or np.any(gaps <= 0):
+        return None
+    return xi.tobytes()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -570,11 +583,12 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
     usable = [s for s in series if len(s.x) >= thresholds.min_series_points]
     datas = [series_data(s, MAX_POTTS_POINTS) for s in usable]
     smooth_tau2 = smooth_scatter(datas)
-    trials = periodic_trials(datas, smooth_tau2, thresholds)
+    tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
+    trials = periodic_trials(datas, smooth_tau2, thresholds, tested)
     out = []
     d0 = thresholds.prior_dof
-    for s, data, t2, trial in zip(usable, datas, smooth_tau2.tolist(), trials, strict=True):
-        stair = find_steps(s, thresholds, data=data, smooth_tau2=t2, periodic_trial=trial)
+    for s, data, t2, trial, worth in zip(usable, datas, smooth_tau2.tolist(), trials, tested, strict=True):
+        stair = find_steps(s, thresholds, data=data, smooth_tau2=t2, periodic_trial=trial) if worth else None
         cols = step_columns(data, stair)
         if stair is not None and stair.verdict == CONFIRMED:
             tau2, dof = stair.tau2, stair.dof
