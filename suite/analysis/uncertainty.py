@@ -365,7 +365,7 @@ def refit_many(X: np.ndarray, y: np.ndarray, v: np.ndarray, fits: list[Fit | Non
     ok &= np.all(np.isfinite(beta), axis=1)
     resid = ys - (Xs @ beta[:, :, None])[:, :, 0]
     fitted = (X @ beta[:, :, None])[:, :, 0]
-    for k in np.flatnonzero(ok):
+    for k in np.flatnonzero(ok).tolist():
         f = fits[k]
         assert f is not None
         out[k] = Fit(beta=beta[k], cov=cov[k], tau2=float(tau2[k]), dof=f.dof, resid=resid[k], fitted=fitted[k],
