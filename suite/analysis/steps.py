@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 
 import numpy as np
@@ -213,6 +213,13 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     :func:`periodic_trials`) does for the periodic test.
     """
     data = data if data is not None else series_data(series, MAX_POTTS_POINTS)
+    found = _find_steps(series, thresholds, data, smooth, smooth_tau2, periodic_trial)
+    return _on_every_point(found, data) if found is not None else None
+
+
+def _find_steps(series: AxisSeries, thresholds: Thresholds, data: SeriesData, smooth: Fit | None,
+                smooth_tau2: float | None, periodic_trial: PeriodicTrial | None) -> Staircase | None:
+    """:func:`find_steps` on the (possibly thinned) points ``data``."""
     if not _worth_testing(data, thresholds, smooth_tau2):
         return None
     X0 = smooth_design(data)
@@ -241,6 +248,38 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     if confirmed:
         return confirmed[0]
     return max(found, key=lambda st: st.t / st.critical) if found else None
+
+
+def _on_every_point(stair: Staircase, data: SeriesData) -> Staircase:
+    """``stair`` found on thinned points ``data``, with each step moved to the series' own
+    neighbouring points: the split of the full points between the thinned ``at`` and ``next``
+    that leaves the least squared log-latency deviation from the two plateaus' means (points up to
+    the neighbouring steps on each side); plateau ends and the points to re-measure follow. The
+    step sizes, the test and its verdict are those of the thinned fit."""
+    full = series_data(stair.series)
+    if full.n <= data.n or not stair.steps:
+        return stair
+    x, z = full.x, np.log(full.y)
+    pos = np.searchsorted(x, [st.at for st in stair.steps])  # the thinned `at` among the full points
+    ends = np.searchsorted(x, [st.next for st in stair.steps])
+    splits = []
+    for k, (a, b) in enumerate(zip(pos.tolist(), ends.tolist(), strict=True)):
+        lo = int(pos[k - 1]) + 1 if k else 0
+        hi = int(pos[k + 1]) + 1 if k + 1 < len(pos) else full.n
+        if b - a < 2:
+            splits.append(a)
+            continue
+        cost = []
+        for i in range(a, b):  # step between full points i and i + 1
+            left, right = z[lo:i + 1], z[i + 1:hi]
+            cost.append(float(np.sum((left - left.mean()) ** 2) + np.sum((right - right.mean()) ** 2)))
+        splits.append(a + int(np.argmin(cost)))
+    steps = []
+    for k, (st, i) in enumerate(zip(stair.steps, splits, strict=True)):
+        end = x[splits[k + 1]] if k + 1 < len(splits) else st.upper_end  # the top plateau ends where it did
+        steps.append(replace(st, at=float(x[i]), next=float(x[i + 1]), upper_end=float(end)))
+    around = sorted({int(full.idx[j]) for i in splits for j in (i, i + 1)})
+    return replace(stair, steps=tuple(steps), confirm_idx=tuple(around))
 
 
 def _plateaus(k: np.ndarray) -> list[tuple[int, int]]:
