@@ -327,12 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         relu_models(root / "models", args.points)
         roots: dict[str, Path | None] = {"current": None}
         if args.baseline:
-            base = root / "baseline"
-            base.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "suite"], check=True,
-                                     capture_output=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-            roots = {"baseline": base, "current": None}
+            from revision import suite_at  # benchmarks/revision.py
+
+            roots = {"baseline": suite_at(args.baseline, root / "baseline"), "current": None}
         server = None
         ssh_device = None
         if any(c.startswith("ssh") for c in cases):

@@ -116,12 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         anomalies_to_frame(found).to_parquet(anomalies)
         roots: dict[str, Path | None] = {"current": None}
         if args.baseline:
-            base = root / "baseline"
-            base.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "suite"], check=True,
-                                     capture_output=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-            roots = {"baseline": base, "current": None}
+            from revision import suite_at  # benchmarks/revision.py
+
+            roots = {"baseline": suite_at(args.baseline, root / "baseline"), "current": None}
         runs: dict[str, list[dict]] = {k: [] for k in roots}
         for i in range(args.repeat):
             for label, tree in roots.items():
