@@ -256,8 +256,10 @@ def _on_every_point(stair: Staircase, data: SeriesData) -> Staircase:
     that leaves the least squared log-latency deviation from the two plateaus' means (points up to
     the neighbouring steps on each side); plateau ends and the points to re-measure follow. The
     step sizes, the test and its verdict are those of the thinned fit."""
+    if len(stair.series.x) <= data.n or not stair.steps:
+        return stair  # nothing was thinned
     full = series_data(stair.series)
-    if full.n <= data.n or not stair.steps:
+    if full.n <= data.n:
         return stair
     x, z = full.x, np.log(full.y)
     pos = np.searchsorted(x, [st.at for st in stair.steps])  # the thinned `at` among the full points
