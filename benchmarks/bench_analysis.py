@@ -28,7 +28,6 @@ import pickle
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +42,6 @@ from suite.analysis.synthetic import study_frame
 from suite.analysis.timing import by_timing
 from suite.report import write_report
 
-REPO = Path(__file__).resolve().parent.parent
 DETECT_TARGETS_S = {100_000: 5.0, 1_000_000: 60.0}
 REPORT_TARGET_S = 30.0
 GENERATED_MAX = 100_000
@@ -84,12 +82,9 @@ def numpy_baseline_s(df: pd.DataFrame) -> float:
 
 def baseline_tree(rev: str, into: Path) -> Path:
     """``suite/`` of git revision ``rev`` unpacked under ``into`` (for ``PYTHONPATH``)."""
-    archive = into / "suite.tar"
-    with archive.open("wb") as fh:
-        subprocess.run(["git", "-C", str(REPO), "archive", rev, "suite"], stdout=fh, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "tree", filter="data")
-    return into / "tree"
+    from revision import suite_at  # benchmarks/revision.py
+
+    return suite_at(rev, into / "tree")
 
 
 def run_baseline(tree: Path, df: pd.DataFrame, work: Path) -> tuple[float, float, pd.DataFrame]:

@@ -7,12 +7,15 @@ device and runtime.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from suite import status
 from suite.analysis.pairs import compare_pairs, point_noise_of, run_floors, summarize_pairs
@@ -140,6 +143,32 @@ _SAMPLE_RE = re.compile(r'"sample":\s*\[([^\]]*)\]')
 _NONFINITE_RE = re.compile(r'"nonfinite":\s*(\d+)')
 
 
+#: Bytes of a comma-separated list of plain decimal numbers (no ``NaN``, ``Infinity``, ``null``).
+_NUMBER_BYTES = b"0123456789.eE+- \n"
+
+
+def _parse_numbers(text: str) -> np.ndarray:
+    """The comma-separated decimal numbers of ``text`` as float64, correctly rounded.
+
+    Arrow's CSV reader (one number a line, fast_float, several threads) reads them ~5x faster
+    than ``np.fromstring``; both round every decimal to its nearest double, so the values are
+    the same. Text with anything but plain numbers is left to ``np.fromstring``, whose
+    warnings (text it cannot read to its end) are raised as errors for the caller's JSON path.
+    """
+    data = text.encode("ascii", errors="replace").replace(b",", b"\n")
+    if not data.translate(None, _NUMBER_BYTES):
+        try:
+            table = pa_csv.read_csv(io.BytesIO(data), read_options=pa_csv.ReadOptions(column_names=["v"]),
+                                    parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False),
+                                    convert_options=pa_csv.ConvertOptions(column_types={"v": pa.float64()}))
+            return table.column(0).to_numpy()
+        except pa.ArrowInvalid:
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # text numpy cannot read to its end: the JSON path
+        return np.fromstring(text, dtype=float, sep=",")
+
+
 def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     """:func:`output_sample` of many digests: all-finite samples (the common case) are parsed
     with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
@@ -149,9 +178,7 @@ def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
     bodies = [g for g, ok in zip(groups, plain, strict=True) if ok and g is not None]
     counts = [b.count(",") + 1 for b in bodies]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # text numpy cannot read to its end: the JSON path
-            flat = np.fromstring(",".join(bodies), dtype=float, sep=",") if bodies else np.empty(0)
+        flat = _parse_numbers(",".join(bodies)) if bodies else np.empty(0)
         if flat.size != sum(counts):
             raise ValueError("sample lists are not plain numbers")
     except (ValueError, DeprecationWarning):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 
 import numpy as np
@@ -32,7 +32,14 @@ from suite.analysis.series import (
     timed,
 )
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.trend import QUADRATIC_MIN_POINTS, SeriesData, moderated_fit, series_data, smooth_design
+from suite.analysis.trend import (
+    QUADRATIC_MIN_POINTS,
+    SeriesData,
+    moderated_fit,
+    moderated_fit_many,
+    series_data,
+    smooth_design,
+)
 from suite.analysis.uncertainty import (
     CONFIRMED,
     UNRESOLVED,
@@ -160,7 +167,7 @@ class Staircase:
 
 def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
                data: SeriesData | None = None, smooth: Fit | None = None,
-               smooth_tau2: float | None = None) -> Staircase | None:
+               smooth_tau2: float | None = None, periodic_trial: PeriodicTrial | None = None) -> Staircase | None:
     """Steps in one series (confirmed or unresolved), or ``None`` when it has none.
 
     Model. The null is the smooth alternative of :mod:`suite.analysis.trend` (latency affine in
@@ -202,16 +209,19 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
 
     ``data``, ``smooth`` (the smooth fit) or ``smooth_tau2`` (only its scatter, NaN when it
     cannot be fitted; :func:`analyse_series` fits every series' smooth model in one batch)
-    skip computing them again.
+    skip computing them again, as ``periodic_trial`` (the periodic test's candidate fits, from
+    :func:`periodic_trials`) does for the periodic test.
     """
     data = data if data is not None else series_data(series, MAX_POTTS_POINTS)
-    if data.n < thresholds.min_series_points:
+    found = _find_steps(series, thresholds, data, smooth, smooth_tau2, periodic_trial)
+    return _on_every_point(found, data) if found is not None else None
+
+
+def _find_steps(series: AxisSeries, thresholds: Thresholds, data: SeriesData, smooth: Fit | None,
+                smooth_tau2: float | None, periodic_trial: PeriodicTrial | None) -> Staircase | None:
+    """:func:`find_steps` on the (possibly thinned) points ``data``."""
+    if not _worth_testing(data, thresholds, smooth_tau2):
         return None
-    # every step raises latency between two neighbours: without any rise, skip the fits
-    if not np.any(data.y[1:] >= (1 + 0.5 * thresholds.step_min_rel) * data.y[:-1]):
-        return None
-    if smooth_tau2 == 0.0:
-        return None  # the smooth model already explains every point within its own interval
     X0 = smooth_design(data)
     if smooth_tau2 is None:
         smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
@@ -219,7 +229,7 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
         if smooth_tau2 == 0.0:
             return None
     floor = effect_floor(series.floor, thresholds.step_min_rel)
-    periodic = _periodic(data, X0, thresholds, floor)
+    periodic = _periodic(data, X0, thresholds, floor, periodic_trial)
     # a periodic fit that leaves no more scatter than the prior allows needs no irregular rival
     adequate = periodic is not None and periodic.verdict == CONFIRMED and \
         periodic.tau2 <= thresholds.assumed_point_noise_rel**2
@@ -240,6 +250,40 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     return max(found, key=lambda st: st.t / st.critical) if found else None
 
 
+def _on_every_point(stair: Staircase, data: SeriesData) -> Staircase:
+    """``stair`` found on thinned points ``data``, with each step moved to the series' own
+    neighbouring points: the split of the full points between the thinned ``at`` and ``next``
+    that leaves the least squared log-latency deviation from the two plateaus' means (points up to
+    the neighbouring steps on each side); plateau ends and the points to re-measure follow. The
+    step sizes, the test and its verdict are those of the thinned fit."""
+    if len(stair.series.x) <= data.n or not stair.steps:
+        return stair  # nothing was thinned
+    full = series_data(stair.series)
+    if full.n <= data.n:
+        return stair
+    x, z = full.x, np.log(full.y)
+    pos = np.searchsorted(x, [st.at for st in stair.steps])  # the thinned `at` among the full points
+    ends = np.searchsorted(x, [st.next for st in stair.steps])
+    splits = []
+    for k, (a, b) in enumerate(zip(pos.tolist(), ends.tolist(), strict=True)):
+        lo = int(pos[k - 1]) + 1 if k else 0
+        hi = int(pos[k + 1]) + 1 if k + 1 < len(pos) else full.n
+        if b - a < 2:
+            splits.append(a)
+            continue
+        cost = []
+        for i in range(a, b):  # step between full points i and i + 1
+            left, right = z[lo:i + 1], z[i + 1:hi]
+            cost.append(float(np.sum((left - left.mean()) ** 2) + np.sum((right - right.mean()) ** 2)))
+        splits.append(a + int(np.argmin(cost)))
+    steps = []
+    for k, (st, i) in enumerate(zip(stair.steps, splits, strict=True)):
+        end = x[splits[k + 1]] if k + 1 < len(splits) else st.upper_end  # the top plateau ends where it did
+        steps.append(replace(st, at=float(x[i]), next=float(x[i + 1]), upper_end=float(end)))
+    around = sorted({int(full.idx[j]) for i in splits for j in (i, i + 1)})
+    return replace(stair, steps=tuple(steps), confirm_idx=tuple(around))
+
+
 def _plateaus(k: np.ndarray) -> list[tuple[int, int]]:
     """``(start, end)`` index ranges of equal consecutive values of ``k``."""
     cut = np.flatnonzero(np.diff(k) != 0) + 1
@@ -254,31 +298,96 @@ def _verdict(t: float, crit: float, crit_u: float, magnitude: float, floor: floa
     return CONFIRMED if t >= crit and magnitude >= floor else UNRESOLVED
 
 
-def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float) -> Staircase | None:
-    """Test 1 of :func:`find_steps`: one common step every ``P``."""
-    x = data.x
-    if np.any(x <= 0) or not np.allclose(x, np.round(x)):
+def _worth_testing(data: SeriesData, thresholds: Thresholds, smooth_tau2: float | None) -> bool:
+    """Whether :func:`find_steps` fits anything to ``data``: enough points, a rise between two
+    neighbours (every step has one) and scatter the smooth model leaves (``smooth_tau2`` not 0)."""
+    if data.n < thresholds.min_series_points:
+        return False
+    if not np.any(data.y[1:] >= (1 + 0.5 * thresholds.step_min_rel) * data.y[:-1]):
+        return False
+    return smooth_tau2 != 0.0  # 0: the smooth model explains every point within its own interval
+
+
+@dataclass(frozen=True)
+class PeriodicTrial:
+    """The periodic test's work on one series before its decision: the periods tried, their
+    step patterns ``K`` (one row each), the ``(log, row)`` candidates fitted in full and their
+    moderated fits (``None`` where a fit failed)."""
+
+    periods: tuple[int, ...]
+    K: np.ndarray
+    candidates: tuple[tuple[bool, int], ...]
+    fits: tuple[tuple[Fit, float] | None, ...]
+
+
+def _periodic_candidates(data: SeriesData, X0: np.ndarray, thresholds: Thresholds
+                         ) -> tuple[tuple[int, ...], np.ndarray, tuple[tuple[bool, int], ...]] | None:
+    """Periods, step patterns and the ``(log, row)`` patterns the periodic test fits in full;
+    ``None`` when the axis is not a positive increasing integer grid with patterns to try."""
+    grid = _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
+    if grid is None:
         return None
-    xi = np.round(x).astype(np.int64)
-    gaps = np.diff(xi)
-    if not len(gaps) or np.any(gaps <= 0):
-        return None
-    periods, K = _step_patterns(xi.tobytes())
+    periods, K = _step_patterns(grid)
     if not periods:
         return None
+    return periods, K, tuple((log, j) for log in (False, True) for j in _best_patterns(X0, K, data, thresholds, log))
+
+
+def periodic_trials(datas: list[SeriesData], smooth_tau2: np.ndarray, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                    tested: list[bool] | None = None) -> list[PeriodicTrial | None]:
+    """The periodic test's candidate fits of every series :func:`find_steps` would test, the
+    fits of one design shape and scale (latency or log-latency) as one stack
+    (:func:`~suite.analysis.trend.moderated_fit_many`); ``None`` for the other series.
+    ``tested`` (whether :func:`find_steps` fits each series at all) skips working it out again."""
+    found: dict[int, tuple[tuple[int, ...], np.ndarray, tuple[tuple[bool, int], ...]]] = {}
+    stacks: dict[tuple[int, int, bool], list[tuple[int, int]]] = {}
+    designs: dict[int, np.ndarray] = {}
+    if tested is None:
+        tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
+    for i, (data, worth) in enumerate(zip(datas, tested, strict=True)):
+        if not worth:
+            continue
+        X0 = designs[i] = smooth_design(data)
+        got = _periodic_candidates(data, X0, thresholds)
+        if got is None:
+            continue
+        found[i] = got
+        for c, (log, _) in enumerate(got[2]):
+            stacks.setdefault((data.n, X0.shape[1], log), []).append((i, c))
+    fits: dict[tuple[int, int], tuple[Fit, float] | None] = {}
+    for (_, _, log), members in stacks.items():
+        X = np.stack([np.column_stack([designs[i], found[i][1][found[i][2][c][1]]]) for i, c in members])
+        for key, got in zip(members, moderated_fit_many(X, [datas[i] for i, _ in members], thresholds, log=log),
+                            strict=True):
+            fits[key] = got
+    return [PeriodicTrial(periods=found[i][0], K=found[i][1], candidates=found[i][2],
+                          fits=tuple(fits[(i, c)] for c in range(len(found[i][2])))) if i in found else None
+            for i in range(len(datas))]
+
+
+def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float,
+              trial: PeriodicTrial | None = None) -> Staircase | None:
+    """Test 1 of :func:`find_steps`: one common step every ``P`` (``trial``: its fits, done already)."""
+    if trial is None:
+        got_candidates = _periodic_candidates(data, X0, thresholds)
+        if got_candidates is None:
+            return None
+        periods, K, candidates = got_candidates
+        fits = tuple(moderated_fit(np.column_stack([X0, K[j]]), data, thresholds, log=log) for log, j in candidates)
+    else:
+        periods, K, candidates, fits = trial.periods, trial.K, trial.candidates, trial.fits
     best: tuple[float, int, bool, object] | None = None
-    for log in (False, True):
-        for j in _best_patterns(X0, K, data, thresholds, log):
-            got = moderated_fit(np.column_stack([X0, K[j]]), data, thresholds, log=log)
-            if got is None:
-                continue
-            fit, dof = got
-            t = fit.t(X0.shape[1])
-            if best is None or t > best[0]:
-                best = (t, j, log, got)
+    for (log, j), got in zip(candidates, fits, strict=True):
+        if got is None:
+            continue
+        fit, dof = got
+        t = fit.t(X0.shape[1])
+        if best is None or t > best[0]:
+            best = (t, j, log, got)
     if best is None:
         return None
     t, j, log, (fit, dof) = best  # type: ignore[misc]
+    x = data.x
     m = len(periods)
     crit, crit_u = critical(thresholds.alpha, m, dof), critical(thresholds.alpha_unresolved, m, dof)
     k = K[j]
@@ -305,6 +414,20 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
                      model="periodic", t=float(t), critical=crit, critical_unresolved=crit_u, tau2=fit.tau2,
                      dof=dof, effect_floor=floor, confirm_idx=tuple(around),
                      bic=_bic(data, level, X0.shape[1] + 2))
+
+
+@functools.lru_cache(maxsize=4096)
+def _integer_grid(axis: bytes) -> bytes | None:
+    """The axis values ``axis`` (float64 bytes) as int64 bytes when they are positive integers
+    (to ``np.allclose``) that increase, else ``None``; once per grid, like :func:`_step_patterns`."""
+    x = np.frombuffer(axis, dtype=float)
+    if np.any(x <= 0) or not np.allclose(x, np.round(x)):
+        return None
+    xi = np.round(x).astype(np.int64)
+    gaps = np.diff(xi)
+    if not len(gaps) or np.any(gaps <= 0):
+        return None
+    return xi.tobytes()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -496,14 +619,17 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
     series around its model (the staircase when confirmed, else the smooth model).
 
     The smooth model of every series is fitted first, in batches of series of one length
-    (:func:`smooth_scatter`); :func:`find_steps` then only fits the series that rise."""
+    (:func:`smooth_scatter`), then the periodic test's candidates of the series that rise
+    (:func:`periodic_trials`); :func:`find_steps` then decides series by series."""
     usable = [s for s in series if len(s.x) >= thresholds.min_series_points]
     datas = [series_data(s, MAX_POTTS_POINTS) for s in usable]
     smooth_tau2 = smooth_scatter(datas)
+    tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
+    trials = periodic_trials(datas, smooth_tau2, thresholds, tested)
     out = []
     d0 = thresholds.prior_dof
-    for s, data, t2 in zip(usable, datas, smooth_tau2.tolist(), strict=True):
-        stair = find_steps(s, thresholds, data=data, smooth_tau2=t2)
+    for s, data, t2, trial, worth in zip(usable, datas, smooth_tau2.tolist(), trials, tested, strict=True):
+        stair = find_steps(s, thresholds, data=data, smooth_tau2=t2, periodic_trial=trial) if worth else None
         cols = step_columns(data, stair)
         if stair is not None and stair.verdict == CONFIRMED:
             tau2, dof = stair.tau2, stair.dof

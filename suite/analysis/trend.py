@@ -19,7 +19,7 @@ import numpy as np
 
 from suite.analysis.series import AxisSeries
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.uncertainty import Fit, refit, wls_fit
+from suite.analysis.uncertainty import Fit, refit, refit_many, wls_fit, wls_fit_many
 
 #: Points a series needs before the smooth model bends (gets its quadratic term).
 QUADRATIC_MIN_POINTS = 8
@@ -86,3 +86,19 @@ def moderated_fit(X: np.ndarray, data: SeriesData, thresholds: Thresholds = DEFA
     if fit is None:
         return None
     return fit, raw.dof + d0
+
+
+def moderated_fit_many(X: np.ndarray, datas: list[SeriesData], thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                       log: bool = False) -> list[tuple[Fit, float] | None]:
+    """``moderated_fit(X[k], datas[k], thresholds, log=log)`` for a stack of designs of one
+    shape ``X`` (S, n, p) over series of ``n`` usable points: the robust fits and their
+    refits each as one stack (:func:`~suite.analysis.uncertainty.wls_fit_many`)."""
+    y = np.stack([np.log(d.y) if log else d.y for d in datas])
+    v = np.stack([d.v for d in datas])
+    raws = wls_fit_many(X, y, v, relative=not log)
+    d0 = thresholds.prior_dof
+    tau2 = np.array([(d0 * thresholds.assumed_point_noise_rel**2 + raw.dof * raw.tau2) / (d0 + raw.dof)
+                     if raw is not None else 0.0 for raw in raws])
+    fits = refit_many(X, y, v, raws, tau2, relative=not log)
+    return [(fit, raw.dof + d0) if fit is not None and raw is not None else None
+            for fit, raw in zip(fits, raws, strict=True)]

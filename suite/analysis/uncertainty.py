@@ -259,6 +259,120 @@ def wls_tau2_many(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def _stacked_solve(Xs: np.ndarray, ys: np.ndarray, w: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`wls_fit`'s weighted solve on a stack: ``beta`` (S, p), residuals (S, n), the
+    covariance (S, p, p) and whether each solve succeeded (identity stand-ins where not)."""
+    S, _, p = Xs.shape
+    Xw = Xs * w[:, :, None]
+    A = np.swapaxes(Xs, 1, 2) @ Xw
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        d = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
+        good = np.all(d > 0, axis=1)
+        dd = d[:, :, None] * d[:, None, :]
+        C = np.where(good[:, None, None], A / np.where(dd > 0, dd, 1.0), np.eye(p))
+    try:
+        chol = np.linalg.cholesky(C)
+        good &= np.all(np.isfinite(chol), axis=(1, 2))
+    except np.linalg.LinAlgError:  # some matrix is not positive definite: one by one
+        chol = np.zeros_like(C)
+        for k in range(S):
+            try:
+                chol[k] = np.linalg.cholesky(C[k])
+            except np.linalg.LinAlgError:
+                good[k] = False
+                chol[k] = np.eye(p)
+    good &= np.min(np.diagonal(chol, axis1=1, axis2=2), axis=1) ** 2 >= 1e-10
+    chol[~good] = np.eye(p)
+    Linv = np.linalg.inv(chol)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        Ainv = (np.swapaxes(Linv, 1, 2) @ Linv) / np.where(good[:, None, None], dd, 1.0)
+        beta = (Ainv @ (np.swapaxes(Xw, 1, 2) @ ys[:, :, None]))[:, :, 0]
+        r = ys - (Xs @ beta[:, :, None])[:, :, 0]
+    return beta, r, Ainv, good
+
+
+def wls_fit_many(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, relative: bool = True) -> list[Fit | None]:
+    """``wls_fit(X[s], y[s], v[s])`` (robust, ``tau2`` by moments) for a stack of fits of one
+    shape: ``X`` (S, n, p), ``y`` and ``v`` (S, n).
+
+    The same operations as :func:`wls_fit` on stacked arrays, each fit iterating its Huber
+    weights until they settle (at most three times) as it would alone; ``None`` where
+    :func:`wls_fit` gives none (``n <= p``, collinear columns).
+    """
+    S, n, p = X.shape
+    if n <= p or S == 0:
+        return [None] * S
+    scale = y if relative else np.ones_like(y)
+    Xs, ys = X / scale[:, :, None], y / scale
+    XsT = np.swapaxes(Xs, 1, 2)
+    dof = n - p
+    alive = np.ones(S, dtype=bool)  # no solve failed
+    active = np.ones(S, dtype=bool)  # still iterating
+    h = np.ones((S, n))
+    t2 = np.zeros(S)
+    beta, r, cov = np.zeros((S, p)), np.zeros((S, n)), np.zeros((S, p, p))
+    for _ in range(3):
+        w0 = h / v
+        _, r0, Ainv0, good = _stacked_solve(Xs, ys, w0)
+        alive &= good | ~active
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            q = np.sum(w0 * r0**2, axis=1)
+            trace = np.sum(w0, axis=1) - np.trace(Ainv0 @ (XsT @ (Xs * (w0**2)[:, :, None])), axis1=1, axis2=2)
+            got = np.where(trace > 0, np.fmax(0.0, (q - dof) / np.where(trace > 0, trace, 1.0)), 0.0)
+        t2 = np.where(active, got, t2)
+        b1, r1, Ainv1, good = _stacked_solve(Xs, ys, h / (v + t2[:, None]))
+        alive &= good | ~active
+        beta[active], r[active], cov[active] = b1[active], r1[active], Ainv1[active]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            e = np.abs(r1) / np.sqrt(v + t2[:, None])
+            h_new = np.minimum(1.0, HUBER_K / np.maximum(e, 1e-12))
+            settled = np.max(np.abs(h_new - h), axis=1) < 1e-3
+        moving = active & ~settled
+        h[moving] = h_new[moving]
+        active = moving & alive
+    fitted = (X @ beta[:, :, None])[:, :, 0]
+    return [Fit(beta=beta[k], cov=cov[k], tau2=float(t2[k]), dof=dof, resid=r[k], fitted=fitted[k],
+                robust_weight=h[k]) if alive[k] else None for k in range(S)]
+
+
+def refit_many(X: np.ndarray, y: np.ndarray, v: np.ndarray, fits: list[Fit | None], tau2: np.ndarray, *,
+               relative: bool = True) -> list[Fit | None]:
+    """:func:`refit` of a stack of fits of one shape (``None`` stays ``None``)."""
+    S, n, p = X.shape
+    out: list[Fit | None] = [None] * S
+    ok = np.array([f is not None for f in fits], dtype=bool)
+    if not ok.any():
+        return out
+    h = np.stack([f.robust_weight if f is not None else np.ones(n) for f in fits])
+    scale = y if relative else np.ones_like(y)
+    Xs, ys = X / scale[:, :, None], y / scale
+    w = h / (v + tau2[:, None])
+    Xw = Xs * w[:, :, None]
+    A = np.swapaxes(Xs, 1, 2) @ Xw
+    A[~ok] = np.eye(p)
+    try:
+        cov = np.linalg.inv(A)
+    except np.linalg.LinAlgError:  # a singular matrix: one by one
+        cov = np.zeros_like(A)
+        for k in range(S):
+            try:
+                cov[k] = np.linalg.inv(A[k])
+            except np.linalg.LinAlgError:
+                ok[k] = False
+                cov[k] = np.eye(p)
+    beta = (cov @ (np.swapaxes(Xw, 1, 2) @ ys[:, :, None]))[:, :, 0]
+    ok &= np.all(np.isfinite(beta), axis=1)
+    resid = ys - (Xs @ beta[:, :, None])[:, :, 0]
+    fitted = (X @ beta[:, :, None])[:, :, 0]
+    for k in np.flatnonzero(ok).tolist():
+        f = fits[k]
+        assert f is not None
+        out[k] = Fit(beta=beta[k], cov=cov[k], tau2=float(tau2[k]), dof=f.dof, resid=resid[k], fitted=fitted[k],
+                     robust_weight=f.robust_weight)
+    return out
+
+
 def refit(X: np.ndarray, y: np.ndarray, v: np.ndarray, fit: Fit, tau2: float, *, relative: bool = True) -> Fit | None:
     """``fit`` again with another ``tau2`` and the same robust weights (one weighted solve)."""
     scale = y if relative else np.ones_like(y)

@@ -13,14 +13,14 @@ import pytest
 
 from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
-from suite.analysis.precision import output_sample, output_samples
+from suite.analysis.precision import _parse_numbers, output_sample, output_samples
 from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
-from suite.analysis.steps import MAX_POTTS_POINTS, smooth_scatter
+from suite.analysis.steps import MAX_POTTS_POINTS, analyse_series, find_steps, periodic_trials, smooth_scatter
 from suite.analysis.support import _which
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
-from suite.analysis.trend import series_data, smooth_design
-from suite.analysis.uncertainty import rounds_agree, wls_fit, wls_tau2_many
+from suite.analysis.trend import moderated_fit, series_data, smooth_design
+from suite.analysis.uncertainty import refit, refit_many, rounds_agree, wls_fit, wls_fit_many, wls_tau2_many
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +161,75 @@ def test_output_samples_of_many_digests_equal_one_at_a_time():
         assert (many[0] is None) == (one[0] is None)
         if one[0] is not None:
             np.testing.assert_array_equal(many[0], one[0])
+
+
+def test_numbers_read_by_arrow_are_the_doubles_python_reads():
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal(2000) * 10.0 ** rng.integers(-300, 300, 2000)
+    words = [repr(float(v)) for v in values]
+    words += ["0.1000000000000000055511151231257827", "2.2250738585072011e-308", "4.9e-324", "1e-400",
+              "179769313486231570000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+              "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+              "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+              "0000000000000000000000000000000000000000", "-0.0", "+3", ".5", "7."]
+    got = _parse_numbers(", ".join(words))
+    expected = np.array([float(w) for w in words])
+    np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))  # bit for bit
+
+
+def test_numbers_other_than_plain_decimals_are_read_as_numpy_reads_them():
+    np.testing.assert_array_equal(_parse_numbers("1.5, NaN, -Infinity"), np.array([1.5, np.nan, -np.inf]))
+    with pytest.raises((ValueError, DeprecationWarning)):
+        _parse_numbers("1.5, 2.5.5, 3")
+
+
+def _same_fit(fa, fb):
+    assert (fa is None) == (fb is None)
+    if fa is None:
+        return
+    assert fa.tau2 == fb.tau2 and fa.dof == fb.dof
+    for name in ("beta", "cov", "resid", "fitted", "robust_weight"):
+        np.testing.assert_array_equal(getattr(fa, name), getattr(fb, name))
+
+
+def test_periodic_fits_of_all_series_at_once_equal_one_fit_per_series(study_series):
+    datas = [series_data(s, MAX_POTTS_POINTS) for s in study_series if len(s.x) >= 4]
+    trials = periodic_trials(datas, smooth_scatter(datas))
+    tried = [(d, t) for d, t in zip(datas, trials, strict=True) if t is not None]
+    assert len(tried) > 1 and {log for _, t in tried for log, _ in t.candidates} == {False, True}
+    weights = []
+    for data, trial in tried:
+        X0 = smooth_design(data)
+        for (log, j), got in zip(trial.candidates, trial.fits, strict=True):
+            alone = moderated_fit(np.column_stack([X0, trial.K[j]]), data, log=log)
+            assert got is not None and alone is not None and got[1] == alone[1]
+            _same_fit(got[0], alone[0])
+            weights.append(got[0].robust_weight)
+    assert any((w < 1).any() for w in weights)  # the Huber weights did their work somewhere
+
+
+def test_stacked_robust_fits_iterate_and_fail_each_as_alone():
+    rng = np.random.default_rng(1)
+    n = 12
+    u = np.linspace(0, 1, n)
+    y = np.exp(rng.normal(0, 0.02, (4, n))) * (1 + u)
+    y[1, 5] *= 1.6  # one spoiled point: the Huber weights keep moving for a while
+    y[2] = 1 + u  # exactly on the line: no scatter
+    v = np.full((4, n), 0.01**2)
+    X = np.stack([np.column_stack([np.ones(n), u])] * 3 + [np.column_stack([np.ones(n), np.ones(n)])])
+    got = wls_fit_many(X, y, v)
+    assert got[3] is None and wls_fit(X[3], y[3], v[3]) is None
+    for s in range(3):
+        _same_fit(got[s], wls_fit(X[s], y[s], v[s]))
+    assert got[1].robust_weight[5] < 1
+    tau2 = np.array([0.01**2, 0.02**2, 0.0, 0.01**2])
+    for s, fit in enumerate(refit_many(X, y, v, got, tau2)):
+        _same_fit(fit, refit(X[s], y[s], v[s], got[s], tau2[s]) if got[s] is not None else None)
+
+
+def test_staircases_found_with_batched_periodic_fits_equal_series_by_series(study_series):
+    usable = [s for s in study_series if len(s.x) >= DEFAULT_THRESHOLDS.min_series_points]
+    batched = [m.stair for m in analyse_series(usable)]
+    alone = [find_steps(s) for s in usable]
+    assert sum(st is not None for st in alone) > 10
+    assert batched == alone

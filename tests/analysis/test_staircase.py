@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from suite.analysis.series import iter_axis_series, timed
-from suite.analysis.steps import find_staircases, find_steps, solve_potts_l1, staircase_frame, step_period
+from suite.analysis.steps import (
+    MAX_POTTS_POINTS,
+    find_staircases,
+    find_steps,
+    solve_potts_l1,
+    staircase_frame,
+    step_period,
+)
 from suite.analysis.synthetic import (
     FrameBuilder,
     MachineNoise,
@@ -194,3 +201,17 @@ def test_series_without_a_usable_latency_point_is_skipped():
     assert find_steps(series) is not None
     df["median_ms"] = np.nan
     assert list(iter_axis_series(timed(df), "cout")) == []
+
+
+@pytest.mark.parametrize("period", [16, 64])
+def test_steps_of_a_series_thinned_for_the_fit_sit_between_real_neighbours(period):
+    values = list(range(8, 513))  # 505 points: thinned to MAX_POTTS_POINTS for the fits
+    assert len(values) > MAX_POTTS_POINTS
+    df = staircase_frame_of(values, period=period, step_rel=0.2)
+    [a] = find_staircases(df)
+    edges = list(range(period, 512, period))
+    assert a.verdict == "confirmed" and a.at == ",".join(str(e) for e in edges)
+    ev = a.evidence
+    assert [(s["at"], s["next"]) for s in ev["steps"]] == [(e, e + 1) for e in edges]
+    assert [s["upper_end"] for s in ev["steps"]] == [*(e for e in edges[1:]), 512]
+    assert "(at cout " + ", ".join(str(e + 1) for e in edges) + ")" in a.message
