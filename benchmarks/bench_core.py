@@ -9,18 +9,24 @@ Prints:
 4. profiler fidelity: the suite's median vs ONNX Runtime's own ``model_run`` profile
    events on conv kernels >= 0.1 ms (target within ±5%).
 
-Run: ``.venv/bin/python benchmarks/bench_core.py`` (``--plan-only``: item 1 alone)
+Run: ``.venv/bin/python benchmarks/bench_core.py`` (``--plan-only``: item 1 alone; ``--baseline DIR``:
+also time ``hwbehave plan`` with the code of a source tree, e.g. ``git archive main | tar -x -C DIR``)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -34,7 +40,7 @@ from suite.agent.worker import execute_job  # noqa: E402
 from suite.models.cache import ArtifactCache  # noqa: E402
 from suite.models.onnx_builder import OnnxBuilder  # noqa: E402
 from suite.ops.catalogue import get_op  # noqa: E402
-from suite.sweep.expand import iter_sweep_points, load_sweep  # noqa: E402
+from suite.sweep.expand import iter_sweep_batches, iter_sweep_points, load_sweep  # noqa: E402
 from suite.sweep.point import Point  # noqa: E402
 
 #: A conv2d sweep of ``10 * cin * cout`` points (kernel 5 values x activation 2).
@@ -51,19 +57,60 @@ axes:
 PLAN_SIZES = {10_000: (40, 25), 100_000: (100, 100), 1_000_000: (400, 250)}
 
 
-def _stream(path: Path) -> tuple[int, int]:
+def _stream(path: Path, columns: bool = True) -> tuple[int, int]:
     count = macs = 0
-    for p in iter_sweep_points(path):
+    for p in iter_sweep_points(path, columns=columns):
         count += 1
         macs += p.macs or 0
     return count, macs
 
 
-def bench_plan(sizes: list[int] | None = None) -> dict[int, tuple[float, float, int]]:
-    """Plan sweeps of 10k, 100k and 1M points as a stream (count and total MACs, the plan's
-    ``hwbehave plan`` needs), and 100k materialised as ``load_sweep`` does for a run: wall and
-    CPU seconds, and the peak of memory allocated (tracemalloc, a second pass: tracing slows
-    Python down)."""
+def _count(path: Path) -> tuple[int, int]:
+    count = macs = 0
+    for batch in iter_sweep_batches(path):
+        count += len(batch)
+        macs += batch.totals()[0]
+    return count, macs
+
+
+def _ids(path: Path) -> tuple[int, int]:
+    count = 0
+    for batch in iter_sweep_batches(path):
+        count += len(batch.ids())
+    return count, 0
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float, int]:
+    """``fn()``, its wall and CPU seconds, and its peak of allocated memory (tracemalloc, in a
+    second call: tracing slows Python down)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return out, wall, cpu, peak
+
+
+def _plan_cli(path: Path, tree: str | None) -> float:
+    """Wall seconds of ``hwbehave plan PATH`` in a fresh process (``tree``: run that tree's code)."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = tree
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import sys; from suite.cli.main import main; sys.exit(main())",
+                    "plan", str(path)], check=True, env=env, stdout=subprocess.DEVNULL,
+                   cwd=tree or str(Path(__file__).resolve().parent.parent))
+    return time.perf_counter() - t0
+
+
+def bench_plan(sizes: list[int] | None = None, baseline: str | None = None) -> dict[int, tuple[float, float, int]]:
+    """Plan sweeps of 10k, 100k and 1M points: counted with total MACs in batches (what
+    ``hwbehave plan`` needs), with every id, and as a stream of ``Point`` records (column path
+    and, at 100k, the point-by-point path side by side); 100k materialised as ``load_sweep``
+    does for a run; ``hwbehave plan`` on the 1M sweep in a fresh process (and with
+    ``baseline``, a source tree of the code before, in the same run)."""
     out = {}
     with tempfile.TemporaryDirectory() as d:
         warm = Path(d) / "warm.yaml"
@@ -73,29 +120,29 @@ def bench_plan(sizes: list[int] | None = None) -> dict[int, tuple[float, float, 
             cin, cout = PLAN_SIZES[n]
             path = Path(d) / f"plan-{n}.yaml"
             path.write_text(PLAN_SWEEP.format(n=n, cin=cin, cout=cout))
-            t0, c0 = time.perf_counter(), time.process_time()
-            count, _ = _stream(path)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            tracemalloc.start()
-            _stream(path)
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            out[n] = (wall, cpu, peak)
-            print(f"plan (stream): {count:,} points in {wall:.2f} s wall, {cpu:.2f} s CPU "
-                  f"({count / wall / 1000:.0f}k points/s, {cpu / count * 1e6:.1f} us CPU per point); "
-                  f"peak memory {peak / 2**20:.0f} MiB")
+            kinds: list[tuple[str, Callable[[], Any]]] = [
+                ("count + MACs (batches)", partial(_count, path)), ("every id (batches)", partial(_ids, path)),
+                ("Point stream", partial(_stream, path))]
+            if n <= 100_000:
+                kinds.append(("Point stream, point by point (columns=False)", partial(_stream, path, columns=False)))
+            for label, fn in kinds:
+                (count, _), wall, cpu, peak = _timed(fn)
+                if label.startswith("count"):
+                    out[n] = (wall, cpu, peak)
+                print(f"plan {n:>9,} {label}: {count:,} points in {wall:.2f} s wall, {cpu:.2f} s CPU "
+                      f"({cpu / count * 1e6:.2f} us CPU per point); peak memory {peak / 2**20:.0f} MiB")
         path = Path(d) / "plan-100000.yaml"
         if not path.exists():
             path.write_text(PLAN_SWEEP.format(n=100_000, cin=100, cout=100))
-        t0, c0 = time.perf_counter(), time.process_time()
-        s = load_sweep(path)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        tracemalloc.start()
-        load_sweep(path)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    print(f"plan (load_sweep, materialised): {len(s.points):,} points in {wall:.2f} s wall, {cpu:.2f} s CPU; "
-          f"peak memory {peak / 2**20:.0f} MiB (target: 1M streamed < 5 s, memory bounded)")
+        s, wall, cpu, peak = _timed(lambda: load_sweep(path))
+        print(f"plan (load_sweep, materialised): {len(s.points):,} points in {wall:.2f} s wall, {cpu:.2f} s CPU; "
+              f"peak memory {peak / 2**20:.0f} MiB (target: 1M planned < 5 s, memory bounded)")
+        big = Path(d) / "plan-cli-1000000.yaml"
+        big.write_text(PLAN_SWEEP.format(n=1_000_000, cin=400, cout=250))
+        for label, tree in (("this tree", None), (f"baseline {baseline}", baseline)):
+            if label.startswith("baseline") and not baseline:
+                continue
+            print(f"hwbehave plan, 1M points ({label}): {_plan_cli(big, tree):.2f} s wall (fresh process)")
     return out
 
 
@@ -198,7 +245,8 @@ def bench_profiler_fidelity() -> list[float]:
 
 
 if __name__ == "__main__":
-    bench_plan()
+    argv = sys.argv[1:]
+    bench_plan(baseline=argv[argv.index("--baseline") + 1] if "--baseline" in argv else None)
     if "--plan-only" in sys.argv[1:]:
         sys.exit(0)
     bench_generation()

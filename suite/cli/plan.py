@@ -12,7 +12,7 @@ from suite.cli.progress import stdout_console
 from suite.locations import locate
 from suite.sweep import adaptive as adapt
 from suite.sweep.estimate import estimate_measuring
-from suite.sweep.expand import load_sweep
+from suite.sweep.expand import load_sweep, summarise_sweep
 from suite.sweep.point import changed_params
 
 
@@ -31,7 +31,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``hwbehave plan``; returns the exit status."""
     sweep_file = locate("sweeps", args.sweep, field="sweep")
-    sweep = load_sweep(sweep_file.path)
+    summary = None
+    if args.adaptive is None and not args.all:  # counted in batches: no Point made but the sample's
+        summary = summarise_sweep(sweep_file.path, sample=args.sample)
+        sweep = summary.header
+        if adapt.plan_from_sweep(sweep, None) is not None:  # an adaptive axis: its plan reads the points
+            summary = None
+    if summary is None:
+        sweep = load_sweep(sweep_file.path)
     settings = sweep.round_settings()
     plan = adapt.plan_from_sweep(sweep, args.adaptive)
     adaptive = None
@@ -43,23 +50,29 @@ def run(args: argparse.Namespace) -> int:
         adaptive = {"axis": plan.axis, "coarse": plan.coarse, "series": len(series), "coarse_points": coarse,
                     "max_points": len(sweep.points), "budget_s": plan.budget_s,
                     "min_rel": plan.min_rel if plan.min_rel is not None else default_min_rel()}
-    by_op: dict[str, int] = {}
-    by_dtype: dict[str, int] = {}
-    for p in sweep.points:
-        by_op[p.op] = by_op.get(p.op, 0) + 1
-        by_dtype[p.dtype] = by_dtype.get(p.dtype, 0) + 1
+    if summary is not None:
+        n_points, total_macs, total_flops = summary.points, summary.total_macs, summary.total_flops
+        by_op, by_dtype, unknown, sample = summary.by_op, summary.by_dtype, summary.unknown_macs, list(summary.sample)
+    else:
+        n_points, total_macs = len(sweep.points), sweep.total_macs
+        total_flops = sum(p.flops for p in sweep.points if p.flops is not None)
+        by_op, by_dtype = {}, {}
+        for p in sweep.points:
+            by_op[p.op] = by_op.get(p.op, 0) + 1
+            by_dtype[p.dtype] = by_dtype.get(p.dtype, 0) + 1
+        unknown = sum(p.macs is None for p in sweep.points)
+        step = max(1, n_points // max(1, args.sample))
+        sample = list(sweep.points)[::step][: args.sample]
     protocol = ProtocolSettings.from_dict({**ProtocolSettings().to_dict(), **sweep.measure})
-    estimate = estimate_measuring(len(sweep.points), settings.rounds, protocol,
+    estimate = estimate_measuring(n_points, settings.rounds, protocol,
                                   sentinel_every=settings.sentinel_every, confirm_s=settings.confirm_s)
     first = estimate if adaptive is None else estimate_measuring(
         adaptive["coarse_points"], settings.rounds, protocol, sentinel_every=settings.sentinel_every, confirm_s=0)
-    step = max(1, len(sweep.points) // max(1, args.sample))
-    sample = list(sweep.points)[::step][: args.sample]
     if args.json:
         shown = sweep.points if args.all else sample
         print(json.dumps({
-            "sweep": sweep.name, "file": sweep.file, "points": len(sweep.points), "total_macs": sweep.total_macs,
-            "total_flops": sum(p.flops for p in sweep.points if p.flops is not None), "by_op": by_op,
+            "sweep": sweep.name, "file": sweep.file, "points": n_points, "total_macs": total_macs,
+            "total_flops": total_flops, "by_op": by_op,
             "by_dtype": by_dtype, "rounds": settings.rounds, "confirm_s": settings.confirm_s,
             "sentinel_every": settings.sentinel_every, "measure": sweep.measure, "adaptive": adaptive,
             "estimate_s": {"at_least": round(estimate.at_least_s, 1), "at_most": round(estimate.at_most_s, 1),
@@ -71,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = stdout_console()
     console.print(f"sweep: {sweep_file.describe()}", soft_wrap=True)
-    console.print(f"[bold]{sweep.name}[/]: {len(sweep.points)} points, total {sweep.total_macs / 1e9:.3f} GMACs"
+    console.print(f"[bold]{sweep.name}[/]: {n_points} points, total {total_macs / 1e9:.3f} GMACs"
                   + f", {settings.rounds} rounds + up to {settings.confirm_s:g} s of confirmation")
     if sweep.description:
         console.print(sweep.description.strip())
@@ -87,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
                       highlight=False)
     else:
         console.print(estimate.text())
-    unknown = [p for p in sweep.points if p.macs is None]
     if unknown:
-        console.print(f"{len(unknown)} point(s) with unknown MACs (a model file whose shapes are not static); "
+        console.print(f"{unknown} point(s) with unknown MACs (a model file whose shapes are not static); "
                       "totals leave them out")
     console.print("by op: " + ", ".join(f"{k} {v}" for k, v in by_op.items())
                   + " | by dtype: " + ", ".join(f"{k} {v}" for k, v in by_dtype.items()))

@@ -8,8 +8,11 @@ Nothing here touches a device or the disk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import numpy as np
 
 from suite.errors import ConfigError
 from suite.registry import Registry
@@ -115,6 +118,42 @@ class Cost:
         return self.bytes_in + self.bytes_out + self.bytes_weights
 
 
+class ParamColumns:
+    """The normalised parameters of many points of one op as columns (the planner's batches).
+
+    A parameter that varies is a numpy array with one entry per point (``int64``, ``float64``,
+    ``bool`` or strings), one that does not is its plain value. ``as_float`` turns integers into
+    ``float64``: the planner evaluates a cost formula twice, in integers (exact) and in floats,
+    because numpy integers wrap silently where Python's grow; a float result near 2**63 sends
+    the points to the per-point path, which raises the located overflow error.
+    """
+
+    def __init__(self, constants: dict[str, Any], varying: dict[str, tuple[list[Any], np.ndarray]],
+                 *, as_float: bool = False) -> None:
+        # varying: name -> (its distinct values, each point's index into them)
+        self._constants, self._varying, self.as_float = constants, varying, as_float
+
+    def _column(self, values: list[Any], index: np.ndarray) -> np.ndarray:
+        column = np.asarray(values)
+        if self.as_float and column.dtype.kind in "iu":
+            column = column.astype(np.float64)
+        return column[index]
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._varying:
+            return self._column(*self._varying[name])
+        value = self._constants[name]
+        return float(value) if self.as_float and type(value) is int else value
+
+    def map(self, name: str, fn: Callable[[Any], Any]) -> Any:
+        """``fn`` of each point's value of ``name``, called once per distinct value."""
+        if name in self._varying:
+            values, index = self._varying[name]
+            return self._column([fn(v) for v in values], index)
+        value = fn(self._constants[name])
+        return float(value) if self.as_float and type(value) is int else value
+
+
 class OpSpec:
     """Base class of catalogue entries. Subclasses set ``name``, ``kind``, ``params``.
 
@@ -197,6 +236,21 @@ class OpSpec:
             bytes_out=int(out_elems * nbytes),
             bytes_weights=int(n_params * nbytes),
         )
+
+    def cost_columns(self, c: ParamColumns) -> tuple[Any, Any, Any, Any, Any] | None:
+        """:meth:`cost_parts` and the input elements over columns of points:
+        ``(macs, extra_flops, param_count, output_elements, input_elements)``, arrays or scalars.
+
+        ``None`` (the default): the op has no closed form over columns and the planner calls
+        :meth:`cost` point by point. An op that declares one must give the same numbers as
+        :meth:`cost` (tests/sweep/test_plan_columns.py holds them together).
+        """
+        return None
+
+    def check_columns(self, c: ParamColumns) -> Any:
+        """:meth:`check` over columns: a boolean per point (True: accepted), or ``None`` when the op
+        does not declare one (an op with its own :meth:`check` then plans point by point)."""
+        return True if type(self).check is OpSpec.check else None
 
     # -- graph ----------------------------------------------------------------------
     def build(self, g: Any, inputs: list[str], p: dict[str, Any]) -> list[str]:

@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from suite.ops.catalogue import ACTIVATION_FLOPS, ACTIVATIONS, OpSpec, Param, ParamError, register_op
+from suite.ops.catalogue import (
+    ACTIVATION_FLOPS,
+    ACTIVATIONS,
+    OpSpec,
+    Param,
+    ParamColumns,
+    ParamError,
+    register_op,
+)
 
 #: FLOPs per output element of the non-MAC work of each layer kind: the cost model's
 #: conventions, in one place. Pools count ``kernel**2`` per output element (compares or
@@ -97,6 +105,45 @@ def fc_cost(rows: int, cin: int, cout: int, bias: bool = True, activation: str =
     return rows * cin * cout, extra, n_params, out
 
 
+def conv_cost_columns(c: ParamColumns, cin: Any, cout: Any, groups: Any, out_hw: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """:func:`conv_cost` over columns (:meth:`OpSpec.cost_columns`), with the NCHW input elements."""
+    batch, kernel, bias = c["batch"], c["kernel"], c["bias"]
+    out = batch * cout * out_hw * out_hw
+    per_out = (cin // groups) * kernel * kernel
+    act = c.map("activation", ACTIVATION_FLOPS.__getitem__)
+    prelu = c.map("activation", lambda a: a == "prelu")
+    extra = act * out + np.where(bias, ELEMENTWISE_FLOPS["bias"] * out, 0)
+    n_params = cout * per_out + np.where(bias, cout, 0) + np.where(prelu, cout, 0)
+    return out * per_out, extra, n_params, out, batch * cin * c["resolution"] * c["resolution"]
+
+
+def fc_cost_columns(c: ParamColumns, rows: Any, cin: Any, cout: Any, bias: Any, activation: str | None
+                    ) -> tuple[Any, Any, Any, Any, Any]:
+    """:func:`fc_cost` over columns (``activation``: the parameter holding it, ``None`` for none),
+    with the input elements ``rows * cin``."""
+    out = rows * cout
+    act = c.map(activation, ACTIVATION_FLOPS.__getitem__) if activation else 0
+    prelu = c.map(activation, lambda a: a == "prelu") if activation else False
+    extra = act * out + np.where(bias, ELEMENTWISE_FLOPS["bias"] * out, 0)
+    n_params = cin * cout + np.where(bias, cout, 0) + np.where(prelu, cout, 0)
+    return rows * cin * cout, extra, n_params, out, rows * cin
+
+
+def window_columns(c: ParamColumns) -> tuple[Any, Any]:
+    """``(pad, fits)`` of a dilated window over columns: :func:`resolve_padding` and
+    :func:`check_window`'s condition (the window fits the unpadded input)."""
+    kernel, dilation = c["kernel"], c["dilation"]
+    same = c.map("padding", lambda v: v == "same")
+    explicit = c.map("padding", lambda v: 0 if v in ("same", "valid") else int(v))
+    pad = np.where(same, dilation * (kernel - 1) // 2, explicit)
+    return pad, dilation * (kernel - 1) + 1 <= c["resolution"]
+
+
+def conv_out_columns(c: ParamColumns, pad: Any) -> Any:
+    """:func:`conv_out` over columns."""
+    return (c["resolution"] + 2 * pad - c["dilation"] * (c["kernel"] - 1) - 1) // c["stride"] + 1
+
+
 class PaddingParam(Param):
     """``padding`` accepts words or pixel counts; stored as a string for a stable id."""
 
@@ -139,6 +186,14 @@ class Conv2d(OpSpec):
     def cost_parts(self, p: dict[str, Any]) -> tuple[int, int, int, int]:
         return conv_cost(p["batch"], p["cin"], p["cout"], self.out_hw(p), p["kernel"], p["groups"], p["bias"],
                          p["activation"])
+
+    def check_columns(self, c: ParamColumns) -> Any:
+        groups = c["groups"]
+        return (c["cin"] % groups == 0) & (c["cout"] % groups == 0) & window_columns(c)[1]
+
+    def cost_columns(self, c: ParamColumns) -> tuple[Any, Any, Any, Any, Any]:
+        out_hw = conv_out_columns(c, window_columns(c)[0])
+        return conv_cost_columns(c, c["cin"], c["cout"], c["groups"], out_hw)
 
     def build(self, g: Any, inputs: list[str], p: dict[str, Any]) -> list[str]:
         pad = resolve_padding(p["padding"], p["kernel"], p["dilation"])
@@ -209,6 +264,13 @@ class DwConv2d(OpSpec):
         c = p["channels"]
         return conv_cost(p["batch"], c, c, self.out_hw(p), p["kernel"], c, p["bias"], p["activation"])
 
+    def check_columns(self, c: ParamColumns) -> Any:
+        return window_columns(c)[1]
+
+    def cost_columns(self, c: ParamColumns) -> tuple[Any, Any, Any, Any, Any]:
+        channels = c["channels"]
+        return conv_cost_columns(c, channels, channels, channels, conv_out_columns(c, window_columns(c)[0]))
+
     def build(self, g: Any, inputs: list[str], p: dict[str, Any]) -> list[str]:
         c = p["channels"]
         pad = resolve_padding(p["padding"], p["kernel"], p["dilation"])
@@ -238,6 +300,9 @@ class FullyConnected(OpSpec):
     def cost_parts(self, p: dict[str, Any]) -> tuple[int, int, int, int]:
         return fc_cost(p["batch"], p["cin"], p["cout"], p["bias"], p["activation"])
 
+    def cost_columns(self, c: ParamColumns) -> tuple[Any, Any, Any, Any, Any]:
+        return fc_cost_columns(c, c["batch"], c["cin"], c["cout"], c["bias"], "activation")
+
     def build(self, g: Any, inputs: list[str], p: dict[str, Any]) -> list[str]:
         y = g.gemm(inputs[0], p["cin"], p["cout"], bias=p["bias"])
         return [feature_activation(g, y, p["activation"], p["cout"])]
@@ -260,6 +325,9 @@ class MatMul(OpSpec):
 
     def cost_parts(self, p: dict[str, Any]) -> tuple[int, int, int, int]:
         return fc_cost(p["batch"] * p["rows"], p["depth"], p["cols"], bias=False)
+
+    def cost_columns(self, c: ParamColumns) -> tuple[Any, Any, Any, Any, Any]:
+        return fc_cost_columns(c, c["batch"] * c["rows"], c["depth"], c["cols"], False, None)
 
     def build(self, g: Any, inputs: list[str], p: dict[str, Any]) -> list[str]:
         w = g.weight("matmul_w", (p["depth"], p["cols"]), fan_in=p["depth"])

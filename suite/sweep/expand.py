@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from suite.agent.protocol import RoundSettings
 from suite.errors import ConfigError
 from suite.ops.catalogue import DTYPES, OpSpec, ParamError, get_op
 from suite.results.schema import RESERVED
+from suite.sweep.batches import CHUNK_POINTS, POINT_BATCH, Batch, ColumnPlan, PointBatch
 from suite.sweep.point import Point, config_id, config_text, config_text_parts, param_text
 from suite.sweep.schema import MAX_POINTS, AdaptiveSpec, PartSpec, RangeSpec, SweepSpec
 from suite.sweep.where import WhereError, compile_where
@@ -117,13 +118,11 @@ def _axis_owner(data: Any) -> Any:
 def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     """Read, validate and expand a sweep file; every problem is a located ``ConfigError``."""
     raw_text = text if text is not None else read_text(path)
-    doc = load_yaml(path, text=raw_text)
-    try:
-        spec = SweepSpec.model_validate(doc.data)
-    except ValidationError as exc:
-        raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data),
-                               owner_of=_axis_owner(doc.data)) from None
-    points = expand(spec, doc)
+    spec, doc = _read_spec(path, raw_text)
+    return _sweep(spec, doc, path, raw_text, tuple(expand(spec, doc)))
+
+
+def _sweep(spec: SweepSpec, doc: YamlDocument, path: str | Path, raw_text: str, points: tuple[Point, ...]) -> Sweep:
     overrides: dict[str, Any] = spec.measure.model_dump() if spec.measure else {}
     measure = {k: v for k, v in overrides.items() if v is not None}
     if "repeat" in measure:
@@ -133,7 +132,57 @@ def load_sweep(path: str | Path, *, text: str | None = None) -> Sweep:
     rounds_measure = {k: measure.pop(k) for k in ROUND_KEYS if k in measure}
     return Sweep(name=spec.name, description=spec.description, file=str(path),
                  sha256=hashlib.sha256(raw_text.encode()).hexdigest(), text=raw_text,
-                 points=tuple(points), measure=measure, rounds_measure=rounds_measure, seed=spec.seed)
+                 points=points, measure=measure, rounds_measure=rounds_measure, seed=spec.seed)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What ``hwbehave plan`` shows of a sweep, counted without making every ``Point``.
+
+    ``header`` is the sweep without its points (``header.points`` is empty: name, file,
+    ``measure``); ``sample`` holds every ``len // n``-th point, the first ``n`` of them.
+    """
+
+    header: Sweep
+    points: int
+    total_macs: int
+    total_flops: int
+    unknown_macs: int
+    by_op: dict[str, int]
+    by_dtype: dict[str, int]
+    sample: tuple[Point, ...]
+
+
+def summarise_sweep(path: str | Path, *, sample: int = 8, text: str | None = None) -> SweepSummary:
+    """Validate a sweep file and count its points, costs and a sample (two streamed passes over
+    its batches: one to count, one for the sample; memory bounded as :func:`iter_batches`)."""
+    raw_text = text if text is not None else read_text(path)
+    spec, doc = _read_spec(path, raw_text)
+    count = macs = flops = unknown = 0
+    by_op: dict[str, int] = {}
+    by_dtype: dict[str, int] = {}
+    for batch in iter_batches(spec, doc):
+        count += len(batch)
+        m, f, u = batch.totals()
+        macs, flops, unknown = macs + m, flops + f, unknown + u
+        ops, dts = batch.counts()
+        for k, v in ops.items():
+            by_op[k] = by_op.get(k, 0) + v
+        for k, v in dts.items():
+            by_dtype[k] = by_dtype.get(k, 0) + v
+    header = _sweep(spec, doc, path, raw_text, ())  # after the points: load_sweep's order of errors
+    step = max(1, count // max(1, sample))
+    wanted = list(range(0, count, step))[:sample]
+    chosen: list[Point] = []
+    offset = 0
+    for batch in iter_batches(spec, doc) if wanted else ():
+        while wanted and wanted[0] < offset + len(batch):
+            chosen.append(batch.point(wanted.pop(0) - offset))
+        offset += len(batch)
+        if not wanted:
+            break
+    return SweepSummary(header=header, points=count, total_macs=macs, total_flops=flops, unknown_macs=unknown,
+                        by_op=by_op, by_dtype=by_dtype, sample=tuple(chosen))
 
 
 def _check_scalar(doc: YamlDocument, path: tuple[Any, ...], value: Any) -> None:
@@ -190,13 +239,24 @@ def expand(spec: SweepSpec, doc: YamlDocument) -> list[Point]:
     return list(iter_points(spec, doc))
 
 
-def iter_points(spec: SweepSpec, doc: YamlDocument) -> Iterator[Point]:
-    """:func:`expand` as a stream: each point is made when it is asked for, in file order.
+def iter_points(spec: SweepSpec, doc: YamlDocument, *, columns: bool = True) -> Iterator[Point]:
+    """:func:`expand` as a stream: each point is made when it is asked for, in file order
+    (:func:`iter_batches`, one ``Point`` at a time)."""
+    for batch in iter_batches(spec, doc, columns=columns):
+        yield from batch.points()
+
+
+def iter_batches(spec: SweepSpec, doc: YamlDocument, *, columns: bool = True) -> Iterator[Batch]:
+    """The points of :func:`expand` in batches (:mod:`suite.sweep.batches`), in file order,
+    duplicates removed: what counting and costing a plan needs without making every ``Point``.
 
     Nothing a cap rejects is made: a part's candidates are counted as the product of its axis
-    sizes before any point exists, and ``where`` filters run point by point. What the stream
-    keeps is the ids seen (duplicates are dropped), so planning a million points holds a
-    million short strings, not a million points. The empty-expansion error comes at the end.
+    sizes before any point exists. Points go in chunks of the product, their costs over
+    columns where the ops declare a column form (``columns=False``: every point one at a time,
+    the definition the column path is tested against). Ids are kept only where a duplicate
+    can occur (a sweep with parts, an axis whose values coerce to the same, an op or dtype
+    named twice): a single part of distinct values holds one chunk at a time. The
+    empty-expansion error comes at the end.
     """
     parts: list[tuple[PartSpec, tuple[Any, ...]]]
     if spec.parts:
@@ -204,31 +264,50 @@ def iter_points(spec: SweepSpec, doc: YamlDocument) -> Iterator[Point]:
     else:
         parts = [(spec, ())]
     seen: set[str] = set()
+    found = False
     budget = [spec.max_points or MAX_POINTS]  # candidates left before the cap (shared by the parts)
     for part, base in parts:
-        for point in _expand_part(spec, part, base, doc, budget):
-            if point.id not in seen:
-                seen.add(point.id)
-                yield point
-    if not seen:
+        for batch in _expand_part(spec, part, base, doc, budget, reference_only=not columns):
+            if len(parts) > 1 or not batch.distinct:
+                mask = []
+                for point_id in batch.ids():
+                    mask.append(point_id not in seen)
+                    seen.add(point_id)
+                if not all(mask):
+                    batch = batch.keep(mask)
+            if len(batch):
+                found = True
+                yield batch
+    if not found:
         raise doc.error("empty expansion: the axes and where filters leave no point", ("where",) if spec.where else (),
                         field="where", value=spec.where or None, expected="at least one point")
 
 
-def iter_sweep_points(path: str | Path, *, text: str | None = None) -> Iterator[Point]:
-    """Validate a sweep file and stream its points (:func:`iter_points`) without keeping them:
-    for plans too large to hold (counting, costing, sampling a million points)."""
+def _read_spec(path: str | Path, text: str | None) -> tuple[SweepSpec, YamlDocument]:
     doc = load_yaml(path, text=text if text is not None else read_text(path))
     try:
         spec = SweepSpec.model_validate(doc.data)
     except ValidationError as exc:
         raise validation_error(doc, exc, SweepSpec, prefer=_prefer_range_error(doc.data),
                                owner_of=_axis_owner(doc.data)) from None
-    return iter_points(spec, doc)
+    return spec, doc
+
+
+def iter_sweep_points(path: str | Path, *, text: str | None = None, columns: bool = True) -> Iterator[Point]:
+    """Validate a sweep file and stream its points (:func:`iter_points`) without keeping them:
+    for plans too large to hold (counting, costing, sampling a million points)."""
+    spec, doc = _read_spec(path, text)
+    return iter_points(spec, doc, columns=columns)
+
+
+def iter_sweep_batches(path: str | Path, *, text: str | None = None, columns: bool = True) -> Iterator[Batch]:
+    """Validate a sweep file and stream its points in batches (:func:`iter_batches`)."""
+    spec, doc = _read_spec(path, text)
+    return iter_batches(spec, doc, columns=columns)
 
 
 def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: YamlDocument,
-                 budget: list[int]) -> Iterator[Point]:
+                 budget: list[int], *, reference_only: bool = False) -> Iterator[Batch]:
     is_sub = part is not spec
     # op(s)
     op_value = part.op if part.op is not None else (spec.op if is_sub else None)
@@ -307,7 +386,7 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         items = [src] if isinstance(src, str) else list(src)
         wheres_src.extend((w, path + ((i,) if not isinstance(src, str) else ())) for i, w in enumerate(items))
     known_names = set(fixed) | set(axes) | {p.name for op in ops for p in op.params} | {"op", "dtype"}
-    wheres: list[tuple[Any, str, tuple[Any, ...], bool]] = []
+    wheres: list[tuple[Any, str, tuple[Any, ...], bool, frozenset[str]]] = []
     for expr, path in wheres_src:
         try:
             pred, names = compile_where(expr)
@@ -318,12 +397,12 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
         if unknown:
             raise doc.error("where filter reads an unknown name", path, field="where", value=", ".join(sorted(unknown)),
                             expected="one of " + ", ".join(sorted(known_names)))
-        wheres.append((pred, expr, path, "dtype" in names))
+        wheres.append((pred, expr, path, "dtype" in names, frozenset(names)))
     config_wheres = [w for w in wheres if not w[3]]
     dtype_wheres = [w for w in wheres if w[3]]  # evaluated once per dtype, with dtype in scope
 
-    def keep(where: list[tuple[Any, str, tuple[Any, ...], bool]], scope: dict[str, Any]) -> bool:
-        for pred, expr, path, _ in where:
+    def keep(where: list[tuple[Any, str, tuple[Any, ...], bool, frozenset[str]]], scope: dict[str, Any]) -> bool:
+        for pred, expr, path, _, _ in where:
             try:
                 if not pred(scope):
                     return False
@@ -335,51 +414,94 @@ def _expand_part(spec: SweepSpec, part: PartSpec, base: tuple[Any, ...], doc: Ya
     defaults = {op.name: {p.name: p.default for p in op.params if not p.required} for op in ops}
     prepared = {op.name: _PreparedOp.make(op, fixed, groups, dims) for op in ops}
     need_given = bool(wheres) or any(prep is None for prep in prepared.values())
-    for combo in itertools.product(*[range(len(d)) for d in dims]) if dims else [()]:
-        given: dict[str, Any] = {}
-        if need_given:
-            given = _given(fixed, groups, dims, combo)
-        for op in ops:
-            kept_dtypes = dtypes
-            if wheres:
-                scope = {**defaults[op.name], **given, "op": op.name}
-                if not keep(config_wheres, scope):
-                    continue
-                if dtype_wheres and dtypes:
-                    kept_dtypes = [dt for dt in dtypes if keep(dtype_wheres, {**scope, "dtype": dt})]
-                    if not kept_dtypes:
+
+    def reference(combos: Iterable[tuple[int, ...]]) -> Iterator[Point]:
+        """Points made one at a time (the definition the column path is held against)."""
+        for combo in combos:
+            given: dict[str, Any] = {}
+            if need_given:
+                given = _given(fixed, groups, dims, combo)
+            for op in ops:
+                kept_dtypes = dtypes
+                if wheres:
+                    scope = {**defaults[op.name], **given, "op": op.name}
+                    if not keep(config_wheres, scope):
                         continue
-            prep = prepared[op.name]
-            try:
-                if prep is None:
-                    params = op.normalize(given)
-                    text = config_text(op.name, op.identity(params))
-                else:
-                    params, text = prep.point(combo)
-                    op.check(params)
-            except ParamError as exc:
-                given = given or _given(fixed, groups, dims, combo)
-                path = axis_paths.get(exc.field or "") or fixed_paths.get(exc.field or "") or op_path
-                combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
-                raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
-                                  "use a where filter to drop such points", file=doc.file, line=doc.line_of(path),
-                                  field=exc.field, value=exc.value, expected=exc.expected) from None
-            cid = config_id(op.name, params, text)
-            if kept_dtypes is None:  # the point's own dtype (a model file's precision), filtered like the rest
-                kept_dtypes = [op.native_dtype(params) or "fp32"]
-                if dtype_wheres and not keep(dtype_wheres, {**defaults[op.name], **given, "op": op.name,
-                                                            "dtype": kept_dtypes[0]}):
-                    continue
-            for dt in kept_dtypes:
-                cost = op.cost(params, dt)
-                if max(cost.macs or 0, cost.flops or 0, cost.param_count, cost.bytes_in + cost.bytes_out + cost.bytes_weights) \
-                        > INT64_MAX:
+                    if dtype_wheres and dtypes:
+                        kept_dtypes = [dt for dt in dtypes if keep(dtype_wheres, {**scope, "dtype": dt})]
+                        if not kept_dtypes:
+                            continue
+                prep = prepared[op.name]
+                try:
+                    if prep is None:
+                        params = op.normalize(given)
+                        text = config_text(op.name, op.identity(params))
+                    else:
+                        params, text = prep.point(combo)
+                        op.check(params)
+                except ParamError as exc:
                     given = given or _given(fixed, groups, dims, combo)
+                    path = axis_paths.get(exc.field or "") or fixed_paths.get(exc.field or "") or op_path
                     combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
-                    raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "
-                                    f"point {combo_text})", base + ("axes",) if part.axes else op_path,
-                                    field="axes", expected="parameters small enough to build a model")
-                yield Point.make(op.name, params, dt, cost, text=text, cid=cid)
+                    raise ConfigError(f"{exc.reason} (op {op.name}, point {combo_text}); "
+                                      "use a where filter to drop such points", file=doc.file,
+                                      line=doc.line_of(path), field=exc.field, value=exc.value,
+                                      expected=exc.expected) from None
+                cid = config_id(op.name, params, text)
+                if kept_dtypes is None:  # the point's own dtype (a model file's precision), filtered like the rest
+                    kept_dtypes = [op.native_dtype(params) or "fp32"]
+                    if dtype_wheres and not keep(dtype_wheres, {**defaults[op.name], **given, "op": op.name,
+                                                                "dtype": kept_dtypes[0]}):
+                        continue
+                for dt in kept_dtypes:
+                    cost = op.cost(params, dt)
+                    if max(cost.macs or 0, cost.flops or 0, cost.param_count,
+                           cost.bytes_in + cost.bytes_out + cost.bytes_weights) > INT64_MAX:
+                        given = given or _given(fixed, groups, dims, combo)
+                        combo_text = ", ".join(f"{k}={v}" for k, v in given.items())
+                        raise doc.error(f"the analytic cost of a point does not fit in 64 bits (op {op.name}, "
+                                        f"point {combo_text})", base + ("axes",) if part.axes else op_path,
+                                        field="axes", expected="parameters small enough to build a model")
+                    yield Point.make(op.name, params, dt, cost, text=text, cid=cid)
+
+    shape = [len(d) for d in dims]
+    columns = None if reference_only else ColumnPlan.make(
+        ops, prepared, dtypes, fixed, groups, dims, defaults, [(w[0], w[4]) for w in config_wheres],
+        [(w[0], w[4]) for w in dtype_wheres])
+    total = math.prod(shape)
+    for start in range(0, total, CHUNK_POINTS):
+        stop = min(total, start + CHUNK_POINTS)
+        batch = columns.chunk(start, stop) if columns is not None else None
+        if batch is not None:
+            yield batch
+            continue
+        # the general path: per point, in batches; the points before an error still come out
+        points: list[Point] = []
+        try:
+            for point in reference(_combos(shape, start, stop)):
+                points.append(point)
+                if len(points) >= POINT_BATCH:
+                    yield PointBatch(points)
+                    points = []
+        except ConfigError:
+            if points:
+                yield PointBatch(points)
+            raise
+        if points:
+            yield PointBatch(points)
+
+
+def _combos(shape: list[int], start: int, stop: int) -> Iterator[tuple[int, ...]]:
+    """Combinations ``start`` to ``stop`` of a product of ``shape`` (flat, last axis fastest:
+    the order of ``itertools.product``)."""
+    combo = [int(x) for x in np.unravel_index(start, shape)] if shape else []
+    for _ in range(stop - start):
+        yield tuple(combo)
+        for d in range(len(shape) - 1, -1, -1):
+            combo[d] += 1
+            if combo[d] < shape[d]:
+                break
+            combo[d] = 0
 
 
 def _given(fixed: dict[str, Any], groups: list[list[str]], dims: list[list[tuple[Any, ...]]],
@@ -405,6 +527,9 @@ class _PreparedOp:
     def __init__(self, base: dict[str, Any], values: list[list[tuple[tuple[str, Any], ...]]],
                  texts: list[list[dict[str, str]]], segments: list[str], slots: list[tuple[int, str]]) -> None:
         self.base, self.values, self.texts, self.segments, self.slots = base, values, texts, segments, slots
+        # per slot: its dim, the text of each of the dim's entries, the fixed text after it
+        self._slot_texts = [(d, [t[name] for t in texts[d]], segments[k + 1]) for k, (d, name) in enumerate(slots)]
+        self._value_dicts = [[dict(pairs) for pairs in dim] for dim in values]
 
     @classmethod
     def make(cls, op: OpSpec, fixed: dict[str, Any], groups: list[list[str]],
@@ -444,14 +569,13 @@ class _PreparedOp:
         segments[-1] += tail
         return cls(base, values, texts, segments, slots)
 
+    def text(self, combo: tuple[int, ...]) -> str:
+        """The :func:`config_text` of one combination (without its parameters)."""
+        return self.segments[0] + "".join([texts[combo[d]] + tail for d, texts, tail in self._slot_texts])
+
     def point(self, combo: tuple[int, ...]) -> tuple[dict[str, Any], str]:
         """The normalised parameters of one combination and their :func:`config_text`."""
         params = self.base.copy()
-        for dim, i in zip(self.values, combo):
+        for dim, i in zip(self._value_dicts, combo):
             params.update(dim[i])
-        segments = self.segments
-        pieces = [segments[0]]
-        for k, (d, name) in enumerate(self.slots):
-            pieces.append(self.texts[d][combo[d]][name])
-            pieces.append(segments[k + 1])
-        return params, "".join(pieces)
+        return params, self.segments[0] + "".join([texts[combo[d]] + tail for d, texts, tail in self._slot_texts])

@@ -153,6 +153,27 @@ class Point:
         return describe(self.op, self.params, self.dtype)
 
     @classmethod
+    def trusted(cls, id: str, config_id: str, op: str, dtype: str, params: dict[str, Any], macs: int | None,
+                flops: int | None, param_count: int, bytes_in: int, bytes_out: int, bytes_weights: int) -> Point:
+        """A point whose fields the caller has already checked (the planner's column path: a
+        catalogue dtype, costs checked non-negative): the same record without the frozen
+        dataclass's ``__init__`` checks and ``__post_init__``."""
+        point = object.__new__(cls)
+        set_field = object.__setattr__  # field by field, in order: the instances keep sharing one key table
+        set_field(point, "id", id)
+        set_field(point, "config_id", config_id)
+        set_field(point, "op", op)
+        set_field(point, "dtype", dtype)
+        set_field(point, "params", params)
+        set_field(point, "macs", macs)
+        set_field(point, "flops", flops)
+        set_field(point, "param_count", param_count)
+        set_field(point, "bytes_in", bytes_in)
+        set_field(point, "bytes_out", bytes_out)
+        set_field(point, "bytes_weights", bytes_weights)
+        return point
+
+    @classmethod
     def make(cls, op: str, params: dict[str, Any], dtype: str, cost: Cost, text: str | None = None,
              cid: str | None = None) -> Point:
         """Build a point from normalised params and its cost (``text``/``cid`` reuse work)."""
