@@ -137,8 +137,16 @@ def test_an_interrupted_refinement_resumes_as_planned_and_failures_are_data(writ
     assert {29, 30} <= set(df.index)  # the boundary located to one grid unit
 
 
-def test_a_spent_budget_stops_the_refinement_after_the_coarse_grid(write_yaml, tmp_path):
+def test_a_spent_budget_stops_the_refinement_after_the_coarse_grid(write_yaml, tmp_path, monkeypatch):
     sweep = load_sweep(write_yaml(SWEEP % "{adaptive: [8, 40], coarse: 4, budget_s: 0}"))
+    real = onnx_builder.build_onnx_model
+
+    def failing_from_30(point, float_dtype=None):  # a boundary between 29 and 40 to refine, whatever the timings
+        if point.params["cout"] >= 30:
+            raise RuntimeError("planted converter failure")
+        return real(point, float_dtype)
+
+    monkeypatch.setattr(onnx_builder, "build_onnx_model", failing_from_30)
     outcome = run_sweep(sweep, load_device("devices/local-cpu.yaml"), tmp_path / "r",
                         cache=ArtifactCache(tmp_path / "cache"))
     assert outcome.complete

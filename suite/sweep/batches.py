@@ -272,7 +272,8 @@ class ColumnPlan:
                 ok = np.broadcast_to(op.check_columns(self._param_columns(k, index, False)), (m,))
                 if (reach & ~ok).any():
                     return None
-                exact = op.cost_columns(self._param_columns(k, index, False))
+                with np.errstate(over="ignore"):  # int64 may wrap: the float64 twin below catches it
+                    exact = op.cost_columns(self._param_columns(k, index, False))
                 approx = op.cost_columns(self._param_columns(k, index, True))
             except Exception:  # noqa: BLE001
                 return None
