@@ -219,30 +219,7 @@ def wls_tau2_many(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     ok = np.ones(S, dtype=bool)
 
     def solve(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xw = Xs * w[:, :, None]
-        A = XsT @ Xw
-        d = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
-        good = np.all(d > 0, axis=1)
-        dd = d[:, :, None] * d[:, None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            C = np.where(good[:, None, None], A / np.where(dd > 0, dd, 1.0), np.eye(p))
-        try:
-            chol = np.linalg.cholesky(C)
-            good &= np.all(np.isfinite(chol), axis=(1, 2))
-        except np.linalg.LinAlgError:  # some matrix is not positive definite: one by one
-            chol = np.zeros_like(C)
-            for s in range(S):
-                try:
-                    chol[s] = np.linalg.cholesky(C[s])
-                except np.linalg.LinAlgError:
-                    good[s] = False
-                    chol[s] = np.eye(p)
-        good &= np.min(np.diagonal(chol, axis1=1, axis2=2), axis=1) ** 2 >= 1e-10
-        chol[~good] = np.eye(p)
-        Linv = np.linalg.inv(chol)
-        Ainv = (np.swapaxes(Linv, 1, 2) @ Linv) / np.where(good[:, None, None], dd, 1.0)
-        beta = Ainv @ (np.swapaxes(Xw, 1, 2) @ ys[:, :, None])
-        r = ys - (Xs @ beta)[:, :, 0]
+        _, r, Ainv, good = _stacked_solve(Xs, ys, w)
         ok[~good] = False
         return r, Ainv
 
