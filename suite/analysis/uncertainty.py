@@ -28,6 +28,7 @@ effect is big enough but below the noise floor or the rounds disagree.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -236,6 +237,23 @@ def wls_tau2_many(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def _each_matrix(fn: Callable[[np.ndarray], np.ndarray], A: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``fn`` (a ``numpy.linalg`` factorisation) of a stack of square matrices ``A`` (S, p, p) in one
+    call; when that raises (some matrix is singular or not positive definite), one by one, each
+    that fails replaced by the identity and marked in ``ok`` (in place)."""
+    try:
+        return fn(A)
+    except np.linalg.LinAlgError:
+        out = np.zeros_like(A)
+        for k in range(len(A)):
+            try:
+                out[k] = fn(A[k])
+            except np.linalg.LinAlgError:
+                ok[k] = False
+                out[k] = np.eye(A.shape[-1])
+        return out
+
+
 def _stacked_solve(Xs: np.ndarray, ys: np.ndarray, w: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`wls_fit`'s weighted solve on a stack: ``beta`` (S, p), residuals (S, n), the
@@ -248,17 +266,8 @@ def _stacked_solve(Xs: np.ndarray, ys: np.ndarray, w: np.ndarray
         good = np.all(d > 0, axis=1)
         dd = d[:, :, None] * d[:, None, :]
         C = np.where(good[:, None, None], A / np.where(dd > 0, dd, 1.0), np.eye(p))
-    try:
-        chol = np.linalg.cholesky(C)
-        good &= np.all(np.isfinite(chol), axis=(1, 2))
-    except np.linalg.LinAlgError:  # some matrix is not positive definite: one by one
-        chol = np.zeros_like(C)
-        for k in range(S):
-            try:
-                chol[k] = np.linalg.cholesky(C[k])
-            except np.linalg.LinAlgError:
-                good[k] = False
-                chol[k] = np.eye(p)
+    chol = _each_matrix(np.linalg.cholesky, C, good)
+    good &= np.all(np.isfinite(chol), axis=(1, 2))
     good &= np.min(np.diagonal(chol, axis1=1, axis2=2), axis=1) ** 2 >= 1e-10
     chol[~good] = np.eye(p)
     Linv = np.linalg.inv(chol)
@@ -328,16 +337,7 @@ def refit_many(X: np.ndarray, y: np.ndarray, v: np.ndarray, fits: list[Fit | Non
     Xw = Xs * w[:, :, None]
     A = np.swapaxes(Xs, 1, 2) @ Xw
     A[~ok] = np.eye(p)
-    try:
-        cov = np.linalg.inv(A)
-    except np.linalg.LinAlgError:  # a singular matrix: one by one
-        cov = np.zeros_like(A)
-        for k in range(S):
-            try:
-                cov[k] = np.linalg.inv(A[k])
-            except np.linalg.LinAlgError:
-                ok[k] = False
-                cov[k] = np.eye(p)
+    cov = _each_matrix(np.linalg.inv, A, ok)
     beta = (cov @ (np.swapaxes(Xw, 1, 2) @ ys[:, :, None]))[:, :, 0]
     ok &= np.all(np.isfinite(beta), axis=1)
     resid = ys - (Xs @ beta[:, :, None])[:, :, 0]
