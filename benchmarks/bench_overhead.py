@@ -235,18 +235,11 @@ def side_main(args: argparse.Namespace) -> int:
 
 def run_side(label: str, root: Path | None, cases: list[str], args: argparse.Namespace, models: Path,
              device: Path, ssh_device: Path | None) -> dict[str, Any]:
-    out = Path(tempfile.mkstemp(prefix="bench-overhead-", suffix=".json")[1])
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--side", label, "--cases", ",".join(cases),
-           "--points", str(args.points), "--rounds", str(args.rounds), "--models", str(models),
-           "--device", str(device), "--out", str(out)]
-    if ssh_device is not None:
-        cmd += ["--ssh-device", str(ssh_device)]
-    if root is not None:
-        cmd += ["--suite-root", str(root)]
-    subprocess.run(cmd, check=True, cwd=str(root or REPO))
-    figures = json.loads(out.read_text())
-    out.unlink()
-    return figures
+    from revision import run_side as side  # benchmarks/revision.py
+
+    return side(__file__, label, root, ["--cases", ",".join(cases), "--points", str(args.points), "--rounds",
+                                        str(args.rounds), "--models", str(models), "--device", str(device),
+                                        *(["--ssh-device", str(ssh_device)] if ssh_device is not None else [])])
 
 
 def median_of(runs: list[dict[str, Any]], case: str, key: str) -> float:

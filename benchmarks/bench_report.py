@@ -24,7 +24,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -75,15 +74,10 @@ def side(frame: Path, anomalies: Path, out: Path, parts: bool) -> None:
 
 
 def run_side(label: str, root: Path | None, frame: Path, anomalies: Path, parts: bool) -> dict:
-    out = Path(tempfile.mkstemp(prefix="bench-report-", suffix=".json")[1])
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--side", label, "--frame", str(frame),
-           "--anomalies", str(anomalies), "--out", str(out)] + (["--parts"] if parts else [])
-    if root is not None:
-        cmd += ["--suite-root", str(root)]
-    subprocess.run(cmd, check=True, cwd=str(root or REPO))
-    result = json.loads(out.read_text())
-    out.unlink()
-    return result
+    from revision import run_side as side  # benchmarks/revision.py
+
+    return side(__file__, label, root, ["--frame", str(frame), "--anomalies", str(anomalies),
+                                        *(["--parts"] if parts else [])])
 
 
 def main(argv: list[str] | None = None) -> int:

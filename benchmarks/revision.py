@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -20,3 +21,23 @@ def suite_at(rev: str, into: Path) -> Path:
         tar.extractall(into, filter="data")
     archive.unlink()
     return into
+
+
+def run_side(script: str, label: str, root: Path | None, args: list[str]) -> dict:
+    """Run benchmark ``script`` as one side (``--side label``, with ``--suite-root root`` for a
+    baseline tree from :func:`suite_at`) in a fresh process and return the JSON it writes to ``--out``."""
+    import json
+    import sys
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="bench-side-", suffix=".json")
+    os.close(fd)
+    out = Path(name)
+    cmd = [sys.executable, str(Path(script).resolve()), "--side", label, *args, "--out", str(out)]
+    if root is not None:
+        cmd += ["--suite-root", str(root)]
+    try:
+        subprocess.run(cmd, check=True, cwd=str(root or REPO))
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
