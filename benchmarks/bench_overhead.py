@@ -53,7 +53,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 CASES = ("bare", "session", "pipeline", "ssh-session", "ssh-pipeline")
 PROTOCOL = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 3, "min_s": 0.0, "max_runs": 3, "max_s": 0.05,
             "loop_threshold_us": 0.0, "timeout_s": 30.0}
