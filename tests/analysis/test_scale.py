@@ -19,13 +19,29 @@ from suite.analysis.steps import MAX_POTTS_POINTS, analyse_series, find_steps, p
 from suite.analysis.support import _which
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
-from suite.analysis.trend import moderated_fit, series_data, smooth_design
+from suite.analysis.trend import moderated_fit, series_data, series_datas, smooth_design
 from suite.analysis.uncertainty import refit, refit_many, rounds_agree, wls_fit, wls_fit_many, wls_tau2_many
 
 
 @pytest.fixture(scope="module")
 def study_series():
     return all_axis_series(timed(study_frame(2000, seed=3)), 3)
+
+
+def test_usable_points_of_all_series_at_once_equal_one_series_at_a_time(study_series):
+    odd = replace(study_series[0], latency_ms=np.where(np.arange(len(study_series[0].x)) % 3 == 0, np.nan,
+                                                       study_series[0].latency_ms))  # points dropped
+    flat = replace(study_series[1], macs=np.full(len(study_series[1].x), 7.0))  # MACs do not vary: the axis
+    unusable = replace(study_series[2], sigma=np.full(len(study_series[2].x), np.nan))  # no point left
+    series = [odd, flat, unusable, *study_series]
+    for max_points in (None, 6):
+        batched = series_datas(series, max_points)
+        assert sum(d.n == 0 for d in batched) >= 1 and any(len(s.x) > 6 for s in series)
+        for s, got in zip(series, batched, strict=True):
+            want = series_data(s, max_points)
+            assert got.series is s
+            for name in ("x", "y", "v", "u", "idx"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
 
 
 def test_smooth_scatter_of_all_series_at_once_equals_one_fit_per_series(study_series):
