@@ -365,24 +365,33 @@ def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     if frame.empty:
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]
-    for (device, sweep, runtime, op, dtype), g in frame.groupby(keys, sort=True, dropna=False):
+    groups = frame.assign(_bad=frame["nonfinite"] > 0).groupby(keys, sort=True, dropna=False)
+    stats = groups.agg(med=("rel_rmse", "median"), top=("rel_rmse", "max"), n=("rel_rmse", "size"),
+                       bad=("_bad", "sum"))
+    limits = np.array([thresholds.quant_rel_rmse.get(d, np.nan) for d in stats.index.get_level_values("dtype")],
+                      dtype=float)
+    with np.errstate(invalid="ignore"):
+        flagged = (stats["bad"].to_numpy() > 0) | (stats["med"].to_numpy() > limits)
+    if not flagged.any():
+        return out
+    gid = groups.ngroup().to_numpy()
+    ref_devices = frame["reference_device"].astype(str).to_numpy(dtype=object)
+    for g in np.flatnonzero(flagged).tolist():
+        (device, sweep, runtime, op, dtype), row = stats.index[g], stats.iloc[g]
         limit = thresholds.quant_rel_rmse.get(dtype)
-        med = float(g["rel_rmse"].median())
-        n_nonfinite = int((g["nonfinite"] > 0).sum())
-        if n_nonfinite == 0 and (limit is None or not np.isfinite(med) or med <= limit):
-            continue
+        med, n, n_nonfinite = float(row["med"]), int(row["n"]), int(row["bad"])
         if n_nonfinite:
             magnitude = 1.0
-            message = (f"On {device}, {op} in {dtype} produced non-finite outputs in {n_nonfinite} of {len(g)} "
+            message = (f"On {device}, {op} in {dtype} produced non-finite outputs in {n_nonfinite} of {n} "
                        f"configurations (fp32 did not); check overflow in the {dtype} path before deploying it.")
         else:
             magnitude = med
             message = (f"On {device}, {op} outputs in {dtype} deviate from fp32 by {pct(med)} relative RMSE "
-                       f"(median of {len(g)} configurations; tolerance {pct(limit or 0.0)}); validate accuracy before "
+                       f"(median of {n} configurations; tolerance {pct(limit or 0.0)}); validate accuracy before "
                        f"deploying {dtype} on this device.")
-        evidence = {"op": op, "runtime": runtime, "rel_rmse_median": med, "rel_rmse_max": float(g["rel_rmse"].max()),
-                    "n": int(len(g)), "n_nonfinite": n_nonfinite,
-                    "reference_devices": sorted(set(g["reference_device"].astype(str))),
+        evidence = {"op": op, "runtime": runtime, "rel_rmse_median": med, "rel_rmse_max": float(row["top"]),
+                    "n": n, "n_nonfinite": n_nonfinite,
+                    "reference_devices": sorted(set(ref_devices[gid == g])),
                     "thresholds": {"quant_rel_rmse": limit}}
         out.append(Anomaly(kind="quant_error", device=str(device), sweep=str(sweep), axis="dtype", at=str(dtype),
                            magnitude=min(magnitude, 10.0), finding="F6", message=message,
