@@ -345,16 +345,22 @@ def periodic_trials(datas: list[SeriesData], smooth_tau2: np.ndarray, thresholds
     designs: dict[int, np.ndarray] = {}
     if tested is None:
         tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
+    by_grid: dict[tuple[bytes, int], list[int]] = {}
     for i, (data, worth) in enumerate(zip(datas, tested, strict=True)):
         if not worth:
             continue
         X0 = designs[i] = smooth_design(data)
-        got = _periodic_candidates(data, X0, thresholds)
-        if got is None:
-            continue
-        found[i] = got
-        for c, (log, _) in enumerate(got[2]):
-            stacks.setdefault((data.n, X0.shape[1], log), []).append((i, c))
+        grid = _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
+        if grid is not None and _step_patterns(grid)[0]:
+            by_grid.setdefault((grid, X0.shape[1]), []).append(i)
+    for (grid, _), members in by_grid.items():
+        periods, K = _step_patterns(grid)
+        X0s = np.stack([designs[i] for i in members])
+        best = {log: _best_patterns_many(X0s, K, [datas[i] for i in members], thresholds, log) for log in (False, True)}
+        for s, i in enumerate(members):
+            found[i] = (periods, K, tuple((log, j) for log in (False, True) for j in best[log][s]))
+            for c, (log, _) in enumerate(found[i][2]):
+                stacks.setdefault((datas[i].n, X0s.shape[2], log), []).append((i, c))
     fits: dict[tuple[int, int], tuple[Fit, float] | None] = {}
     for (_, _, log), members in stacks.items():
         X = np.stack([np.column_stack([designs[i], found[i][1][found[i][2][c][1]]]) for i, c in members])
@@ -495,6 +501,35 @@ def _best_patterns(X0: np.ndarray, K: np.ndarray, data: SeriesData, thresholds: 
     gain = np.where((den > 1e-12) & (num > 0), num**2 / np.maximum(den, 1e-12), -1.0)
     order = np.argsort(-gain)[:_FULL_FITS]
     return [int(i) for i in order if gain[i] > 0]
+
+
+#: Series whose step patterns are projected in one stack (bounds its (series, patterns, points) arrays).
+_PROJECT_ELEMENTS = 1 << 22
+
+
+def _best_patterns_many(X0: np.ndarray, K: np.ndarray, datas: list[SeriesData], thresholds: Thresholds,
+                        log: bool) -> list[list[int]]:
+    """:func:`_best_patterns` of series on one grid (step patterns ``K``) with smooth designs of
+    one shape (``X0``: series x points x columns), the projections of a stack of them at once."""
+    out: list[list[int]] = []
+    step = max(1, _PROJECT_ELEMENTS // max(1, K.size))
+    for lo in range(0, len(datas), step):
+        part = datas[lo:lo + step]
+        y = np.stack([np.log(d.y) if log else d.y for d in part])
+        v = np.stack([d.v for d in part])
+        scale = np.ones_like(y) if log else y
+        sw = 1.0 / (scale * np.sqrt(v + thresholds.assumed_point_noise_rel**2))
+        q, _ = np.linalg.qr(X0[lo:lo + step] * sw[:, :, None])
+        ys = y * sw
+        yr = ys - (q @ (np.swapaxes(q, 1, 2) @ ys[:, :, None]))[:, :, 0]
+        Ks = K[None, :, :] * sw[:, None, :]
+        Kr = Ks - (Ks @ q) @ np.swapaxes(q, 1, 2)
+        num = (Kr @ yr[:, :, None])[:, :, 0]
+        den = np.einsum("sij,sij->si", Kr, Kr)
+        gain = np.where((den > 1e-12) & (num > 0), num**2 / np.maximum(den, 1e-12), -1.0)
+        order = np.argsort(-gain, axis=1)[:, :_FULL_FITS]
+        out.extend([int(j) for j in row if g[j] > 0] for row, g in zip(order, gain, strict=True))
+    return out
 
 
 def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float) -> Staircase | None:

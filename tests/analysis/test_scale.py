@@ -15,7 +15,14 @@ from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
 from suite.analysis.precision import _read_lines, output_sample, output_samples
 from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
-from suite.analysis.steps import MAX_POTTS_POINTS, analyse_series, find_steps, periodic_trials, smooth_scatter
+from suite.analysis.steps import (
+    MAX_POTTS_POINTS,
+    _best_patterns,
+    analyse_series,
+    find_steps,
+    periodic_trials,
+    smooth_scatter,
+)
 from suite.analysis.support import _which
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
@@ -234,6 +241,8 @@ def test_periodic_fits_of_all_series_at_once_equal_one_fit_per_series(study_seri
     weights = []
     for data, trial in tried:
         X0 = smooth_design(data)
+        assert trial.candidates == tuple((log, j) for log in (False, True)
+                                         for j in _best_patterns(X0, trial.K, data, DEFAULT_THRESHOLDS, log))
         for (log, j), got in zip(trial.candidates, trial.fits, strict=True):
             alone = moderated_fit(np.column_stack([X0, trial.K[j]]), data, log=log)
             assert got is not None and alone is not None and got[1] == alone[1]
