@@ -231,11 +231,19 @@ def _find_steps(series: AxisSeries, thresholds: Thresholds, data: SeriesData, sm
             return None
     floor = effect_floor(series.floor, thresholds.step_min_rel)
     periodic = _periodic(data, X0, thresholds, floor, periodic_trial)
-    # a periodic fit that leaves no more scatter than the prior allows needs no irregular rival
-    adequate = periodic is not None and periodic.verdict == CONFIRMED and \
+    return _choose(periodic, None if _adequate(periodic, thresholds) else _irregular(data, X0, thresholds, floor))
+
+
+def _adequate(periodic: Staircase | None, thresholds: Thresholds) -> bool:
+    """Whether a periodic fit leaves no more scatter than the prior allows: it needs no
+    irregular rival."""
+    return periodic is not None and periodic.verdict == CONFIRMED and \
         periodic.tau2 <= thresholds.assumed_point_noise_rel**2
-    found = [st for st in (periodic, None if adequate else _irregular(data, X0, thresholds, floor))
-             if st is not None]
+
+
+def _choose(periodic: Staircase | None, irregular: Staircase | None) -> Staircase | None:
+    """:func:`find_steps`' decision between the periodic and the irregular staircase."""
+    found = [st for st in (periodic, irregular) if st is not None]
     confirmed = [st for st in found if st.verdict == CONFIRMED]
     if len(confirmed) == 2:
         periodic, irregular = confirmed
@@ -353,11 +361,11 @@ def periodic_trials(datas: list[SeriesData], smooth_tau2: np.ndarray, thresholds
         grid = _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
         if grid is not None and _step_patterns(grid)[0]:
             by_grid.setdefault((grid, X0.shape[1]), []).append(i)
-    for (grid, _), members in by_grid.items():
+    for (grid, _), on_grid in by_grid.items():
         periods, K = _step_patterns(grid)
-        X0s = np.stack([designs[i] for i in members])
-        best = {log: _best_patterns_many(X0s, K, [datas[i] for i in members], thresholds, log) for log in (False, True)}
-        for s, i in enumerate(members):
+        X0s = np.stack([designs[i] for i in on_grid])
+        best = {log: _best_patterns_many(X0s, K, [datas[i] for i in on_grid], thresholds, log) for log in (False, True)}
+        for s, i in enumerate(on_grid):
             found[i] = (periods, K, tuple((log, j) for log in (False, True) for j in best[log][s]))
             for c, (log, _) in enumerate(found[i][2]):
                 stacks.setdefault((datas[i].n, X0s.shape[2], log), []).append((i, c))
@@ -532,8 +540,9 @@ def _best_patterns_many(X0: np.ndarray, K: np.ndarray, datas: list[SeriesData], 
     return out
 
 
-def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float) -> Staircase | None:
-    """Test 2 of :func:`find_steps`: steps at free positions proposed by the Potts fit."""
+def _irregular_bounds(data: SeriesData, thresholds: Thresholds) -> list[int]:
+    """The step positions :func:`_irregular` starts from: the Potts fit's segment ends, plateaus
+    of one point merged away (empty: no step to test)."""
     n = data.n
     z = np.log(data.y)
     d2 = np.diff(z, 2)
@@ -555,12 +564,36 @@ def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: 
                 del bounds[min(max(drop, 0), len(bounds) - 1)]
                 changed = True
                 break
+    return bounds
+
+
+def _step_design(X0: np.ndarray, bounds: list[int]) -> np.ndarray:
+    """The smooth design with one step indicator ``[i >= b]`` per position in ``bounds``."""
+    n = X0.shape[0]
+    return np.column_stack([X0, *((np.arange(n) >= b).astype(float) for b in bounds)])
+
+
+class _Unfitted:
+    """The first irregular fit not done yet (``None`` is a fit that failed)."""
+
+
+_UNFITTED = _Unfitted()
+
+
+def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float,
+               bounds: list[int] | None = None,
+               first: tuple[Fit, float] | None | _Unfitted = _UNFITTED) -> Staircase | None:
+    """Test 2 of :func:`find_steps`: steps at free positions proposed by the Potts fit
+    (``bounds``, from :func:`_irregular_bounds`, and ``first``, the moderated fit of
+    :func:`_step_design` over them, skip computing them again)."""
+    n = data.n
+    bounds = list(bounds) if bounds is not None else _irregular_bounds(data, thresholds)
     if not bounds:
         return None
     crit = crit_u = float("nan")
     while bounds:
-        H = np.column_stack([(np.arange(n) >= b).astype(float) for b in bounds])
-        got = moderated_fit(np.column_stack([X0, H]), data, thresholds)
+        got = moderated_fit(_step_design(X0, bounds), data, thresholds) if isinstance(first, _Unfitted) else first
+        first = _UNFITTED
         if got is None:
             return None
         fit, dof = got
@@ -662,10 +695,10 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
     smooth_tau2 = smooth_scatter(datas)
     tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
     trials = periodic_trials(datas, smooth_tau2, thresholds, tested)
+    stairs = _find_steps_many(usable, datas, trials, tested, thresholds)
     out = []
     d0 = thresholds.prior_dof
-    for s, data, t2, trial, worth in zip(usable, datas, smooth_tau2.tolist(), trials, tested, strict=True):
-        stair = find_steps(s, thresholds, data=data, smooth_tau2=t2, periodic_trial=trial) if worth else None
+    for s, data, t2, stair in zip(usable, datas, smooth_tau2.tolist(), stairs, strict=True):
         cols = step_columns(data, stair)
         if stair is not None and stair.verdict == CONFIRMED:
             tau2, dof = stair.tau2, stair.dof
@@ -677,6 +710,36 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
         else:
             tau2, dof = float("nan"), float("nan")
         out.append(SeriesModel(series=s, stair=stair, steps_design=cols, tau2=tau2, dof=dof, data=data))
+    return out
+
+
+def _find_steps_many(series: list[AxisSeries], datas: list[SeriesData], trials: list[PeriodicTrial | None],
+                     tested: list[bool], thresholds: Thresholds) -> list[Staircase | None]:
+    """:func:`find_steps` of each series (``tested``: worth testing, its smooth scatter known),
+    the irregular test's first fits of one design shape as one stack
+    (:func:`~suite.analysis.trend.moderated_fit_many`)."""
+    work: dict[int, tuple[np.ndarray, float, Staircase | None, list[int] | None]] = {}
+    stacks: dict[tuple[int, int], list[int]] = {}
+    for i, (s, data, trial, worth) in enumerate(zip(series, datas, trials, tested, strict=True)):
+        if not worth:
+            continue
+        X0 = smooth_design(data)
+        floor = effect_floor(s.floor, thresholds.step_min_rel)
+        periodic = _periodic(data, X0, thresholds, floor, trial)
+        bounds = None if _adequate(periodic, thresholds) else _irregular_bounds(data, thresholds)
+        work[i] = (X0, floor, periodic, bounds)
+        if bounds:
+            stacks.setdefault((data.n, X0.shape[1] + len(bounds)), []).append(i)
+    firsts: dict[int, tuple[Fit, float] | None] = {}
+    for members in stacks.values():
+        X = np.stack([_step_design(work[i][0], work[i][3] or []) for i in members])
+        firsts.update(zip(members, moderated_fit_many(X, [datas[i] for i in members], thresholds), strict=True))
+    out: list[Staircase | None] = [None] * len(series)
+    for i, (X0, floor, periodic, bounds) in work.items():
+        irregular = None if bounds is None else _irregular(datas[i], X0, thresholds, floor, bounds,
+                                                           firsts.get(i, _UNFITTED))
+        found = _choose(periodic, irregular)
+        out[i] = _on_every_point(found, datas[i]) if found is not None else None
     return out
 
 
