@@ -6,21 +6,32 @@ the straightforward per-series / per-row code on small inputs, value for value.
 
 import json
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from suite.analysis import ranking
 from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
 from suite.analysis.precision import _parse_numbers, output_sample, output_samples
+from suite.analysis.ranking import Z95, _label, _ordered_at
 from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
 from suite.analysis.steps import MAX_POTTS_POINTS, analyse_series, find_steps, periodic_trials, smooth_scatter
 from suite.analysis.support import _which
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
 from suite.analysis.trend import moderated_fit, series_data, smooth_design
-from suite.analysis.uncertainty import refit, refit_many, rounds_agree, wls_fit, wls_fit_many, wls_tau2_many
+from suite.analysis.uncertainty import (
+    critical,
+    refit,
+    refit_many,
+    rounds_agree,
+    wls_fit,
+    wls_fit_many,
+    wls_tau2_many,
+)
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +244,130 @@ def test_staircases_found_with_batched_periodic_fits_equal_series_by_series(stud
     alone = [find_steps(s) for s in usable]
     assert sum(st is not None for st in alone) > 10
     assert batched == alone
+
+
+def _per_point_frame(rng, n_devices):
+    """A :func:`suite.analysis.ranking._per_point` table on random points: ties in latency and
+    MACs, unknown floors, MAC-less points, groups of one point, devices in three classes."""
+    rows = []
+    for d in range(n_devices):
+        for sweep in ("s1", "s2"):
+            for dtype in ("fp32", "int8"):
+                for p in sorted(rng.choice(18, rng.integers(1, 18), replace=False)):
+                    rows.append({"device": f"dev{d:02d}", "sweep": sweep, "dtype": dtype, "point_id": f"p{p:02d}",
+                                 "lat": float(rng.choice([1.0, 1.15, 1.3, 2.0, 2.6, 3.0, 9.0]) * (1 + d % 3)),
+                                 "sigma": float(rng.uniform(0.0, 0.1)), "macs": int(rng.choice([0, 1, 2, 5, 9]) * 1e6),
+                                 "op": "conv2d", "params": json.dumps({"cin": int(p)}),
+                                 "device_class": f"class{d % 3}",
+                                 "floor": float(rng.choice([np.nan, 0.0, 0.02, 0.3]))})
+    per = pd.DataFrame(rows)
+    # class-0 devices: latencies 16 % apart at 5 % sigma, beyond the noise at a single pair's 95 %
+    # level only (apparent inversions, none confirmed)
+    near = per["device_class"] == "class0"
+    per["lat"] = per["lat"].where(~near, 2.0 * rng.choice([1.0, 1.16], len(per)))
+    per["sigma"] = per["sigma"].where(~near, 0.05)
+    per["floor"] = per["floor"].where(~near, 0.0)
+    per = per.astype({"device": object, "sweep": object, "dtype": object, "point_id": object,
+                                     "op": object, "params": object, "device_class": object})
+    return per.assign(sd=np.sqrt(per["sigma"] ** 2 + 0.01**2))
+
+
+def _device_inversions_reference(per, thresholds):
+    """device_inversions as the pandas group loop it was before it worked on numpy arrays."""
+    def devices_to_pair(g):
+        devices = sorted(g["device"].unique())
+        if len(devices) <= ranking.MAX_PAIRWISE_DEVICES:
+            return devices
+        counts = g.groupby(["device_class", "device"]).size().reset_index(name="n")
+        counts = counts.sort_values(["device_class", "n", "device"], ascending=[True, False, True])
+        return sorted(counts.drop_duplicates("device_class")["device"])
+
+    def thin(frame, by):
+        if len(frame) <= ranking.MAX_RANK_POINTS:
+            return frame
+        order = frame.sort_values(by)
+        return order.iloc[np.unique(np.linspace(0, len(order) - 1, ranking.MAX_RANK_POINTS).round().astype(int))]
+
+    z = critical(thresholds.alpha, 1)
+    rows = []
+    for (sweep, dtype), g in per.groupby(["sweep", "dtype"], sort=True):
+        for dev_a, dev_b in combinations(devices_to_pair(g), 2):
+            a = g[g["device"] == dev_a].set_index("point_id")
+            b = g[g["device"] == dev_b].set_index("point_id")
+            common = a.index.intersection(b.index)
+            if len(common) < 2:
+                continue
+            a = thin(a.loc[common], "lat")
+            b = b.loc[common].loc[a.index]
+            la, sa, lb, sb = (x.to_numpy(float) for x in (a["lat"], a["sd"], b["lat"], b["sd"]))
+            floor = float(np.nan_to_num(np.nanmax(np.r_[a["floor"].to_numpy(float), b["floor"].to_numpy(float),
+                                                        0.0])))
+            a_gt, a_big = _ordered_at(la, sa, (z, Z95), floor)
+            b_gt, b_big = _ordered_at(lb, sb, (z, Z95), floor)
+            inverted = np.triu(a_gt & b_gt.T | a_gt.T & b_gt, 1)
+            comparable = np.triu((a_gt | a_gt.T) & (b_gt | b_gt.T), 1)
+            apparent = np.triu(a_big & b_big.T | a_big.T & b_big, 1) & ~inverted
+            n_inv, n_cmp = int(inverted.sum()), int(comparable.sum())
+            example = ""
+            shown = inverted if n_inv else apparent
+            if shown.any():
+                score = np.where(shown, np.abs(np.log(la[:, None] / la[None, :])) +
+                                 np.abs(np.log(lb[:, None] / lb[None, :])), -1)
+                i, j = np.unravel_index(np.argmax(score), score.shape)
+                ai, aj = a.iloc[i], a.iloc[j]
+                example = (f"{_label(ai['op'], ai['params'])}: {la[i]:.3g} ms on {dev_a}, {lb[i]:.3g} ms on {dev_b}; "
+                           f"{_label(aj['op'], aj['params'])}: {la[j]:.3g} ms on {dev_a}, {lb[j]:.3g} ms on {dev_b}")
+            rows.append({"device_a": dev_a, "device_b": dev_b, "sweep": sweep, "dtype": dtype, "points": len(a),
+                         "comparable": n_cmp, "inverted": n_inv, "apparent": int(apparent.sum()),
+                         "fraction": n_inv / n_cmp if n_cmp else 0.0, "example": example})
+    return pd.DataFrame(rows)
+
+
+def _mac_inversions_reference(per, thresholds):
+    """mac_inversions as the pandas group loop it was before groups were stacked."""
+    per = per[per["macs"] > 0]
+    z = critical(thresholds.alpha, 1)
+    rows = []
+    for (device, sweep, dtype), g in per.groupby(["device", "sweep", "dtype"], sort=True):
+        if len(g) < 2:
+            continue
+        if len(g) > ranking.MAX_RANK_POINTS:
+            g = g.sort_values("macs")
+            g = g.iloc[np.unique(np.linspace(0, len(g) - 1, ranking.MAX_RANK_POINTS).round().astype(int))]
+        lat, sd, macs = (g[c].to_numpy(float) for c in ("lat", "sd", "macs"))
+        floor = float(np.nan_to_num(np.nanmax(np.r_[g["floor"].to_numpy(float), 0.0])))
+        costlier = macs[None, :] >= thresholds.inversion_min_mac_ratio * macs[:, None]
+        slower, slower_95 = _ordered_at(lat, sd, (z, Z95), floor)
+        inverted = costlier & slower
+        comparable = costlier & (slower | slower.T)
+        apparent = costlier & slower_95 & ~inverted
+        n_inv, n_cmp = int(inverted.sum()), int(comparable.sum())
+        example = ""
+        shown = inverted if n_inv else apparent
+        if shown.any():
+            i, j = np.unravel_index(np.argmax(np.where(shown, lat[:, None] / lat[None, :], -1)), shown.shape)
+            gi, gj = g.iloc[i], g.iloc[j]
+            example = (f"{_label(gj['op'], gj['params'])} ({macs[j] / 1e6:.3g} MMAC) takes {lat[j]:.3g} ms, "
+                       f"{_label(gi['op'], gi['params'])} ({macs[i] / 1e6:.3g} MMAC) takes {lat[i]:.3g} ms")
+        rows.append({"device": device, "sweep": sweep, "dtype": dtype, "points": len(g), "comparable": n_cmp,
+                     "inverted": n_inv, "apparent": int(apparent.sum()),
+                     "fraction": n_inv / n_cmp if n_cmp else 0.0, "example": example})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n_devices", [3, 15])
+def test_rank_inversions_on_arrays_and_stacks_equal_the_group_by_loops(monkeypatch, n_devices):
+    # small limits, so that thinning (with ties) and several stacks of one size happen on a small frame
+    monkeypatch.setattr(ranking, "MAX_RANK_POINTS", 9)
+    monkeypatch.setattr(ranking, "PAIR_BATCH", 200)
+    per = _per_point_frame(np.random.default_rng(n_devices), n_devices)
+    by_devices = ranking._device_inversions_of(per, DEFAULT_THRESHOLDS)
+    expected = _device_inversions_reference(per, DEFAULT_THRESHOLDS)
+    assert len(by_devices) > 5 and (by_devices["example"] != "").any() and (by_devices["points"] == 9).any()
+    assert set(by_devices["device_a"]) | set(by_devices["device_b"]) <= {f"dev{d:02d}" for d in range(n_devices)}
+    pd.testing.assert_frame_equal(by_devices, expected)
+    by_macs = ranking._mac_inversions_of(per, DEFAULT_THRESHOLDS)
+    expected = _mac_inversions_reference(per, DEFAULT_THRESHOLDS)
+    assert len(by_macs) > 10 and (by_macs["inverted"] > 0).any() and (by_macs["points"] == 9).any()
+    assert ((by_macs["inverted"] == 0) & (by_macs["example"] != "")).any()  # an apparent-only example
+    pd.testing.assert_frame_equal(by_macs, expected)
