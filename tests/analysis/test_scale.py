@@ -17,9 +17,10 @@ from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
 from suite.analysis.precision import _parse_numbers, output_sample, output_samples
 from suite.analysis.ranking import Z95, _label, _ordered_at
-from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
+from suite.analysis.records import Anomaly, evidence_json
+from suite.analysis.series import _round_lists, _round_values, all_axis_series, pct, timed, with_param_columns
 from suite.analysis.steps import MAX_POTTS_POINTS, analyse_series, find_steps, periodic_trials, smooth_scatter
-from suite.analysis.support import _which
+from suite.analysis.support import FAILED, _fallback_ops, _param_texts, _which, find_support_issues
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
 from suite.analysis.trend import moderated_fit, series_data, smooth_design
@@ -371,3 +372,78 @@ def test_rank_inversions_on_arrays_and_stacks_equal_the_group_by_loops(monkeypat
     assert len(by_macs) > 10 and (by_macs["inverted"] > 0).any() and (by_macs["points"] == 9).any()
     assert ((by_macs["inverted"] == 0) & (by_macs["example"] != "")).any()  # an apparent-only example
     pd.testing.assert_frame_equal(by_macs, expected)
+
+
+def _support_frame(rng, n, explicit_params):
+    """Measurements of random outcomes in (device, sweep, op, dtype) groups, with parameter
+    columns of several kinds (or only ``params_json`` to expand them from)."""
+    statuses = ["ok", "ok", "fallback", "unsupported", "runtime_error", "timeout", "skipped"]
+    params = [{"cin": int(rng.choice([8, 16, 32])), "act": str(rng.choice(["relu", "gelu", "mish"])),
+               "scale": float(rng.choice([0.5, 1.0, 1.5])), **({"k": int(rng.integers(0, 12))} if rng.random() < 0.7
+                                                                else {})} for _ in range(n)]
+    df = pd.DataFrame({"device": rng.choice(["npu", "gpu", "cpu"], n), "sweep": rng.choice(["a", "b"], n),
+                       "op": rng.choice(["conv2d", "mbconv"], n), "dtype": rng.choice(["fp32", "int8", None], n),
+                       "status": rng.choice(statuses, n),
+                       "error": rng.choice([None, "", "E: no kernel", "E: timeout after 30 s"], n),
+                       "info_json": rng.choice([None, '{"fallback_ops": ["gelu"]}', '{"fallback_ops": ["mish", 3]}',
+                                                "not json", "{}"], n),
+                       "params_json": [json.dumps(p) for p in params]})
+    if explicit_params:
+        df = pd.concat([df, pd.DataFrame(params).astype({"k": "Int64"})], axis=1)
+    return df
+
+
+def _support_reference(df, min_fraction):
+    """find_support_issues as the pandas group loop it was before it took numpy slices."""
+    def only_in(texts, affected):
+        out = {}
+        for col, (text, present) in texts.items():
+            only = sorted(set(text[present & affected]) - set(text[present & ~affected]))
+            if only and len(only) <= 8:
+                out[col] = only
+        return out
+
+    keys = ["device", "sweep", "op", "dtype"]
+    groups = {"unsupported": ["unsupported"], "fallback": ["fallback"], "failed": list(FAILED)}
+    data = with_param_columns(df).astype({c: object for c in ("device", "sweep", "op", "dtype", "status", "error")})
+    hit_groups = data[data["status"].isin([s for v in groups.values() for s in v])][keys].drop_duplicates()
+    data = data.merge(hit_groups, on=keys).sort_index() if len(hit_groups) else data.iloc[:0]
+    out = []
+    for (device, sweep, op, dtype), g in data.groupby(keys, sort=True):
+        texts = _param_texts(g)
+        for kind, statuses in groups.items():
+            mask = g["status"].isin(statuses).to_numpy()
+            hit = g[mask]
+            if hit.empty or len(hit) / len(g) < min_fraction:
+                continue
+            frac = len(hit) / len(g)
+            which = only_in(texts, mask)
+            where = "; ".join(f"{k}={', '.join(v)}" for k, v in which.items())
+            where = f" ({where})" if where else ""
+            errors = [e for e in hit["error"].dropna().astype(str) if e]
+            fb_ops = _fallback_ops(hit["info_json"])
+            verb = {"unsupported": "is unsupported", "failed": "failed"}.get(kind, "falls back off the accelerator")
+            if kind == "fallback" and fb_ops:
+                verb += f" ({fb_ops.replace(',', ', ')} ran elsewhere)"
+            advice = {"unsupported": "choose a supported variant or expect a CPU fallback",
+                      "fallback": "avoid these ops on this device", "failed": "see the error texts"}[kind]
+            err = f" First error: {errors[0][:160]}" if errors else ""
+            message = (f"On {device}, {op} in {dtype} {verb} for {len(hit)} of {len(g)} points ({pct(frac)})"
+                       f"{where}; {advice}.{err}")
+            evidence = {"op": op, "dtype": dtype, "n": int(len(g)), "n_affected": int(len(hit)),
+                        "statuses": hit["status"].value_counts().to_dict(), "only_in_affected": which,
+                        "fallback_ops": fb_ops.split(",") if fb_ops else [], "errors": sorted(set(errors))[:5]}
+            out.append(Anomaly(kind=kind, device=str(device), sweep=str(sweep), axis="", at=str(dtype),
+                               magnitude=float(frac), finding="F7" if kind != "failed" else "", message=message,
+                               evidence_json=evidence_json(evidence)))
+    return out
+
+
+@pytest.mark.parametrize("explicit_params", [True, False])
+def test_support_issues_of_all_groups_at_once_equal_the_group_by_loop(explicit_params):
+    df = _support_frame(np.random.default_rng(4), 400, explicit_params)
+    for min_fraction in (0.0, 0.2):
+        got = find_support_issues(df, min_fraction)
+        expected = _support_reference(df, min_fraction)
+        assert len(got) > 10 and any(json.loads(a.evidence_json)["only_in_affected"] for a in got)
+        assert got == expected
