@@ -225,11 +225,12 @@ def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOL
     """
     if series is None:
         series = all_axis_series(timed(df, thresholds), 3, axes)
-    fits = [(s, e) for s, e in zip(series, elasticities(series, thresholds), strict=True) if e is not None]
-    counts = Counter(_group(s) for s, _ in fits)
+    fits = [(s, e, _group(s)) for s, e in zip(series, elasticities(series, thresholds), strict=True)
+            if e is not None]
+    counts = Counter(g for _, _, g in fits)
     labels: dict[tuple, str] = {}  # series of many devices share their label: describe each once
     rows = []
-    for s, e in fits:
+    for s, e, group in fits:
         k = s.key
         label_key = (s.axis, tuple((c, str(v)) for c, v in k.items() if c != "device"))
         label = labels.get(label_key)
@@ -238,8 +239,8 @@ def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOL
         rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
                      "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": label,
                      "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
-                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds, counts[_group(s)]),
-                     "tests": counts[_group(s)], "_e": e})
+                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds, counts[group]),
+                     "tests": counts[group], "_e": e})
     cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
             "latency_ratio", "verdict", "tests", "_e"]
     return pd.DataFrame(rows, columns=cols)
@@ -269,15 +270,15 @@ def find_cost_mismatch(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESH
     for (device, sweep, runtime, op, dtype, axis, direction), group in frame.groupby(keys, sort=True, dropna=False):
         verdict = CONFIRMED if group["resolved"].any() else UNRESOLVED
         pool = group[group["resolved"]] if verdict == CONFIRMED else group
-        worst = pool.loc[(pool["elasticity"] - 1).abs().idxmax()]
-        e: Elasticity = worst["_e"]
+        worst = (pool["elasticity"] - 1).abs().idxmax()
+        e: Elasticity = pool.at[worst, "_e"]
         s = e.series
         lo, hi = fmt_axis_value(s.x[0]), fmt_axis_value(s.x[-1])
         if direction == "below":
             advice = f"MACs overstate the cost of larger {axis_words(axis)}"
         else:
             advice = f"MACs understate the cost of larger {axis_words(axis)}"
-        crit = critical(thresholds.alpha / 2, int(worst["tests"]), e.dof)
+        crit = critical(thresholds.alpha / 2, int(pool.at[worst, "tests"]), e.dof)
         message = (f"On {device}, {op} ({s.describe()}) latency grows {e.latency_ratio:.2g}x while MACs grow "
                    f"{e.mac_ratio:.2g}x from {axis} {lo} to {hi} (elasticity {e.slope:.2f} ± {crit * e.stderr:.2f}); ")
         message += (f"{advice} on this device." if verdict == CONFIRMED else
