@@ -129,7 +129,9 @@ def overhead_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
         return pd.DataFrame(columns=OVERHEAD_COLUMNS)
     frames = []
     if "activation" in data.columns:
-        ref_of = data["op"].map(lambda op: ACTIVATION_REFERENCE.get(op, "none"))
+        op_codes, ops = pd.factorize(data["op"])  # the reference of each op once, not of each row
+        refs = np.array([ACTIVATION_REFERENCE.get(op, "none") for op in ops] + ["none"], dtype=object)  # [-1]: no op
+        ref_of = pd.Series(refs[op_codes], index=data.index)
         frames.append(_against_reference(data, "activation", ref_of, "activation"))
     for col in _bool_columns(data):
         frames.append(_against_reference(data, col, pd.Series("False", index=data.index), "switch"))
