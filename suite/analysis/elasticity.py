@@ -227,23 +227,27 @@ def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOL
         series = all_axis_series(timed(df, thresholds), 3, axes)
     fits = [(s, e, _group(s)) for s, e in zip(series, elasticities(series, thresholds), strict=True)
             if e is not None]
+    cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
+            "latency_ratio", "verdict", "tests", "_e"]
+    if not fits:
+        return pd.DataFrame(columns=cols)
     counts = Counter(g for _, _, g in fits)
     labels: dict[tuple, str] = {}  # series of many devices share their label: describe each once
-    rows = []
-    for s, e, group in fits:
-        k = s.key
-        label_key = (s.axis, tuple((c, str(v)) for c, v in k.items() if c != "device"))
+    series_labels = []
+    for s, _, _ in fits:
+        label_key = (s.axis, tuple((c, str(v)) for c, v in s.key.items() if c != "device"))
         label = labels.get(label_key)
         if label is None:
             label = labels[label_key] = s.describe()
-        rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
-                     "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": label,
-                     "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
-                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds, counts[group]),
-                     "tests": counts[group], "_e": e})
-    cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
-            "latency_ratio", "verdict", "tests", "_e"]
-    return pd.DataFrame(rows, columns=cols)
+        series_labels.append(label)
+    # a series' group is its place and axis: the first six columns
+    place = dict(zip(cols[:6], (list(c) for c in zip(*(g for _, _, g in fits), strict=True)), strict=True))
+    tests = [counts[g] for _, _, g in fits]
+    return pd.DataFrame({**place, "series": series_labels, "elasticity": [e.slope for _, e, _ in fits],
+                         "stderr": [e.stderr for _, e, _ in fits], "mac_ratio": [e.mac_ratio for _, e, _ in fits],
+                         "latency_ratio": [e.latency_ratio for _, e, _ in fits],
+                         "verdict": [e.verdict(thresholds, m) for (_, e, _), m in zip(fits, tests, strict=True)],
+                         "tests": tests, "_e": [e for _, e, _ in fits]}, columns=cols)
 
 
 def _group(s: AxisSeries) -> tuple:
