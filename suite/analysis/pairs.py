@@ -19,7 +19,7 @@ import pandas as pd
 
 from suite.analysis.series import all_axis_series
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical
+from suite.analysis.uncertainty import CONFIRMED, UNRESOLVED, critical, median
 
 #: A single-configuration claim needs every round to show at least this fraction of the threshold.
 ROUND_AGREEMENT = 0.5
@@ -111,18 +111,6 @@ def rounds_agree_many(variant: list, reference: list, overhead: np.ndarray, min_
         num, den = np.where(fwd, a, b), np.where(fwd, b, a)
         out[which] = np.all(num / den - 1.0 >= min_effect, axis=1)
     return out
-
-
-def median(values: np.ndarray) -> float:
-    """``np.median`` of a short 1-D array, the same value without its per-call overhead (it
-    dominated summaries of thousands of small groups): the middle of the sorted values, or the
-    mean of the two middle ones; NaN when empty or when a value is NaN."""
-    s = np.sort(values)
-    n = len(s)
-    if n == 0 or s[-1] != s[-1]:  # np.sort puts NaN last
-        return float("nan")
-    m = n // 2
-    return float(s[m]) if n % 2 else float((s[m - 1] + s[m]) / 2)
 
 
 def group_verdict(effects: np.ndarray, z: np.ndarray, significant: np.ndarray, agree: bool, threshold: float,

@@ -7,14 +7,14 @@ device and runtime.
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from suite import status
@@ -141,57 +141,148 @@ def output_sample(output_json: str | None) -> tuple[np.ndarray | None, int]:
 
 _SAMPLE_RE = re.compile(r'"sample":\s*\[([^\]]*)\]')
 _NONFINITE_RE = re.compile(r'"nonfinite":\s*(\d+)')
+_DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
-#: Bytes of a comma-separated list of plain decimal numbers (no ``NaN``, ``Infinity``, ``null``).
-_NUMBER_BYTES = b"0123456789.eE+- \n"
+def _read_lines(data: pa.Buffer | bytes) -> np.ndarray:
+    """Numbers one a line as float64 by Arrow's CSV reader (raises ``pa.ArrowInvalid`` on others).
 
-
-def _parse_numbers(text: str) -> np.ndarray:
-    """The comma-separated decimal numbers of ``text`` as float64, correctly rounded.
-
-    Arrow's CSV reader (one number a line, fast_float, several threads) reads them ~5x faster
-    than ``np.fromstring``; both round every decimal to its nearest double, so the values are
-    the same. Text with anything but plain numbers is left to ``np.fromstring``, whose
-    warnings (text it cannot read to its end) are raised as errors for the caller's JSON path.
+    Arrow parses decimals with fast_float, which rounds each to its nearest double as Python's
+    ``float`` does (tested bit for bit), and reads them ~5x faster than ``np.fromstring``.
     """
-    data = text.encode("ascii", errors="replace").replace(b",", b"\n")
-    if not data.translate(None, _NUMBER_BYTES):
+    table = pa_csv.read_csv(pa.BufferReader(data), read_options=pa_csv.ReadOptions(column_names=["v"]),
+                            parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False),
+                            convert_options=pa_csv.ConvertOptions(column_types={"v": pa.float64()}))
+    return table.column(0).to_numpy()
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The sampled outputs of many digests, flat: row ``i``'s values are
+    ``flat[start[i]:start[i] + length[i]]``; ``length[i] == -1`` where :func:`output_sample`
+    gives None (no digest, no sample or an empty one); ``nonfinite[i]`` its non-finite count."""
+
+    flat: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    nonfinite: np.ndarray
+
+    def row(self, i: int) -> tuple[np.ndarray | None, int]:
+        """Row ``i`` as :func:`output_sample` gives it."""
+        n = int(self.length[i])
+        return (None if n < 0 else self.flat[self.start[i]:self.start[i] + n]), int(self.nonfinite[i])
+
+
+#: How the results store writes a digest (``json.dumps``): the sample list is the last key.
+_SAMPLE_KEY, _NONFINITE_KEY = '"sample": [', '"nonfinite": '
+#: Digests read per Arrow CSV read (bounds the copies: ~1.3 kB a digest).
+_CHUNK_ROWS = 8192
+#: Bytes that may open a number.
+_NUMBER_START = np.zeros(256, dtype=bool)
+_NUMBER_START[np.frombuffer(b"0123456789+-.", dtype=np.uint8)] = True
+#: Maps a comma (between numbers) and the closing bracket (after the last) to a line end.
+_TO_LINES = np.arange(256, dtype=np.uint8)
+_TO_LINES[[ord(","), ord("]")]] = ord("\n")
+
+
+def _read_chunk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers of the sample lists at ``data[starts[k]:ends[k]]`` (each followed by its ``]``
+    at ``ends[k]``), flat, and how many each list has (one more than its commas).
+
+    The lists are cut out of the text with one ``np.repeat`` mask, commas and brackets become
+    line ends, and Arrow's CSV reader reads one number a line. Raises ``ValueError`` when the
+    count read is not the count the commas give, ``pa.ArrowInvalid`` on anything not a number.
+    """
+    bounds = np.empty(2 * len(starts) + 2, dtype=np.int64)
+    bounds[0], bounds[1:-1:2], bounds[2:-1:2], bounds[-1] = 0, starts, ends + 1, len(data)
+    inside = np.repeat(np.arange(len(bounds) - 1) % 2 == 1, np.diff(bounds))
+    text = data[inside]
+    commas = np.flatnonzero(text == ord(","))
+    closes = np.flatnonzero(text == ord("]"))
+    counts = np.diff(np.searchsorted(commas, closes), prepend=0) + 1
+    flat = _read_lines(pa.py_buffer(_TO_LINES[text]))
+    if len(closes) != len(starts) or flat.size != counts.sum():
+        raise ValueError("sample lists are not plain numbers")
+    return flat, counts
+
+
+def digest_samples(texts: pa.Array | pa.ChunkedArray) -> Samples:
+    """:func:`output_sample` of many digests (Arrow strings), without a Python string per row.
+
+    A digest as the store writes it (``"sample": [`` ... ``]}`` at its end, numbers only) is read
+    straight from the Arrow buffer, :data:`_CHUNK_ROWS` at a time (:func:`_read_chunk`), ~10x
+    faster than ``json``; every other digest, and every digest of a chunk that does not read
+    cleanly, goes through :func:`output_sample`.
+    """
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    parts = [_digest_array(c if c.type == pa.large_string() else c.cast(pa.large_string())) for c in chunks]
+    if len(parts) == 1:
+        return parts[0]
+    shift = np.cumsum([0] + [p.flat.size for p in parts[:-1]])
+    return Samples(np.concatenate([np.empty(0)] + [p.flat for p in parts]),
+                   np.concatenate([np.empty(0, dtype=np.int64)] + [p.start + s for p, s in zip(parts, shift, strict=True)]),
+                   *(np.concatenate([np.empty(0, dtype=np.int64)] + [getattr(p, f) for p in parts])
+                     for f in ("length", "nonfinite")))
+
+
+def _digest_array(texts: pa.Array) -> Samples:
+    """:func:`digest_samples` of one large_string array."""
+    n = len(texts)
+    if n == 0:
+        return Samples(np.empty(0), *(np.empty(0, dtype=np.int64) for _ in range(3)))
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset:texts.offset + n + 1]
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if n and texts.buffers()[2] else np.zeros(1, np.uint8)
+    at_sample = np.asarray(pc.find_substring(texts, _SAMPLE_KEY).fill_null(-1), dtype=np.int64)
+    at_nonfinite = np.asarray(pc.find_substring(texts, _NONFINITE_KEY).fill_null(-1), dtype=np.int64)
+    begin = np.minimum(offsets[:-1] + at_sample + len(_SAMPLE_KEY), len(data) - 1)
+    close = np.maximum(offsets[1:] - 2, 0)
+    fast = ((at_sample >= 0) & (close > begin) & (data[close] == ord("]")) & (data[close + 1] == ord("}"))
+            & _NUMBER_START[data[begin]])
+    digit = np.minimum(offsets[:-1] + at_nonfinite + len(_NONFINITE_KEY), len(data) - 2)
+    no_nonfinite = (at_nonfinite >= 0) & (data[digit] == ord("0")) & ~np.isin(data[digit + 1], _DIGITS)
+    length = np.full(n, -1, dtype=np.int64)
+    start = np.zeros(n, dtype=np.int64)
+    nonfinite = np.zeros(n, dtype=np.int64)
+    parts, size = [], 0
+    for lo in range(0, n, _CHUNK_ROWS):
+        rows = lo + np.flatnonzero(fast[lo:lo + _CHUNK_ROWS])
+        if not rows.size:
+            continue
+        base, top = offsets[lo], offsets[min(n, lo + _CHUNK_ROWS)]
         try:
-            table = pa_csv.read_csv(io.BytesIO(data), read_options=pa_csv.ReadOptions(column_names=["v"]),
-                                    parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False),
-                                    convert_options=pa_csv.ConvertOptions(column_types={"v": pa.float64()}))
-            return table.column(0).to_numpy()
-        except pa.ArrowInvalid:
-            pass
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # text numpy cannot read to its end: the JSON path
-        return np.fromstring(text, dtype=float, sep=",")
+            flat, counts = _read_chunk(data[base:top], begin[rows] - base, close[rows] - base)
+        except (ValueError, pa.ArrowInvalid):
+            fast[rows] = False
+            continue
+        start[rows], length[rows] = size + np.cumsum(counts) - counts, counts
+        parts.append(flat)
+        size += flat.size
+    odd_count = np.flatnonzero(fast & ~no_nonfinite)
+    for i, text in zip(odd_count, texts.take(pa.array(odd_count, type=pa.int64())).to_pylist(), strict=True):
+        found = _NONFINITE_RE.search(text)
+        nonfinite[i] = int(found.group(1)) if found else 0
+    has_text = np.asarray(pc.greater(pc.binary_length(texts), 0).fill_null(False), dtype=bool)
+    slow = np.flatnonzero(has_text & ~fast)
+    for i, text in zip(slow, texts.take(pa.array(slow, type=pa.int64())).to_pylist(), strict=True):
+        values, nonfinite[i] = output_sample(text)
+        if values is not None:
+            start[i], length[i] = size, values.size
+            parts.append(values)
+            size += values.size
+    return Samples(np.concatenate(parts) if parts else np.empty(0), start, length, nonfinite)
 
 
-def output_samples(texts: list[str]) -> list[tuple[np.ndarray | None, int]]:
-    """:func:`output_sample` of many digests: all-finite samples (the common case) are parsed
-    with one regex and one numpy call, ~10x faster than ``json``; the rest go through JSON."""
-    found = [_SAMPLE_RE.search(t) if isinstance(t, str) else None for t in texts]
-    groups = [m.group(1) if m is not None else None for m in found]
-    plain = [g is not None and g.strip() != "" and "null" not in g for g in groups]
-    bodies = [g for g, ok in zip(groups, plain, strict=True) if ok and g is not None]
-    counts = [b.count(",") + 1 for b in bodies]
-    try:
-        flat = _parse_numbers(",".join(bodies)) if bodies else np.empty(0)
-        if flat.size != sum(counts):
-            raise ValueError("sample lists are not plain numbers")
-    except (ValueError, DeprecationWarning):
-        return [output_sample(t) for t in texts]
-    pieces = iter(np.split(flat, np.cumsum(counts)[:-1]) if bodies else [])
-    out = []
-    for text, ok in zip(texts, plain, strict=True):
-        if ok:
-            nf = _NONFINITE_RE.search(text)
-            out.append((next(pieces), int(nf.group(1)) if nf else 0))
-        else:
-            out.append(output_sample(text))
-    return out
+def output_samples(texts: list[str | None]) -> list[tuple[np.ndarray | None, int]]:
+    """:func:`output_sample` of each of ``texts`` (see :func:`digest_samples`)."""
+    samples = digest_samples(pa.array([t if isinstance(t, str) else None for t in texts], type=pa.large_string()))
+    return [samples.row(i) for i in range(len(texts))]
+
+
+def _texts_of(column: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A string column as Arrow without copying where it is Arrow-backed already."""
+    if column.dtype == object:
+        return pa.array([t if isinstance(t, str) else None for t in column], type=pa.large_string())
+    return pa.array(column)
 
 
 def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -199,66 +290,57 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
 
     ``df`` is the full measurement frame (with ``output_json``), not the output of ``timed``.
 
-    The fp32 reference is the same device and runtime when it ran there, else the first fp32
-    run of the config on any device (``reference_device`` says which). Samples of different
-    lengths (different output sizes) are not compared.
+    The fp32 reference is the same device and runtime when it ran there (the last such row),
+    else the first fp32 run of the config on the alphabetically first device
+    (``reference_device`` says which). Samples of different lengths (different output sizes)
+    are not compared.
     """
     if df.empty or "output_json" not in df.columns or "config_id" not in df.columns:
         return pd.DataFrame(columns=QUANT_COLUMNS)
-    cols = ["device", "sweep", "runtime", "op", "dtype", "config_id", "output_json"]
-    # plain object arrays: Arrow-backed string columns are slow to iterate row by row
-    outputs = df["output_json"].to_numpy(dtype=object)
-    has_output = np.fromiter((isinstance(t, str) and t != "" for t in outputs), dtype=bool, count=len(outputs))
+    texts = _texts_of(df["output_json"])
+    has_output = np.asarray(pc.greater(pc.binary_length(texts), 0).fill_null(False), dtype=bool)
     ran = np.flatnonzero(np.asarray(df["status"].isin(status.TIMED)) & has_output)
-    a = {c: (outputs if c == "output_json" else df[c].to_numpy(dtype=object))[ran] for c in cols}
-    is_ref = a["dtype"] == REFERENCE_DTYPE
+    keys = pd.DataFrame({c: df[c].to_numpy(dtype=object)[ran] for c in ("device", "runtime", "config_id")})
+    keys["row"] = np.arange(len(ran))
+    is_ref = df["dtype"].to_numpy(dtype=object)[ran] == REFERENCE_DTYPE
     if not is_ref.any() or is_ref.all():
         return pd.DataFrame(columns=QUANT_COLUMNS)
-    same_place: dict[tuple, str] = {}
-    any_place: dict[str, tuple[str, str]] = {}
-    for i in np.flatnonzero(is_ref):
-        dev, cid, text = a["device"][i], a["config_id"][i], a["output_json"][i]
-        same_place[(dev, a["runtime"][i], cid)] = text
-        if cid not in any_place or dev < any_place[cid][0]:
-            any_place[cid] = (dev, text)
-    pairs = []
-    for i in np.flatnonzero(~is_ref):
-        device, runtime, cid = a["device"][i], a["runtime"][i], a["config_id"][i]
-        ref_json = same_place.get((device, runtime, cid))
-        ref_device = device
-        if ref_json is None and cid in any_place:
-            ref_device, ref_json = any_place[cid]
-        if ref_json is not None:
-            pairs.append((i, ref_device, ref_json))
-    ref_texts = list(dict.fromkeys(p[2] for p in pairs))
-    ref_parsed = dict(zip(ref_texts, output_samples(ref_texts), strict=True))
-    var_parsed = output_samples([a["output_json"][i] for i, _, _ in pairs])
-    rows, values_list, refs_list = [], [], []
-    for (i, ref_device, ref_json), (values, nonfinite) in zip(pairs, var_parsed, strict=True):
-        ref_values = ref_parsed[ref_json][0]
-        if values is None or ref_values is None or len(values) != len(ref_values):
-            continue
-        rows.append((a["device"][i], a["sweep"][i], a["runtime"][i], a["op"][i], a["dtype"][i], a["config_id"][i],
-                     ref_device, nonfinite, len(values)))
-        values_list.append(values)
-        refs_list.append(ref_values)
-    frame = pd.DataFrame(rows, columns=[c for c in QUANT_COLUMNS if c != "rel_rmse"])
-    frame["rel_rmse"] = _relative_rmse_rows(values_list, refs_list)
+    refs, variants = keys[is_ref], keys[~is_ref]
+    same = refs.drop_duplicates(["device", "runtime", "config_id"], keep="last")
+    paired = variants.merge(same, on=["device", "runtime", "config_id"], how="left", suffixes=("", "_ref"))
+    first = (refs.sort_values(["config_id", "device"], kind="stable").drop_duplicates("config_id", keep="first")
+             .set_index("config_id"))
+    elsewhere = paired["row_ref"].isna()
+    paired["reference_device"] = paired["device"].where(~elsewhere, paired["config_id"].map(first["device"]))
+    paired["row_ref"] = paired["row_ref"].where(~elsewhere, paired["config_id"].map(first["row"]))
+    paired = paired[paired["row_ref"].notna()]
+    var_rows, ref_rows = paired["row"].to_numpy(dtype=np.int64), paired["row_ref"].to_numpy(dtype=np.int64)
+    samples = digest_samples(texts)
+    v, r = ran[var_rows], ran[ref_rows]
+    keep = (samples.length[v] >= 0) & (samples.length[v] == samples.length[r])
+    picked = v[keep]
+    frame = pd.DataFrame({c: df[c].to_numpy(dtype=object)[picked] for c in ("device", "sweep", "runtime", "op",
+                                                                            "dtype", "config_id")})
+    frame["reference_device"] = paired["reference_device"].to_numpy(dtype=object)[keep]
+    frame["nonfinite"] = samples.nonfinite[v[keep]]
+    frame["n_values"] = samples.length[v[keep]]
+    frame["rel_rmse"] = _relative_rmse_rows(samples, v[keep], r[keep])
     return frame[QUANT_COLUMNS]
 
 
-def _relative_rmse_rows(values: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
-    """Relative RMSE of many (values, reference) pairs, vectorised per sample length.
+def _relative_rmse_rows(samples: Samples, values: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """Relative RMSE of many (values, reference) row pairs of ``samples``, vectorised per length.
 
     ``sqrt(mean((v - r)^2)) / sqrt(mean(r^2))`` over positions finite in both; NaN if none;
     when the reference is all zeros the denominator is 1 (an absolute RMSE).
     """
     out = np.full(len(values), np.nan)
-    by_len: dict[int, list[int]] = {}
-    for i, v in enumerate(values):
-        by_len.setdefault(len(v), []).append(i)
-    for idx in by_len.values():
-        v, r = np.stack([values[i] for i in idx]), np.stack([refs[i] for i in idx])
+    lengths = samples.length[values]
+    for n in np.unique(lengths):
+        idx = np.flatnonzero(lengths == n)
+        at = np.arange(n)
+        v = samples.flat[samples.start[values[idx]][:, None] + at]
+        r = samples.flat[samples.start[refs[idx]][:, None] + at]
         ok = np.isfinite(v) & np.isfinite(r)
         count = ok.sum(axis=1)
         diff = np.where(ok, v - r, 0.0)
@@ -283,24 +365,33 @@ def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     if frame.empty:
         return out
     keys = ["device", "sweep", "runtime", "op", "dtype"]
-    for (device, sweep, runtime, op, dtype), g in frame.groupby(keys, sort=True, dropna=False):
+    groups = frame.assign(_bad=frame["nonfinite"] > 0).groupby(keys, sort=True, dropna=False)
+    stats = groups.agg(med=("rel_rmse", "median"), top=("rel_rmse", "max"), n=("rel_rmse", "size"),
+                       bad=("_bad", "sum"))
+    limits = np.array([thresholds.quant_rel_rmse.get(d, np.nan) for d in stats.index.get_level_values("dtype")],
+                      dtype=float)
+    with np.errstate(invalid="ignore"):
+        flagged = (stats["bad"].to_numpy() > 0) | (stats["med"].to_numpy() > limits)
+    if not flagged.any():
+        return out
+    gid = groups.ngroup().to_numpy()
+    ref_devices = frame["reference_device"].astype(str).to_numpy(dtype=object)
+    for g in np.flatnonzero(flagged).tolist():
+        (device, sweep, runtime, op, dtype), row = stats.index[g], stats.iloc[g]
         limit = thresholds.quant_rel_rmse.get(dtype)
-        med = float(g["rel_rmse"].median())
-        n_nonfinite = int((g["nonfinite"] > 0).sum())
-        if n_nonfinite == 0 and (limit is None or not np.isfinite(med) or med <= limit):
-            continue
+        med, n, n_nonfinite = float(row["med"]), int(row["n"]), int(row["bad"])
         if n_nonfinite:
             magnitude = 1.0
-            message = (f"On {device}, {op} in {dtype} produced non-finite outputs in {n_nonfinite} of {len(g)} "
+            message = (f"On {device}, {op} in {dtype} produced non-finite outputs in {n_nonfinite} of {n} "
                        f"configurations (fp32 did not); check overflow in the {dtype} path before deploying it.")
         else:
             magnitude = med
             message = (f"On {device}, {op} outputs in {dtype} deviate from fp32 by {pct(med)} relative RMSE "
-                       f"(median of {len(g)} configurations; tolerance {pct(limit or 0.0)}); validate accuracy before "
+                       f"(median of {n} configurations; tolerance {pct(limit or 0.0)}); validate accuracy before "
                        f"deploying {dtype} on this device.")
-        evidence = {"op": op, "runtime": runtime, "rel_rmse_median": med, "rel_rmse_max": float(g["rel_rmse"].max()),
-                    "n": int(len(g)), "n_nonfinite": n_nonfinite,
-                    "reference_devices": sorted(set(g["reference_device"].astype(str))),
+        evidence = {"op": op, "runtime": runtime, "rel_rmse_median": med, "rel_rmse_max": float(row["top"]),
+                    "n": n, "n_nonfinite": n_nonfinite,
+                    "reference_devices": sorted(set(ref_devices[gid == g])),
                     "thresholds": {"quant_rel_rmse": limit}}
         out.append(Anomaly(kind="quant_error", device=str(device), sweep=str(sweep), axis="dtype", at=str(dtype),
                            magnitude=min(magnitude, 10.0), finding="F6", message=message,

@@ -128,7 +128,7 @@ def _round_values(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if "round_median_ms" not in df.columns:
         return med.copy(), np.ones(rows, dtype=np.int64)
     col = df["round_median_ms"].to_numpy(dtype=object)
-    seqs = [r if r is not None and not np.isscalar(r) else () for r in col]
+    seqs = [r if hasattr(r, "__len__") and not isinstance(r, str) else () for r in col]  # None, NaN: none
     try:
         given = np.fromiter(map(len, seqs), dtype=np.int64, count=rows)
         values = np.fromiter(itertools.chain.from_iterable(seqs), dtype=float, count=int(given.sum()))
@@ -407,9 +407,12 @@ def iter_axis_series(df: pd.DataFrame, axis: str, min_points: int = 4) -> Iterat
             else np.full(len(sub), "", dtype=object))
     # the key of each wanted series from its first row only (converting every row to objects
     # cost more than the rest of the loop)
-    key_rows = sub[keys].iloc[order[starts[wanted]]].to_numpy(dtype=object)
-    for key_row, a, b in zip(key_rows, starts[wanted], ends[wanted], strict=True):
-        key = {k: _plain_value(v) for k, v in zip(keys, key_row, strict=True)}
+    firsts = sub[keys].iloc[order[starts[wanted]]]
+    key_cols = [firsts[k].tolist() if firsts[k].dtype != object else [_plain_value(v) for v in firsts[k]]
+                for k in keys]  # tolist gives Python scalars; object columns may hold numpy ones
+    for key_row, a, b in zip(zip(*key_cols, strict=True), starts[wanted].tolist(), ends[wanted].tolist(),
+                             strict=True):
+        key = dict(zip(keys, key_row, strict=True))
         sl = slice(a, b)
         xs = x[sl]
         arrays = {name: arr[sl] for name, arr in cols.items()}

@@ -38,6 +38,7 @@ from suite.analysis.trend import (
     moderated_fit,
     moderated_fit_many,
     series_data,
+    series_datas,
     smooth_design,
 )
 from suite.analysis.uncertainty import (
@@ -622,7 +623,7 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
     (:func:`smooth_scatter`), then the periodic test's candidates of the series that rise
     (:func:`periodic_trials`); :func:`find_steps` then decides series by series."""
     usable = [s for s in series if len(s.x) >= thresholds.min_series_points]
-    datas = [series_data(s, MAX_POTTS_POINTS) for s in usable]
+    datas = series_datas(usable, MAX_POTTS_POINTS)
     smooth_tau2 = smooth_scatter(datas)
     tested = [_worth_testing(d, thresholds, t2) for d, t2 in zip(datas, smooth_tau2.tolist(), strict=True)]
     trials = periodic_trials(datas, smooth_tau2, thresholds, tested)

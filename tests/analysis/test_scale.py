@@ -15,7 +15,7 @@ import pytest
 from suite.analysis import ranking
 from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
-from suite.analysis.precision import _parse_numbers, output_sample, output_samples
+from suite.analysis.precision import _read_lines, output_sample, output_samples
 from suite.analysis.ranking import Z95, _label, _ordered_at
 from suite.analysis.records import Anomaly, evidence_json
 from suite.analysis.series import _round_lists, _round_values, all_axis_series, pct, timed, with_param_columns
@@ -23,7 +23,7 @@ from suite.analysis.steps import MAX_POTTS_POINTS, analyse_series, find_steps, p
 from suite.analysis.support import FAILED, _fallback_ops, _param_texts, _which, find_support_issues
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
-from suite.analysis.trend import moderated_fit, series_data, smooth_design
+from suite.analysis.trend import moderated_fit, series_data, series_datas, smooth_design
 from suite.analysis.uncertainty import (
     critical,
     refit,
@@ -38,6 +38,22 @@ from suite.analysis.uncertainty import (
 @pytest.fixture(scope="module")
 def study_series():
     return all_axis_series(timed(study_frame(2000, seed=3)), 3)
+
+
+def test_usable_points_of_all_series_at_once_equal_one_series_at_a_time(study_series):
+    odd = replace(study_series[0], latency_ms=np.where(np.arange(len(study_series[0].x)) % 3 == 0, np.nan,
+                                                       study_series[0].latency_ms))  # points dropped
+    flat = replace(study_series[1], macs=np.full(len(study_series[1].x), 7.0))  # MACs do not vary: the axis
+    unusable = replace(study_series[2], sigma=np.full(len(study_series[2].x), np.nan))  # no point left
+    series = [odd, flat, unusable, *study_series]
+    for max_points in (None, 6):
+        batched = series_datas(series, max_points)
+        assert sum(d.n == 0 for d in batched) >= 1 and any(len(s.x) > 6 for s in series)
+        for s, got in zip(series, batched, strict=True):
+            want = series_data(s, max_points)
+            assert got.series is s
+            for name in ("x", "y", "v", "u", "idx"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
 
 
 def test_smooth_scatter_of_all_series_at_once_equals_one_fit_per_series(study_series):
@@ -162,17 +178,38 @@ def test_support_values_only_in_the_affected_rows_match_set_difference():
     assert _which(hit, g) == {"activation": ["gelu", "mish"], "cout": ["32"]}
 
 
+def _digests_like_the_store_writes():
+    """Digests as ``json.dumps`` writes them: plain ones, and every kind the fast read must hand on."""
+    plain = [{"size": 3, "nonfinite": 0, "sample": [0.1, -2.5e-7, 3.0]},
+             {"size": 2, "nonfinite": 0, "sample": [1e300, 0.5]},
+             {"size": 1, "nonfinite": 0, "sample": [7]}]
+    odd = [{"size": 2, "nonfinite": 1, "sample": [1.0, None]},             # null inside
+           {"size": 2, "nonfinite": 1, "sample": [float("nan"), 2.0]},    # NaN first
+           {"size": 2, "nonfinite": 1, "sample": [2.0, float("-inf")]},   # -Infinity inside
+           {"size": 0, "nonfinite": 0, "sample": []},
+           {"size": 1, "nonfinite": 0},
+           {"size": 2, "nonfinite": 12, "sample": [1.5, 2.5]},            # a count of two digits
+           {"sample": [4.0, 5.0], "size": 2, "nonfinite": 0}]             # the sample not last
+    texts = [json.dumps(d) for d in plain + odd] + ['{"nonfinite": 0, "sample":[1.0, 2.0]}', "", None]
+    return texts
+
+
 def test_output_samples_of_many_digests_equal_one_at_a_time():
-    texts = [json.dumps({"size": 3, "nonfinite": 0, "sample": [0.1, -2.5e-7, 3.0]}),
-             json.dumps({"size": 2, "nonfinite": 1, "sample": [1.0, None]}),
-             json.dumps({"size": 0, "nonfinite": 0, "sample": []}),
-             json.dumps({"size": 1, "nonfinite": 0}),
-             json.dumps({"size": 2, "nonfinite": 2, "sample": [1e300, 0.5]}), "", None]
+    texts = _digests_like_the_store_writes()
     for many, one in zip(output_samples(texts), [output_sample(t) for t in texts], strict=True):
         assert many[1] == one[1]
         assert (many[0] is None) == (one[0] is None)
         if one[0] is not None:
             np.testing.assert_array_equal(many[0], one[0])
+
+
+def test_a_chunk_that_does_not_read_as_numbers_is_read_digest_by_digest():
+    texts = _digests_like_the_store_writes()
+    broken = texts[:2] + ['{"size": 2, "nonfinite": 0, "sample": [1.5, 2.5.5]}']
+    with pytest.raises(json.JSONDecodeError):  # the one-at-a-time path is JSON: bad JSON is an error
+        output_samples(broken)
+    spaced = texts[:2] + ['{"size": 2, "nonfinite": 0, "sample": [ 1.5, 2.5]}']
+    assert [len(v) for v, _ in output_samples(spaced)] == [3, 2, 2]
 
 
 def test_numbers_read_by_arrow_are_the_doubles_python_reads():
@@ -184,15 +221,12 @@ def test_numbers_read_by_arrow_are_the_doubles_python_reads():
               "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
               "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
               "0000000000000000000000000000000000000000", "-0.0", "+3", ".5", "7."]
-    got = _parse_numbers(", ".join(words))
+    got = _read_lines(" \n".join(words).encode())
     expected = np.array([float(w) for w in words])
     np.testing.assert_array_equal(got.view(np.int64), expected.view(np.int64))  # bit for bit
-
-
-def test_numbers_other_than_plain_decimals_are_read_as_numpy_reads_them():
-    np.testing.assert_array_equal(_parse_numbers("1.5, NaN, -Infinity"), np.array([1.5, np.nan, -np.inf]))
-    with pytest.raises((ValueError, DeprecationWarning)):
-        _parse_numbers("1.5, 2.5.5, 3")
+    many = output_samples([json.dumps({"nonfinite": 0, "sample": [float(w) for w in words[i:i + 64]]})
+                           for i in range(0, len(words), 64)])
+    np.testing.assert_array_equal(np.concatenate([v for v, _ in many]).view(np.int64), expected.view(np.int64))
 
 
 def _same_fit(fa, fb):

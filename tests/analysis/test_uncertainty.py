@@ -8,7 +8,7 @@ from scipy import stats
 from suite.analysis.series import timed
 from suite.analysis.synthetic import FrameBuilder, MachineNoise
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
-from suite.analysis.uncertainty import rounds_agree, t_quantile, wls_fit
+from suite.analysis.uncertainty import median, robust_scale, rounds_agree, t_quantile, wls_fit
 
 
 @pytest.mark.parametrize("dof", [1, 2, 3, 4.5, 10, 30, 200])
@@ -92,3 +92,12 @@ def test_rounds_agree_pairs_rounds_by_index():
     assert rounds_agree([1.2, 1.25, 1.22], [1.0, 1.0, 1.01], 0.1)
     assert not rounds_agree([1.2, 1.02, 1.22], [1.0, 1.0, 1.01], 0.1)  # one round shows no effect
     assert rounds_agree([1.2], [1.0, 1.1], 0.5)  # a single round cannot disagree
+
+
+def test_the_short_array_median_is_numpys_to_the_bit():
+    rng = np.random.default_rng(11)
+    for n in range(1, 40):
+        values = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 5, n)
+        assert median(values) == float(np.median(values))
+        assert robust_scale(values) == 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    assert np.isnan(median(np.array([1.0, np.nan, 2.0]))) and np.isnan(median(np.empty(0)))
