@@ -225,24 +225,29 @@ def elasticity_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOL
     """
     if series is None:
         series = all_axis_series(timed(df, thresholds), 3, axes)
-    fits = [(s, e) for s, e in zip(series, elasticities(series, thresholds), strict=True) if e is not None]
-    counts = Counter(_group(s) for s, _ in fits)
+    fits = [(s, e, _group(s)) for s, e in zip(series, elasticities(series, thresholds), strict=True)
+            if e is not None]
+    cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
+            "latency_ratio", "verdict", "tests", "_e"]
+    if not fits:
+        return pd.DataFrame(columns=cols)
+    counts = Counter(g for _, _, g in fits)
     labels: dict[tuple, str] = {}  # series of many devices share their label: describe each once
-    rows = []
-    for s, e in fits:
-        k = s.key
-        label_key = (s.axis, tuple((c, str(v)) for c, v in k.items() if c != "device"))
+    series_labels = []
+    for s, _, _ in fits:
+        label_key = (s.axis, tuple((c, str(v)) for c, v in s.key.items() if c != "device"))
         label = labels.get(label_key)
         if label is None:
             label = labels[label_key] = s.describe()
-        rows.append({"device": k.get("device"), "sweep": k.get("sweep"), "runtime": k.get("runtime"),
-                     "op": k.get("op"), "dtype": k.get("dtype"), "axis": s.axis, "series": label,
-                     "elasticity": e.slope, "stderr": e.stderr, "mac_ratio": e.mac_ratio,
-                     "latency_ratio": e.latency_ratio, "verdict": e.verdict(thresholds, counts[_group(s)]),
-                     "tests": counts[_group(s)], "_e": e})
-    cols = ["device", "sweep", "runtime", "op", "dtype", "axis", "series", "elasticity", "stderr", "mac_ratio",
-            "latency_ratio", "verdict", "tests", "_e"]
-    return pd.DataFrame(rows, columns=cols)
+        series_labels.append(label)
+    # a series' group is its place and axis: the first six columns
+    place = dict(zip(cols[:6], (list(c) for c in zip(*(g for _, _, g in fits), strict=True)), strict=True))
+    tests = [counts[g] for _, _, g in fits]
+    return pd.DataFrame({**place, "series": series_labels, "elasticity": [e.slope for _, e, _ in fits],
+                         "stderr": [e.stderr for _, e, _ in fits], "mac_ratio": [e.mac_ratio for _, e, _ in fits],
+                         "latency_ratio": [e.latency_ratio for _, e, _ in fits],
+                         "verdict": [e.verdict(thresholds, m) for (_, e, _), m in zip(fits, tests, strict=True)],
+                         "tests": tests, "_e": [e for _, e, _ in fits]}, columns=cols)
 
 
 def _group(s: AxisSeries) -> tuple:
@@ -269,15 +274,15 @@ def find_cost_mismatch(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESH
     for (device, sweep, runtime, op, dtype, axis, direction), group in frame.groupby(keys, sort=True, dropna=False):
         verdict = CONFIRMED if group["resolved"].any() else UNRESOLVED
         pool = group[group["resolved"]] if verdict == CONFIRMED else group
-        worst = pool.loc[(pool["elasticity"] - 1).abs().idxmax()]
-        e: Elasticity = worst["_e"]
+        worst = (pool["elasticity"] - 1).abs().idxmax()
+        e: Elasticity = pool.at[worst, "_e"]
         s = e.series
         lo, hi = fmt_axis_value(s.x[0]), fmt_axis_value(s.x[-1])
         if direction == "below":
             advice = f"MACs overstate the cost of larger {axis_words(axis)}"
         else:
             advice = f"MACs understate the cost of larger {axis_words(axis)}"
-        crit = critical(thresholds.alpha / 2, int(worst["tests"]), e.dof)
+        crit = critical(thresholds.alpha / 2, int(pool.at[worst, "tests"]), e.dof)
         message = (f"On {device}, {op} ({s.describe()}) latency grows {e.latency_ratio:.2g}x while MACs grow "
                    f"{e.mac_ratio:.2g}x from {axis} {lo} to {hi} (elasticity {e.slope:.2f} ± {crit * e.stderr:.2f}); ")
         message += (f"{advice} on this device." if verdict == CONFIRMED else

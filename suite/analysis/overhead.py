@@ -36,6 +36,9 @@ OVERHEAD_COLUMNS = ["device", "sweep", "runtime", "op", "dtype", "kind", "axis",
 _PAIR_COLUMNS = ["device", "sweep", "runtime", "op", "dtype", "kind", "axis", "level", "reference", "latency_ms",
                  "reference_ms", "cost_ratio", "config", "job_ids", "_sigma", "_ref_sigma", "_rounds", "_ref_rounds"]
 
+#: Columns of a timed frame the pairings read, besides the place and parameter columns.
+_READ_COLUMNS = ("median_ms", "_sigma", "flops", "macs", "_rounds", "_job_ids", "params_json")
+
 
 def _bool_columns(data: pd.DataFrame) -> list[str]:
     return [c for c in param_columns(data) if is_bool_column(data[c]) and data[c].nunique() > 1]
@@ -124,12 +127,17 @@ def overhead_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
     threshold); ``significant`` means ``z`` clears the one-sided t quantile at family-wise
     ``alpha`` over the device's variants and ``|overhead| >= overhead_significant`` (10 %).
     """
-    data = timed(df, thresholds)
-    if data.empty:
+    full = timed(df, thresholds)
+    if full.empty:
         return pd.DataFrame(columns=OVERHEAD_COLUMNS)
+    # the pairings filter and copy rows many times: of the columns only those they read
+    kept = {*PLACE_COLUMNS, *param_columns(full), *_READ_COLUMNS}
+    data = full[[c for c in full.columns if c in kept]]
     frames = []
     if "activation" in data.columns:
-        ref_of = data["op"].map(lambda op: ACTIVATION_REFERENCE.get(op, "none"))
+        op_codes, ops = pd.factorize(data["op"])  # the reference of each op once, not of each row
+        refs = np.array([ACTIVATION_REFERENCE.get(op, "none") for op in ops] + ["none"], dtype=object)  # [-1]: no op
+        ref_of = pd.Series(refs[op_codes], index=data.index)
         frames.append(_against_reference(data, "activation", ref_of, "activation"))
     for col in _bool_columns(data):
         frames.append(_against_reference(data, col, pd.Series("False", index=data.index), "switch"))
@@ -139,7 +147,7 @@ def overhead_frame(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS
         return pd.DataFrame(columns=OVERHEAD_COLUMNS)
     pairs = pd.concat(frames, ignore_index=True)
     if point_noise is None:
-        point_noise = point_noise_of(data, thresholds)
+        point_noise = point_noise_of(full, thresholds)
     groups = ["device", "sweep", "runtime", "op", "dtype", "kind", "axis", "level"]
     return compare_pairs(pairs, thresholds.overhead_significant, thresholds, point_noise, groups)[OVERHEAD_COLUMNS]
 

@@ -182,7 +182,7 @@ def summarize_pairs(frame: pd.DataFrame, keys: list[str], name: str, threshold: 
                      f"{name}_min": float(eff.min()), f"{name}_max": float(eff.max()),
                      f"{name}_low": float(np.expm1(np.log1p(med) - half)),
                      f"{name}_high": float(np.expm1(np.log1p(med) + half)),
-                     "cost_ratio": float(np.nanmedian(cost)) if np.isfinite(cost).any() else float("nan"),
+                     "cost_ratio": median(cost[~np.isnan(cost)]) if np.isfinite(cost).any() else float("nan"),
                      "n": b - a, "n_significant": int(sig.sum()),
                      "z": median(finite_z),
                      "critical": float(col["critical"][a]), "rounds_agree": agree, "verdict": verdict, "why": why,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -269,6 +270,9 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
 def effect_floor(floor: float | np.ndarray, thresholds_min: float) -> float:
     """The smallest relative effect a detector may claim: its own threshold or the run's noise
     floor, whichever is larger (a NaN floor, i.e. not measured, is ignored)."""
+    if isinstance(floor, float):  # one floor (a series'): plain float arithmetic, no array
+        f1 = float(floor)
+        return float(max(thresholds_min, f1 if math.isfinite(f1) else 0.0))
     f = np.asarray(floor, dtype=float)
     f = f[np.isfinite(f)]
     return float(max(thresholds_min, float(f.max()) if f.size else 0.0))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 
 from suite import status
 from suite.analysis.records import Anomaly, evidence_json
-from suite.analysis.series import param_columns, pct, with_param_columns
+from suite.analysis.series import PAYLOAD_COLUMNS, param_columns, pct, with_param_columns
 
 #: Statuses counted as "failed" (the point produced no timing for a reason other than support).
 FAILED = (status.BUILD_ERROR, status.RUNTIME_ERROR, status.TIMEOUT, status.CRASHED, status.DEVICE_LOST)
@@ -66,7 +67,8 @@ def support_matrix(df: pd.DataFrame) -> pd.DataFrame:
 
 def _which(rows: pd.DataFrame, all_rows: pd.DataFrame) -> dict[str, list[str]]:
     """Parameter values that only the affected rows have (e.g. ``activation: gelu, mish``)."""
-    return _only_in(_param_texts(all_rows), np.asarray(all_rows.index.isin(rows.index)))
+    affected = np.asarray(all_rows.index.isin(rows.index))
+    return _values_only_in(np.zeros(len(all_rows), dtype=np.int64), 1, _param_texts(all_rows), affected).get(0, {})
 
 
 def _param_texts(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -81,16 +83,26 @@ def _param_texts(rows: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]
     return out
 
 
-def _only_in(texts: dict[str, tuple[np.ndarray, np.ndarray]], affected: np.ndarray) -> dict[str, list[str]]:
-    """:func:`_which` on the column texts of a group (from :func:`_param_texts`) and the mask of
-    its affected rows."""
-    out = {}
+def _values_only_in(group: np.ndarray, n_groups: int, texts: dict[str, tuple[np.ndarray, np.ndarray]],
+                    affected: np.ndarray) -> dict[int, dict[str, list[str]]]:
+    """:func:`_which` of every group at once: per group (``group`` numbers each row's group
+    ``0 .. n_groups - 1``), per column of ``texts`` (from :func:`_param_texts`), the values its
+    ``affected`` rows have and its other rows lack, sorted, where there are one to eight. Values
+    are codes of ``(group, value)`` cells, so the set differences of all groups are two
+    ``np.unique`` and an ``np.isin`` per column."""
+    out: dict[int, dict[str, list[str]]] = {}
     for col, (text, present) in texts.items():
-        bad = set(text[present & affected])
-        good = set(text[present & ~affected])
-        only = sorted(bad - good)
-        if only and len(only) <= 8:
-            out[col] = only
+        code = np.full(len(text), -1, dtype=np.int64)
+        code[present], uniques = pd.factorize(text[present])
+        k = max(len(uniques), 1)
+        cell = group * k + code  # one per (group, value)
+        bad = np.unique(cell[present & affected])
+        only = bad[~np.isin(bad, cell[present & ~affected])]  # sorted: by group, then value code
+        of_group = only // k
+        counts = np.bincount(of_group, minlength=n_groups)
+        for g in np.flatnonzero((counts > 0) & (counts <= 8)):
+            lo, hi = np.searchsorted(of_group, [g, g + 1])
+            out.setdefault(int(g), {})[col] = sorted(str(v) for v in uniques[only[lo:hi] % k])
     return out
 
 
@@ -108,29 +120,47 @@ def find_support_issues(df: pd.DataFrame, min_fraction: float = 0.0) -> list[Ano
     affected = df["status"].isin([s for v in groups.values() for s in v])
     if not affected.any():
         return []
-    # only the (device, sweep, op, dtype) groups with an affected point are looked at row by row
+    # only the (device, sweep, op, dtype) groups with an affected point are looked at, and only
+    # the columns the messages need (the parameter columns, or params_json to expand them from)
     gid = df.groupby(keys, sort=False).ngroup().to_numpy()
     hit_groups = np.unique(gid[affected.to_numpy() & (gid >= 0)])
-    sub = df.loc[np.isin(gid, hit_groups), [c for c in df.columns if c not in ("samples_ms", "output_json")]]
+    kept = set(keys) | {"status", "error", "info_json", "params_json"} | set(param_columns(df))
+    sub = df.loc[np.isin(gid, hit_groups), [c for c in df.columns if c in kept and c not in PAYLOAD_COLUMNS]]
     data = with_param_columns(sub.reset_index(drop=True))
-    # plain object columns: the group loop below takes rows per group, slow on Arrow-backed strings
     data = data.astype({c: object for c in data.columns
                         if pd.api.types.is_string_dtype(data[c]) and not pd.api.types.is_object_dtype(data[c])})
+    group = data.groupby(keys, sort=True).ngroup().to_numpy()
+    n_groups = int(group.max()) + 1
+    n_rows = np.bincount(group, minlength=n_groups)
+    rows_of = np.argsort(group, kind="stable")  # each group's rows, in frame order
+    bounds = np.r_[0, np.cumsum(n_rows)]
+    key_values = [data[k].to_numpy()[rows_of[bounds[:-1]]] for k in keys]
+    texts = _param_texts(data)
+    status_of = data["status"].to_numpy()
+    error = data["error"] if "error" in data.columns else pd.Series(index=data.index, dtype=object)
+    has_error = error.notna().to_numpy()
+    error_text = np.full(len(data), "", dtype=object)
+    error_text[has_error] = error[has_error].astype(str).to_numpy(dtype=object)
+    info = data["info_json"].to_numpy() if "info_json" in data.columns else None
+    masks = {kind: data["status"].isin(statuses).to_numpy() for kind, statuses in groups.items()}
+    hits = {kind: np.bincount(group[mask], minlength=n_groups) for kind, mask in masks.items()}
+    which_of = {kind: _values_only_in(group, n_groups, texts, mask) for kind, mask in masks.items()}
     out = []
-    for (device, sweep, op, dtype), g in data.groupby(keys, sort=True):
-        texts = _param_texts(g)
-        status_of = g["status"]
-        for kind, statuses in groups.items():
-            mask = status_of.isin(statuses).to_numpy()
-            hit = g[mask]
-            if hit.empty or len(hit) / len(g) < min_fraction:
+    for g in range(n_groups):
+        device, sweep, op, dtype = (v[g] for v in key_values)
+        n = int(n_rows[g])
+        rows = rows_of[bounds[g]:bounds[g + 1]]
+        for kind in groups:
+            n_hit = int(hits[kind][g])
+            if n_hit == 0 or n_hit / n < min_fraction:
                 continue
-            frac = len(hit) / len(g)
-            which = _only_in(texts, mask)
+            frac = n_hit / n
+            hit = rows[masks[kind][rows]]
+            which = which_of[kind].get(g, {})
             where = "; ".join(f"{k}={', '.join(v)}" for k, v in which.items())
             where = f" ({where})" if where else ""
-            errors = [e for e in hit.get("error", pd.Series(dtype=str)).dropna().astype(str) if e]
-            fb_ops = _fallback_ops(hit["info_json"]) if "info_json" in hit.columns else ""
+            errors = [e for e in error_text[hit] if e]
+            fb_ops = _fallback_ops(pd.Series(info[hit], dtype=object)) if info is not None else ""
             if kind == "unsupported":
                 verb, advice = "is unsupported", "choose a supported variant or expect a CPU fallback"
             elif kind == "fallback":
@@ -140,10 +170,10 @@ def find_support_issues(df: pd.DataFrame, min_fraction: float = 0.0) -> list[Ano
             else:
                 verb, advice = "failed", "see the error texts"
             err = f" First error: {errors[0][:160]}" if errors else ""
-            message = (f"On {device}, {op} in {dtype} {verb} for {len(hit)} of {len(g)} points ({pct(frac)})"
+            message = (f"On {device}, {op} in {dtype} {verb} for {n_hit} of {n} points ({pct(frac)})"
                        f"{where}; {advice}.{err}")
-            evidence = {"op": op, "dtype": dtype, "n": int(len(g)), "n_affected": int(len(hit)),
-                        "statuses": hit["status"].value_counts().to_dict(), "only_in_affected": which,
+            evidence = {"op": op, "dtype": dtype, "n": n, "n_affected": n_hit,
+                        "statuses": dict(Counter(status_of[hit].tolist())), "only_in_affected": which,
                         "fallback_ops": fb_ops.split(",") if fb_ops else [], "errors": sorted(set(errors))[:5]}
             out.append(Anomaly(kind=kind, device=str(device), sweep=str(sweep), axis="", at=str(dtype),
                                magnitude=float(frac), finding="F7" if kind != "failed" else "", message=message,

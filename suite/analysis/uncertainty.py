@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -85,8 +86,12 @@ def t_quantile(p: float, dof: float) -> float:
     return math.sqrt(n * y)
 
 
+@lru_cache(maxsize=4096, typed=True)
 def critical(alpha: float, m: int, dof: float = math.inf) -> float:
-    """One-sided critical value at family-wise level ``alpha`` over ``m`` tests (Bonferroni)."""
+    """One-sided critical value at family-wise level ``alpha`` over ``m`` tests (Bonferroni).
+
+    Memoised (per argument types, so a numpy float gets what it always got): detectors ask
+    for the same few (alpha, m, dof) once per series, tens of thousands of times."""
     return t_quantile(1.0 - alpha / max(int(m), 1), dof)
 
 

@@ -6,15 +6,19 @@ the straightforward per-series / per-row code on small inputs, value for value.
 
 import json
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from suite.analysis import ranking
 from suite.analysis.elasticity import elasticities, elasticity
 from suite.analysis.pairs import group_verdict, rounds_agree_many, summarize_pairs
 from suite.analysis.precision import _read_lines, output_sample, output_samples
-from suite.analysis.series import _round_lists, _round_values, all_axis_series, timed
+from suite.analysis.ranking import Z95, _label, _ordered_at
+from suite.analysis.records import Anomaly, evidence_json
+from suite.analysis.series import _round_lists, _round_values, all_axis_series, pct, timed, with_param_columns
 from suite.analysis.steps import (
     MAX_POTTS_POINTS,
     _best_patterns,
@@ -23,11 +27,19 @@ from suite.analysis.steps import (
     periodic_trials,
     smooth_scatter,
 )
-from suite.analysis.support import _which
+from suite.analysis.support import FAILED, _fallback_ops, _param_texts, _which, find_support_issues
 from suite.analysis.synthetic import study_frame
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS
 from suite.analysis.trend import moderated_fit, series_data, series_datas, smooth_design
-from suite.analysis.uncertainty import refit, refit_many, rounds_agree, wls_fit, wls_fit_many, wls_tau2_many
+from suite.analysis.uncertainty import (
+    critical,
+    refit,
+    refit_many,
+    rounds_agree,
+    wls_fit,
+    wls_fit_many,
+    wls_tau2_many,
+)
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +288,205 @@ def test_staircases_found_with_batched_periodic_fits_equal_series_by_series(stud
     alone = [find_steps(s) for s in usable]
     assert sum(st is not None for st in alone) > 10
     assert batched == alone
+
+
+def _per_point_frame(rng, n_devices):
+    """A :func:`suite.analysis.ranking._per_point` table on random points: ties in latency and
+    MACs, unknown floors, MAC-less points, groups of one point, devices in three classes."""
+    rows = []
+    for d in range(n_devices):
+        for sweep in ("s1", "s2"):
+            for dtype in ("fp32", "int8"):
+                for p in sorted(rng.choice(18, rng.integers(1, 18), replace=False)):
+                    rows.append({"device": f"dev{d:02d}", "sweep": sweep, "dtype": dtype, "point_id": f"p{p:02d}",
+                                 "lat": float(rng.choice([1.0, 1.15, 1.3, 2.0, 2.6, 3.0, 9.0]) * (1 + d % 3)),
+                                 "sigma": float(rng.uniform(0.0, 0.1)), "macs": int(rng.choice([0, 1, 2, 5, 9]) * 1e6),
+                                 "op": "conv2d", "params": json.dumps({"cin": int(p)}),
+                                 "device_class": f"class{d % 3}",
+                                 "floor": float(rng.choice([np.nan, 0.0, 0.02, 0.3]))})
+    per = pd.DataFrame(rows)
+    # class-0 devices: latencies 16 % apart at 5 % sigma, beyond the noise at a single pair's 95 %
+    # level only (apparent inversions, none confirmed)
+    near = per["device_class"] == "class0"
+    per["lat"] = per["lat"].where(~near, 2.0 * rng.choice([1.0, 1.16], len(per)))
+    per["sigma"] = per["sigma"].where(~near, 0.05)
+    per["floor"] = per["floor"].where(~near, 0.0)
+    per = per.astype({"device": object, "sweep": object, "dtype": object, "point_id": object,
+                                     "op": object, "params": object, "device_class": object})
+    return per.assign(sd=np.sqrt(per["sigma"] ** 2 + 0.01**2))
+
+
+def _device_inversions_reference(per, thresholds):
+    """device_inversions as the pandas group loop it was before it worked on numpy arrays."""
+    def devices_to_pair(g):
+        devices = sorted(g["device"].unique())
+        if len(devices) <= ranking.MAX_PAIRWISE_DEVICES:
+            return devices
+        counts = g.groupby(["device_class", "device"]).size().reset_index(name="n")
+        counts = counts.sort_values(["device_class", "n", "device"], ascending=[True, False, True])
+        return sorted(counts.drop_duplicates("device_class")["device"])
+
+    def thin(frame, by):
+        if len(frame) <= ranking.MAX_RANK_POINTS:
+            return frame
+        order = frame.sort_values(by)
+        return order.iloc[np.unique(np.linspace(0, len(order) - 1, ranking.MAX_RANK_POINTS).round().astype(int))]
+
+    z = critical(thresholds.alpha, 1)
+    rows = []
+    for (sweep, dtype), g in per.groupby(["sweep", "dtype"], sort=True):
+        for dev_a, dev_b in combinations(devices_to_pair(g), 2):
+            a = g[g["device"] == dev_a].set_index("point_id")
+            b = g[g["device"] == dev_b].set_index("point_id")
+            common = a.index.intersection(b.index)
+            if len(common) < 2:
+                continue
+            a = thin(a.loc[common], "lat")
+            b = b.loc[common].loc[a.index]
+            la, sa, lb, sb = (x.to_numpy(float) for x in (a["lat"], a["sd"], b["lat"], b["sd"]))
+            floor = float(np.nan_to_num(np.nanmax(np.r_[a["floor"].to_numpy(float), b["floor"].to_numpy(float),
+                                                        0.0])))
+            a_gt, a_big = _ordered_at(la, sa, (z, Z95), floor)
+            b_gt, b_big = _ordered_at(lb, sb, (z, Z95), floor)
+            inverted = np.triu(a_gt & b_gt.T | a_gt.T & b_gt, 1)
+            comparable = np.triu((a_gt | a_gt.T) & (b_gt | b_gt.T), 1)
+            apparent = np.triu(a_big & b_big.T | a_big.T & b_big, 1) & ~inverted
+            n_inv, n_cmp = int(inverted.sum()), int(comparable.sum())
+            example = ""
+            shown = inverted if n_inv else apparent
+            if shown.any():
+                score = np.where(shown, np.abs(np.log(la[:, None] / la[None, :])) +
+                                 np.abs(np.log(lb[:, None] / lb[None, :])), -1)
+                i, j = np.unravel_index(np.argmax(score), score.shape)
+                ai, aj = a.iloc[i], a.iloc[j]
+                example = (f"{_label(ai['op'], ai['params'])}: {la[i]:.3g} ms on {dev_a}, {lb[i]:.3g} ms on {dev_b}; "
+                           f"{_label(aj['op'], aj['params'])}: {la[j]:.3g} ms on {dev_a}, {lb[j]:.3g} ms on {dev_b}")
+            rows.append({"device_a": dev_a, "device_b": dev_b, "sweep": sweep, "dtype": dtype, "points": len(a),
+                         "comparable": n_cmp, "inverted": n_inv, "apparent": int(apparent.sum()),
+                         "fraction": n_inv / n_cmp if n_cmp else 0.0, "example": example})
+    return pd.DataFrame(rows)
+
+
+def _mac_inversions_reference(per, thresholds):
+    """mac_inversions as the pandas group loop it was before groups were stacked."""
+    per = per[per["macs"] > 0]
+    z = critical(thresholds.alpha, 1)
+    rows = []
+    for (device, sweep, dtype), g in per.groupby(["device", "sweep", "dtype"], sort=True):
+        if len(g) < 2:
+            continue
+        if len(g) > ranking.MAX_RANK_POINTS:
+            g = g.sort_values("macs")
+            g = g.iloc[np.unique(np.linspace(0, len(g) - 1, ranking.MAX_RANK_POINTS).round().astype(int))]
+        lat, sd, macs = (g[c].to_numpy(float) for c in ("lat", "sd", "macs"))
+        floor = float(np.nan_to_num(np.nanmax(np.r_[g["floor"].to_numpy(float), 0.0])))
+        costlier = macs[None, :] >= thresholds.inversion_min_mac_ratio * macs[:, None]
+        slower, slower_95 = _ordered_at(lat, sd, (z, Z95), floor)
+        inverted = costlier & slower
+        comparable = costlier & (slower | slower.T)
+        apparent = costlier & slower_95 & ~inverted
+        n_inv, n_cmp = int(inverted.sum()), int(comparable.sum())
+        example = ""
+        shown = inverted if n_inv else apparent
+        if shown.any():
+            i, j = np.unravel_index(np.argmax(np.where(shown, lat[:, None] / lat[None, :], -1)), shown.shape)
+            gi, gj = g.iloc[i], g.iloc[j]
+            example = (f"{_label(gj['op'], gj['params'])} ({macs[j] / 1e6:.3g} MMAC) takes {lat[j]:.3g} ms, "
+                       f"{_label(gi['op'], gi['params'])} ({macs[i] / 1e6:.3g} MMAC) takes {lat[i]:.3g} ms")
+        rows.append({"device": device, "sweep": sweep, "dtype": dtype, "points": len(g), "comparable": n_cmp,
+                     "inverted": n_inv, "apparent": int(apparent.sum()),
+                     "fraction": n_inv / n_cmp if n_cmp else 0.0, "example": example})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n_devices", [3, 15])
+def test_rank_inversions_on_arrays_and_stacks_equal_the_group_by_loops(monkeypatch, n_devices):
+    # small limits, so that thinning (with ties) and several stacks of one size happen on a small frame
+    monkeypatch.setattr(ranking, "MAX_RANK_POINTS", 9)
+    monkeypatch.setattr(ranking, "PAIR_BATCH", 200)
+    per = _per_point_frame(np.random.default_rng(n_devices), n_devices)
+    by_devices = ranking._device_inversions_of(per, DEFAULT_THRESHOLDS)
+    expected = _device_inversions_reference(per, DEFAULT_THRESHOLDS)
+    assert len(by_devices) > 5 and (by_devices["example"] != "").any() and (by_devices["points"] == 9).any()
+    assert set(by_devices["device_a"]) | set(by_devices["device_b"]) <= {f"dev{d:02d}" for d in range(n_devices)}
+    pd.testing.assert_frame_equal(by_devices, expected)
+    by_macs = ranking._mac_inversions_of(per, DEFAULT_THRESHOLDS)
+    expected = _mac_inversions_reference(per, DEFAULT_THRESHOLDS)
+    assert len(by_macs) > 10 and (by_macs["inverted"] > 0).any() and (by_macs["points"] == 9).any()
+    assert ((by_macs["inverted"] == 0) & (by_macs["example"] != "")).any()  # an apparent-only example
+    pd.testing.assert_frame_equal(by_macs, expected)
+
+
+def _support_frame(rng, n, explicit_params):
+    """Measurements of random outcomes in (device, sweep, op, dtype) groups, with parameter
+    columns of several kinds (or only ``params_json`` to expand them from)."""
+    statuses = ["ok", "ok", "fallback", "unsupported", "runtime_error", "timeout", "skipped"]
+    params = [{"cin": int(rng.choice([8, 16, 32])), "act": str(rng.choice(["relu", "gelu", "mish"])),
+               "scale": float(rng.choice([0.5, 1.0, 1.5])), **({"k": int(rng.integers(0, 12))} if rng.random() < 0.7
+                                                                else {})} for _ in range(n)]
+    df = pd.DataFrame({"device": rng.choice(["npu", "gpu", "cpu"], n), "sweep": rng.choice(["a", "b"], n),
+                       "op": rng.choice(["conv2d", "mbconv"], n), "dtype": rng.choice(["fp32", "int8", None], n),
+                       "status": rng.choice(statuses, n),
+                       "error": rng.choice([None, "", "E: no kernel", "E: timeout after 30 s"], n),
+                       "info_json": rng.choice([None, '{"fallback_ops": ["gelu"]}', '{"fallback_ops": ["mish", 3]}',
+                                                "not json", "{}"], n),
+                       "params_json": [json.dumps(p) for p in params]})
+    if explicit_params:
+        df = pd.concat([df, pd.DataFrame(params).astype({"k": "Int64"})], axis=1)
+    return df
+
+
+def _support_reference(df, min_fraction):
+    """find_support_issues as the pandas group loop it was before it took numpy slices."""
+    def only_in(texts, affected):
+        out = {}
+        for col, (text, present) in texts.items():
+            only = sorted(set(text[present & affected]) - set(text[present & ~affected]))
+            if only and len(only) <= 8:
+                out[col] = only
+        return out
+
+    keys = ["device", "sweep", "op", "dtype"]
+    groups = {"unsupported": ["unsupported"], "fallback": ["fallback"], "failed": list(FAILED)}
+    data = with_param_columns(df).astype({c: object for c in ("device", "sweep", "op", "dtype", "status", "error")})
+    hit_groups = data[data["status"].isin([s for v in groups.values() for s in v])][keys].drop_duplicates()
+    data = data.merge(hit_groups, on=keys).sort_index() if len(hit_groups) else data.iloc[:0]
+    out = []
+    for (device, sweep, op, dtype), g in data.groupby(keys, sort=True):
+        texts = _param_texts(g)
+        for kind, statuses in groups.items():
+            mask = g["status"].isin(statuses).to_numpy()
+            hit = g[mask]
+            if hit.empty or len(hit) / len(g) < min_fraction:
+                continue
+            frac = len(hit) / len(g)
+            which = only_in(texts, mask)
+            where = "; ".join(f"{k}={', '.join(v)}" for k, v in which.items())
+            where = f" ({where})" if where else ""
+            errors = [e for e in hit["error"].dropna().astype(str) if e]
+            fb_ops = _fallback_ops(hit["info_json"])
+            verb = {"unsupported": "is unsupported", "failed": "failed"}.get(kind, "falls back off the accelerator")
+            if kind == "fallback" and fb_ops:
+                verb += f" ({fb_ops.replace(',', ', ')} ran elsewhere)"
+            advice = {"unsupported": "choose a supported variant or expect a CPU fallback",
+                      "fallback": "avoid these ops on this device", "failed": "see the error texts"}[kind]
+            err = f" First error: {errors[0][:160]}" if errors else ""
+            message = (f"On {device}, {op} in {dtype} {verb} for {len(hit)} of {len(g)} points ({pct(frac)})"
+                       f"{where}; {advice}.{err}")
+            evidence = {"op": op, "dtype": dtype, "n": int(len(g)), "n_affected": int(len(hit)),
+                        "statuses": hit["status"].value_counts().to_dict(), "only_in_affected": which,
+                        "fallback_ops": fb_ops.split(",") if fb_ops else [], "errors": sorted(set(errors))[:5]}
+            out.append(Anomaly(kind=kind, device=str(device), sweep=str(sweep), axis="", at=str(dtype),
+                               magnitude=float(frac), finding="F7" if kind != "failed" else "", message=message,
+                               evidence_json=evidence_json(evidence)))
+    return out
+
+
+@pytest.mark.parametrize("explicit_params", [True, False])
+def test_support_issues_of_all_groups_at_once_equal_the_group_by_loop(explicit_params):
+    df = _support_frame(np.random.default_rng(4), 400, explicit_params)
+    for min_fraction in (0.0, 0.2):
+        got = find_support_issues(df, min_fraction)
+        expected = _support_reference(df, min_fraction)
+        assert len(got) > 10 and any(json.loads(a.evidence_json)["only_in_affected"] for a in got)
+        assert got == expected
