@@ -337,19 +337,30 @@ def _relative_rmse_rows(samples: Samples, values: np.ndarray, refs: np.ndarray) 
     out = np.full(len(values), np.nan)
     lengths = samples.length[values]
     for n in np.unique(lengths):
-        idx = np.flatnonzero(lengths == n)
+        every = np.flatnonzero(lengths == n)
         at = np.arange(n)
-        v = samples.flat[samples.start[values[idx]][:, None] + at]
-        r = samples.flat[samples.start[refs[idx]][:, None] + at]
-        ok = np.isfinite(v) & np.isfinite(r)
-        count = ok.sum(axis=1)
-        diff = np.where(ok, v - r, 0.0)
-        ref = np.where(ok, r, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            num = np.sqrt((diff**2).sum(axis=1) / count)
-            den = np.sqrt((ref**2).sum(axis=1) / count)
-            out[idx] = np.where(count == 0, np.nan, np.where(den > 0, num / den, num))
+        for lo in range(0, len(every), _RMSE_ROWS):  # bounded temporaries: ~4 MB each
+            _rmse_of(samples, values, refs, every[lo:lo + _RMSE_ROWS], at, out)
     return out
+
+
+#: Pairs whose relative RMSE is taken as one matrix (rows of up to 64 sampled values).
+_RMSE_ROWS = 8192
+
+
+def _rmse_of(samples: Samples, values: np.ndarray, refs: np.ndarray, idx: np.ndarray, at: np.ndarray,
+             out: np.ndarray) -> None:
+    """:func:`_relative_rmse_rows` of the pairs ``idx`` (all of length ``len(at)``) into ``out``."""
+    v = samples.flat[samples.start[values[idx]][:, None] + at]
+    r = samples.flat[samples.start[refs[idx]][:, None] + at]
+    ok = np.isfinite(v) & np.isfinite(r)
+    count = ok.sum(axis=1)
+    diff = np.where(ok, v - r, 0.0)
+    ref = np.where(ok, r, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num = np.sqrt((diff**2).sum(axis=1) / count)
+        den = np.sqrt((ref**2).sum(axis=1) / count)
+        out[idx] = np.where(count == 0, np.nan, np.where(den > 0, num / den, num))
 
 
 def find_quant_errors(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Anomaly]:

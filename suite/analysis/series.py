@@ -193,7 +193,8 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
         order = np.lexsort((pd.to_numeric(df["round"], errors="coerce").fillna(0).to_numpy(), gid))
     else:
         order = np.argsort(gid, kind="stable")
-    df, gid = df.iloc[order].reset_index(drop=True), gid[order]
+    if not np.array_equal(order, np.arange(rows)):  # rows of a point apart (v1 rounds, several runs): gather them
+        df, gid = df.iloc[order].reset_index(drop=True), gid[order]
     flat_rounds, lengths = _round_values(df)
     lat = df["median_ms"].to_numpy(float)
     half = ci_halfwidth_ms(df).to_numpy(float)
@@ -226,7 +227,8 @@ def point_uncertainty(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHO
     sq = np.bincount(gid, weights=np.where(usable, sig_ci, 0.0) ** 2, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         sig_stored = np.where(count > 0, np.sqrt(sq / np.maximum(count, 1) / np.maximum(count, 1)), np.nan)
-    first = df.iloc[starts].copy()
+    # one row per point (contract v2, one run): the frame itself, copy-on-write keeps the caller's intact
+    first = df.copy(deep=False) if len(starts) == rows else df.iloc[starts].copy()
     first_run = run[starts]
     # the run's typical between-round variance, the prior of every point's variance: from the
     # median over points of each point's median absolute deviation of its rounds (robust twice: a

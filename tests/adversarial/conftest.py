@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from suite.testing.requirements import require
+from suite.testing.signals import ctrl_c_default
 
 #: A protocol short enough for tests, long enough that a run can be interrupted mid-way; one round, no
 #: sentinel, no confirmation (test_lost_journal.py and test_concurrent_runs.py run the default rounds).
@@ -41,7 +42,8 @@ def hwbehave(*args: str, env: dict[str, str] | None = None, timeout: float = 120
 def spawn(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[str]:
     """Start the real CLI in the background (its own session, so signals reach only it)."""
     return subprocess.Popen([sys.executable, "-m", "suite", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+                            text=True, env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+                            preexec_fn=ctrl_c_default)
 
 
 def wait_for(predicate, timeout_s: float = 120.0, what: str = "condition") -> None:

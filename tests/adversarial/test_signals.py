@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import suite.results as results
+from suite.testing.signals import ctrl_c_default
 
 from .conftest import SLOW, assert_clean_exit, hwbehave, journal_lines, leftovers, spawn, sweep_text, wait_for
 
@@ -72,7 +73,8 @@ def test_signal_during_imports_exits_3_without_a_traceback(sig, tmp_path):
     sweep = tmp_path / "s.yaml"
     sweep.write_text(sweep_text())
     p = subprocess.run([sys.executable, "-c", DURING_IMPORTS, sig, str(sweep)], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+                       timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                       preexec_fn=ctrl_c_default)
     assert_clean_exit(p, 3)
     assert ("terminated" if sig == "SIGTERM" else "interrupted") in p.stderr
     assert "rerun the same command" in p.stderr

@@ -490,3 +490,11 @@ def test_support_issues_of_all_groups_at_once_equal_the_group_by_loop(explicit_p
         expected = _support_reference(df, min_fraction)
         assert len(got) > 10 and any(json.loads(a.evidence_json)["only_in_affected"] for a in got)
         assert got == expected
+
+
+def test_timed_leaves_the_frame_it_was_given_as_it_was():
+    df = study_frame(600, seed=2)
+    before = df.copy()
+    prepared = timed(df)
+    prepared["median_ms"] = 0.0  # the prepared frame is its own
+    pd.testing.assert_frame_equal(df, before)

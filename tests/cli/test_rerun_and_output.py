@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import suite.results as results
+from suite.testing.signals import ctrl_c_default
 
 pytestmark = pytest.mark.timeout(300)
 SLOW = ("measure: {warmup_runs: 1, warmup_s: 0.0, min_runs: 3, min_s: 0.3, max_s: 0.5, timeout_s: 30, rounds: 1, "
@@ -35,7 +36,7 @@ def test_a_plain_rerun_after_ctrl_c_resumes_the_same_run(tmp_path: Path):
     root = tmp_path / "results"
     command = ["run", str(sweep), "--results", str(root), "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "suite", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=ctrl_c_default)
     deadline = time.monotonic() + 120
     while journal_lines(root) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
