@@ -17,7 +17,7 @@ before this change) on the same frames, side by side, and says whether both give
 anomaly table (they must: speed work keeps results identical).
 
     .venv/bin/python benchmarks/bench_analysis.py [--sizes 10000,100000,1000000]
-        [--baseline REV] [--report-points 10000] [--per-detector]
+        [--baseline REV] [--report-points 10000] [--per-detector] [--stages]
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="largest size the baseline runs on (default 100000)")
     parser.add_argument("--report-points", type=int, default=10_000)
     parser.add_argument("--per-detector", action="store_true", help="also time each detector alone")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time detect_all's stages one after the other (preparation, series, each detector)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     ok = True
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"{b_wall / wall:.1f}x wall, {b_cpu / cpu:.1f}x CPU; anomaly tables "
                       f"{'identical' if same else 'DIFFERENT'}")
                 ok &= same
+            if args.stages:
+                stages: dict[str, float] = {}
+                detect_all(df, timings=stages)
+                print("  stages, a second detect_all (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
             if args.per_detector:
                 prepared = timed(by_timing(df))
                 for name in DETECTOR_NAMES:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import pandas as pd
 
@@ -19,6 +21,8 @@ from suite.analysis.support import find_support_issues
 from suite.analysis.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from suite.analysis.timing import by_timing
 
+T = TypeVar("T")
+
 #: Detector names accepted by ``detect_all(only=...)``, in the order they run.
 DETECTOR_NAMES: tuple[str, ...] = ("staircase", "non_monotonic", "cost_mismatch", "overhead", "dtype_speed",
                                    "quant_error", "support", "rank_inversion", "roofline")
@@ -26,7 +30,8 @@ DETECTOR_NAMES: tuple[str, ...] = ("staircase", "non_monotonic", "cost_mismatch"
 
 def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
                peaks: Mapping[str, Mapping[str, float]] | None = None, reference_op: str = REFERENCE_OP,
-               only: tuple[str, ...] | list[str] | None = None) -> list[Anomaly]:
+               only: tuple[str, ...] | list[str] | None = None,
+               timings: dict[str, float] | None = None) -> list[Anomaly]:
     """Every anomaly in ``df``: confirmed ones first, each by magnitude (largest first), then
     the unresolved ones (``Anomaly.verdict``).
 
@@ -42,17 +47,23 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
         The op blocks and other ops are compared with (F3).
     only : sequence of str, optional
         Names from :data:`DETECTOR_NAMES` to run (default: all).
+    timings : dict, optional
+        Receives the wall seconds of each stage: ``timed`` (the frame prepared), ``series``,
+        ``models`` (their staircase analysis) and each detector run (``benchmarks/bench_analysis.py
+        --stages``).
     """
+    clock = _Stages(timings)
     th = thresholds
     full = df = by_timing(df)  # a timing kind other than measured is analysed as a device of its own
-    df = timed(df, th)  # prepared once; every detector but support and quant_error works on it
+    df = clock("timed", lambda: timed(df, th))  # prepared once; every detector but support and quant_error uses it
     wanted = set(only or DETECTOR_NAMES)
     # every series is analysed once: its staircase, its scatter (non-monotonic reuses it) and,
     # per device, the point-to-point noise that comparisons of different configurations carry
     needs_series = wanted & {"staircase", "non_monotonic", "cost_mismatch", "overhead", "dtype_speed",
                              "rank_inversion"}
-    series = all_axis_series(df, 3) if needs_series else []
-    models = analyse_series([s for s in series if len(s.x) >= th.min_series_points], th) if needs_series else []
+    series = clock("series", lambda: all_axis_series(df, 3)) if needs_series else []
+    models = clock("models", lambda: analyse_series([s for s in series if len(s.x) >= th.min_series_points], th)) \
+        if needs_series else []
     noise = device_point_noise(models, th)
     detectors: dict[str, Callable[[], list[Anomaly]]] = {
         "staircase": lambda: find_staircases(df, th, models=models),
@@ -71,5 +82,20 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
         raise ValueError(f"unknown detector(s) {', '.join(unknown)}; expected some of {', '.join(DETECTOR_NAMES)}")
     found: list[Anomaly] = []
     for name in selected:
-        found.extend(detectors[name]())
+        found.extend(clock(name, detectors[name]))
     return rank(found)
+
+
+class _Stages:
+    """Runs a stage of :func:`detect_all` and, when asked for timings, notes its wall seconds."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    def __call__(self, name: str, work: Callable[[], T]) -> T:
+        if self.timings is None:
+            return work()
+        t0 = time.perf_counter()
+        got = work()
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+        return got

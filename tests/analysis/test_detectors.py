@@ -289,3 +289,13 @@ def test_anomaly_table_carries_the_verdict():
     df = activation_rounds_frame({"relu6": [1.32, 1.30, 1.01], "hard_swish": [1.58, 1.61, 1.60]})
     table = anomalies_to_frame(detect_all(df))
     assert "verdict" in table.columns and set(table["verdict"]) == {"confirmed", "unresolved"}
+
+
+def test_detect_all_reports_the_seconds_of_each_stage_it_ran():
+    df = study_frame(600, seed=4)
+    every: dict[str, float] = {}
+    assert anomalies_to_frame(detect_all(df, timings=every)).equals(anomalies_to_frame(detect_all(df)))
+    assert set(every) == {"timed", "series", "models", *DETECTOR_NAMES} and all(s >= 0 for s in every.values())
+    some: dict[str, float] = {}
+    detect_all(df, only=["support"], timings=some)
+    assert set(some) == {"timed", "support"}  # no series are built for a detector that needs none
