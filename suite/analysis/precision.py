@@ -180,28 +180,26 @@ _CHUNK_ROWS = 8192
 #: Bytes that may open a number.
 _NUMBER_START = np.zeros(256, dtype=bool)
 _NUMBER_START[np.frombuffer(b"0123456789+-.", dtype=np.uint8)] = True
-#: Maps a comma (between numbers) and the closing bracket (after the last) to a line end.
-_TO_LINES = np.arange(256, dtype=np.uint8)
-_TO_LINES[[ord(","), ord("]")]] = ord("\n")
-
-
 def _read_chunk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of the sample lists at ``data[starts[k]:ends[k]]`` (each followed by its ``]``
     at ``ends[k]``), flat, and how many each list has (one more than its commas).
 
-    The lists are cut out of the text with one ``np.repeat`` mask, commas and brackets become
-    line ends, and Arrow's CSV reader reads one number a line. Raises ``ValueError`` when the
-    count read is not the count the commas give, ``pa.ArrowInvalid`` on anything not a number.
+    The lists (with their ``]``) are copied end to end, commas and each list's ``]`` become line
+    ends, and Arrow's CSV reader reads one number a line. Raises ``ValueError`` when the count
+    read is not the count the commas give, ``pa.ArrowInvalid`` on anything not a number (a
+    ``]`` inside a list included).
     """
-    bounds = np.empty(2 * len(starts) + 2, dtype=np.int64)
-    bounds[0], bounds[1:-1:2], bounds[2:-1:2], bounds[-1] = 0, starts, ends + 1, len(data)
-    inside = np.repeat(np.arange(len(bounds) - 1) % 2 == 1, np.diff(bounds))
-    text = data[inside]
+    view = memoryview(data)
+    text = np.frombuffer(bytearray(b"".join([view[a:b] for a, b in zip(starts.tolist(), (ends + 1).tolist(),
+                                                                        strict=True)])), dtype=np.uint8)
+    lengths = ends + 1 - starts
+    first = np.cumsum(lengths) - lengths
     commas = np.flatnonzero(text == ord(","))
-    closes = np.flatnonzero(text == ord("]"))
-    counts = np.diff(np.searchsorted(commas, closes), prepend=0) + 1
-    flat = _read_lines(pa.py_buffer(_TO_LINES[text]))
-    if len(closes) != len(starts) or flat.size != counts.sum():
+    counts = np.diff(np.searchsorted(commas, np.r_[first, len(text)])) + 1
+    text[commas] = ord("\n")
+    text[first + lengths - 1] = ord("\n")  # each list's closing bracket
+    flat = _read_lines(pa.py_buffer(text))
+    if flat.size != counts.sum():
         raise ValueError("sample lists are not plain numbers")
     return flat, counts
 
