@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pandas as pd
@@ -52,6 +54,32 @@ def detect_all(df: pd.DataFrame, thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
         ``models`` (their staircase analysis) and each detector run (``benchmarks/bench_analysis.py
         --stages``).
     """
+    with _collector_paused():
+        return _detect_all(df, thresholds, peaks, reference_op, only, timings)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the analysis, as it was before afterwards.
+
+    The analysis makes hundreds of thousands of short-lived objects (series, fits, staircases)
+    and few reference cycles; reference counting frees them, but the collector's full passes
+    scan every live object again and again (16 % of ``detect_all`` on 1M measurements:
+    ``benchmarks/bench_analysis.py``). A cycle left behind is collected after the analysis.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _detect_all(df: pd.DataFrame, thresholds: Thresholds, peaks: Mapping[str, Mapping[str, float]] | None,
+                reference_op: str, only: tuple[str, ...] | list[str] | None,
+                timings: dict[str, float] | None) -> list[Anomaly]:
+    """:func:`detect_all` with the collector paused."""
     clock = _Stages(timings)
     th = thresholds
     full = df = by_timing(df)  # a timing kind other than measured is analysed as a device of its own

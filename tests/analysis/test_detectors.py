@@ -299,3 +299,18 @@ def test_detect_all_reports_the_seconds_of_each_stage_it_ran():
     some: dict[str, float] = {}
     detect_all(df, only=["support"], timings=some)
     assert set(some) == {"timed", "support"}  # no series are built for a detector that needs none
+
+
+def test_detect_all_gives_the_garbage_collector_back_as_it_found_it():
+    import gc
+
+    df = study_frame(300, seed=5)
+    assert gc.isenabled()
+    detect_all(df)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        detect_all(df)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
