@@ -141,7 +141,6 @@ def output_sample(output_json: str | None) -> tuple[np.ndarray | None, int]:
 
 _SAMPLE_RE = re.compile(r'"sample":\s*\[([^\]]*)\]')
 _NONFINITE_RE = re.compile(r'"nonfinite":\s*(\d+)')
-_DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
 def _read_lines(data: pa.Buffer | bytes) -> np.ndarray:
@@ -177,8 +176,9 @@ class Samples:
 _SAMPLE_KEY, _NONFINITE_KEY = '"sample": [', '"nonfinite": '
 #: Digests read per Arrow CSV read (bounds the copies: ~1.3 kB a digest).
 _CHUNK_ROWS = 8192
-#: Bytes that may open a number.
-_NUMBER_START = np.zeros(256, dtype=bool)
+#: Bytes that are digits, and bytes that may open a number.
+_DIGIT, _NUMBER_START = np.zeros(256, dtype=bool), np.zeros(256, dtype=bool)
+_DIGIT[np.frombuffer(b"0123456789", dtype=np.uint8)] = True
 _NUMBER_START[np.frombuffer(b"0123456789+-.", dtype=np.uint8)] = True
 def _read_chunk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of the sample lists at ``data[starts[k]:ends[k]]`` (each followed by its ``]``
@@ -217,10 +217,9 @@ def digest_samples(texts: pa.Array | pa.ChunkedArray) -> Samples:
     if len(parts) == 1:
         return parts[0]
     shift = np.cumsum([0] + [p.flat.size for p in parts[:-1]])
-    return Samples(np.concatenate([np.empty(0)] + [p.flat for p in parts]),
-                   np.concatenate([np.empty(0, dtype=np.int64)] + [p.start + s for p, s in zip(parts, shift, strict=True)]),
-                   *(np.concatenate([np.empty(0, dtype=np.int64)] + [getattr(p, f) for p in parts])
-                     for f in ("length", "nonfinite")))
+    return Samples(np.concatenate([p.flat for p in parts]),
+                   np.concatenate([p.start + s for p, s in zip(parts, shift, strict=True)]),
+                   np.concatenate([p.length for p in parts]), np.concatenate([p.nonfinite for p in parts]))
 
 
 def _digest_array(texts: pa.Array) -> Samples:
@@ -229,7 +228,7 @@ def _digest_array(texts: pa.Array) -> Samples:
     if n == 0:
         return Samples(np.empty(0), *(np.empty(0, dtype=np.int64) for _ in range(3)))
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset:texts.offset + n + 1]
-    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if n and texts.buffers()[2] else np.zeros(1, np.uint8)
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8) if texts.buffers()[2] else np.zeros(1, np.uint8)
     at_sample = np.asarray(pc.find_substring(texts, _SAMPLE_KEY).fill_null(-1), dtype=np.int64)
     at_nonfinite = np.asarray(pc.find_substring(texts, _NONFINITE_KEY).fill_null(-1), dtype=np.int64)
     begin = np.minimum(offsets[:-1] + at_sample + len(_SAMPLE_KEY), len(data) - 1)
@@ -237,7 +236,7 @@ def _digest_array(texts: pa.Array) -> Samples:
     fast = ((at_sample >= 0) & (close > begin) & (data[close] == ord("]")) & (data[close + 1] == ord("}"))
             & _NUMBER_START[data[begin]])
     digit = np.minimum(offsets[:-1] + at_nonfinite + len(_NONFINITE_KEY), len(data) - 2)
-    no_nonfinite = (at_nonfinite >= 0) & (data[digit] == ord("0")) & ~np.isin(data[digit + 1], _DIGITS)
+    no_nonfinite = (at_nonfinite >= 0) & (data[digit] == ord("0")) & ~_DIGIT[data[digit + 1]]
     length = np.full(n, -1, dtype=np.int64)
     start = np.zeros(n, dtype=np.int64)
     nonfinite = np.zeros(n, dtype=np.int64)
@@ -272,15 +271,18 @@ def _digest_array(texts: pa.Array) -> Samples:
 
 def output_samples(texts: list[str | None]) -> list[tuple[np.ndarray | None, int]]:
     """:func:`output_sample` of each of ``texts`` (see :func:`digest_samples`)."""
-    samples = digest_samples(pa.array([t if isinstance(t, str) else None for t in texts], type=pa.large_string()))
+    samples = digest_samples(_python_texts(texts))
     return [samples.row(i) for i in range(len(texts))]
+
+
+def _python_texts(texts) -> pa.Array:
+    """Python objects as Arrow strings, anything but a string as null."""
+    return pa.array([t if isinstance(t, str) else None for t in texts], type=pa.large_string())
 
 
 def _texts_of(column: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A string column as Arrow without copying where it is Arrow-backed already."""
-    if column.dtype == object:
-        return pa.array([t if isinstance(t, str) else None for t in column], type=pa.large_string())
-    return pa.array(column)
+    return _python_texts(column) if column.dtype == object else pa.array(column)
 
 
 def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -320,10 +322,14 @@ def quant_error_frame(df: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({c: df[c].to_numpy(dtype=object)[picked] for c in ("device", "sweep", "runtime", "op",
                                                                             "dtype", "config_id")})
     frame["reference_device"] = paired["reference_device"].to_numpy(dtype=object)[keep]
-    frame["nonfinite"] = samples.nonfinite[v[keep]]
-    frame["n_values"] = samples.length[v[keep]]
-    frame["rel_rmse"] = _relative_rmse_rows(samples, v[keep], r[keep])
+    frame["nonfinite"] = samples.nonfinite[picked]
+    frame["n_values"] = samples.length[picked]
+    frame["rel_rmse"] = _relative_rmse_rows(samples, picked, r[keep])
     return frame[QUANT_COLUMNS]
+
+
+#: Pairs whose relative RMSE is taken as one matrix (rows of up to 64 sampled values).
+_RMSE_ROWS = 8192
 
 
 def _relative_rmse_rows(samples: Samples, values: np.ndarray, refs: np.ndarray) -> np.ndarray:
@@ -340,10 +346,6 @@ def _relative_rmse_rows(samples: Samples, values: np.ndarray, refs: np.ndarray) 
         for lo in range(0, len(every), _RMSE_ROWS):  # bounded temporaries: ~4 MB each
             _rmse_of(samples, values, refs, every[lo:lo + _RMSE_ROWS], at, out)
     return out
-
-
-#: Pairs whose relative RMSE is taken as one matrix (rows of up to 64 sampled values).
-_RMSE_ROWS = 8192
 
 
 def _rmse_of(samples: Samples, values: np.ndarray, refs: np.ndarray, idx: np.ndarray, at: np.ndarray,

@@ -214,24 +214,12 @@ def find_steps(series: AxisSeries, thresholds: Thresholds = DEFAULT_THRESHOLDS, 
     :func:`periodic_trials`) does for the periodic test.
     """
     data = data if data is not None else series_data(series, MAX_POTTS_POINTS)
-    found = _find_steps(series, thresholds, data, smooth, smooth_tau2, periodic_trial)
-    return _on_every_point(found, data) if found is not None else None
-
-
-def _find_steps(series: AxisSeries, thresholds: Thresholds, data: SeriesData, smooth: Fit | None,
-                smooth_tau2: float | None, periodic_trial: PeriodicTrial | None) -> Staircase | None:
-    """:func:`find_steps` on the (possibly thinned) points ``data``."""
+    if smooth_tau2 is None and _worth_testing(data, thresholds, None):
+        smooth = smooth if smooth is not None else wls_fit(smooth_design(data), data.y, data.v, robust=False)
+        smooth_tau2 = smooth.tau2 if smooth is not None else float("nan")
     if not _worth_testing(data, thresholds, smooth_tau2):
         return None
-    X0 = smooth_design(data)
-    if smooth_tau2 is None:
-        smooth = smooth if smooth is not None else wls_fit(X0, data.y, data.v, robust=False)
-        smooth_tau2 = smooth.tau2 if smooth is not None else float("nan")
-        if smooth_tau2 == 0.0:
-            return None
-    floor = effect_floor(series.floor, thresholds.step_min_rel)
-    periodic = _periodic(data, X0, thresholds, floor, periodic_trial)
-    return _choose(periodic, None if _adequate(periodic, thresholds) else _irregular(data, X0, thresholds, floor))
+    return _find_steps_many([series], [data], [periodic_trial], [True], thresholds)[0]
 
 
 def _adequate(periodic: Staircase | None, thresholds: Thresholds) -> bool:
@@ -333,7 +321,7 @@ def _periodic_candidates(data: SeriesData, X0: np.ndarray, thresholds: Threshold
                          ) -> tuple[tuple[int, ...], np.ndarray, tuple[tuple[bool, int], ...]] | None:
     """Periods, step patterns and the ``(log, row)`` patterns the periodic test fits in full;
     ``None`` when the axis is not a positive increasing integer grid with patterns to try."""
-    grid = _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
+    grid = _grid_of(data)
     if grid is None:
         return None
     periods, K = _step_patterns(grid)
@@ -358,7 +346,7 @@ def periodic_trials(datas: list[SeriesData], smooth_tau2: np.ndarray, thresholds
         if not worth:
             continue
         X0 = designs[i] = smooth_design(data)
-        grid = _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
+        grid = _grid_of(data)
         if grid is not None and _step_patterns(grid)[0]:
             by_grid.setdefault((grid, X0.shape[1]), []).append(i)
     for (grid, _), on_grid in by_grid.items():
@@ -431,6 +419,11 @@ def _periodic(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: f
                      bic=_bic(data, level, X0.shape[1] + 2))
 
 
+def _grid_of(data: SeriesData) -> bytes | None:
+    """:func:`_integer_grid` of the series' axis values."""
+    return _integer_grid(np.ascontiguousarray(data.x, dtype=float).tobytes())
+
+
 @functools.lru_cache(maxsize=4096)
 def _integer_grid(axis: bytes) -> bytes | None:
     """The axis values ``axis`` (float64 bytes) as int64 bytes when they are positive integers
@@ -495,20 +488,9 @@ _FULL_FITS = 1
 
 def _best_patterns(X0: np.ndarray, K: np.ndarray, data: SeriesData, thresholds: Thresholds, log: bool) -> list[int]:
     """Indices of the step patterns (rows of ``K``) that explain most of what the smooth model
-    leaves, by one weighted projection for all of them at once."""
-    y = np.log(data.y) if log else data.y
-    scale = np.ones_like(y) if log else data.y
-    sw = 1.0 / (scale * np.sqrt(data.v + thresholds.assumed_point_noise_rel**2))
-    q, _ = np.linalg.qr(X0 * sw[:, None])
-    ys = y * sw
-    yr = ys - q @ (q.T @ ys)
-    Ks = K * sw[None, :]
-    Kr = Ks - (Ks @ q) @ q.T
-    num = Kr @ yr
-    den = np.einsum("ij,ij->i", Kr, Kr)
-    gain = np.where((den > 1e-12) & (num > 0), num**2 / np.maximum(den, 1e-12), -1.0)
-    order = np.argsort(-gain)[:_FULL_FITS]
-    return [int(i) for i in order if gain[i] > 0]
+    leaves, by one weighted projection for all of them at once (:func:`_best_patterns_many` of
+    one series)."""
+    return _best_patterns_many(X0[None], K, [data], thresholds, log)[0]
 
 
 #: Series whose step patterns are projected in one stack (bounds its (series, patterns, points) arrays).
@@ -573,27 +555,14 @@ def _step_design(X0: np.ndarray, bounds: list[int]) -> np.ndarray:
     return np.column_stack([X0, *((np.arange(n) >= b).astype(float) for b in bounds)])
 
 
-class _Unfitted:
-    """The first irregular fit not done yet (``None`` is a fit that failed)."""
-
-
-_UNFITTED = _Unfitted()
-
-
-def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float,
-               bounds: list[int] | None = None,
-               first: tuple[Fit, float] | None | _Unfitted = _UNFITTED) -> Staircase | None:
+def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: float, proposed: list[int],
+               first: tuple[Fit, float] | None) -> Staircase | None:
     """Test 2 of :func:`find_steps`: steps at free positions proposed by the Potts fit
-    (``bounds``, from :func:`_irregular_bounds`, and ``first``, the moderated fit of
-    :func:`_step_design` over them, skip computing them again)."""
+    (``proposed``, from :func:`_irregular_bounds`; ``first``: the moderated fit of
+    :func:`_step_design` over them), the weakest dropped and the rest refitted until all clear."""
     n = data.n
-    bounds = list(bounds) if bounds is not None else _irregular_bounds(data, thresholds)
-    if not bounds:
-        return None
-    crit = crit_u = float("nan")
+    bounds, got = list(proposed), first
     while bounds:
-        got = moderated_fit(_step_design(X0, bounds), data, thresholds) if isinstance(first, _Unfitted) else first
-        first = _UNFITTED
         if got is None:
             return None
         fit, dof = got
@@ -604,6 +573,7 @@ def _irregular(data: SeriesData, X0: np.ndarray, thresholds: Thresholds, floor: 
         if ts[weakest] >= crit_u:
             break
         del bounds[weakest]
+        got = moderated_fit(_step_design(X0, bounds), data, thresholds) if bounds else None
     if not bounds:
         return None
     p0 = X0.shape[1]
@@ -715,10 +685,11 @@ def analyse_series(series: list[AxisSeries], thresholds: Thresholds = DEFAULT_TH
 
 def _find_steps_many(series: list[AxisSeries], datas: list[SeriesData], trials: list[PeriodicTrial | None],
                      tested: list[bool], thresholds: Thresholds) -> list[Staircase | None]:
-    """:func:`find_steps` of each series (``tested``: worth testing, its smooth scatter known),
-    the irregular test's first fits of one design shape as one stack
-    (:func:`~suite.analysis.trend.moderated_fit_many`)."""
-    work: dict[int, tuple[np.ndarray, float, Staircase | None, list[int] | None]] = {}
+    """:func:`find_steps` of each series (``tested``: worth testing, its smooth scatter known):
+    the periodic test (its fits in ``trials`` where done already), then the irregular one unless
+    the periodic fit is adequate, its first fits of one design shape as one stack
+    (:func:`~suite.analysis.trend.moderated_fit_many`), and :func:`_choose` between them."""
+    work: dict[int, tuple[np.ndarray, float, Staircase | None, list[int]]] = {}
     stacks: dict[tuple[int, int], list[int]] = {}
     for i, (s, data, trial, worth) in enumerate(zip(series, datas, trials, tested, strict=True)):
         if not worth:
@@ -726,18 +697,17 @@ def _find_steps_many(series: list[AxisSeries], datas: list[SeriesData], trials: 
         X0 = smooth_design(data)
         floor = effect_floor(s.floor, thresholds.step_min_rel)
         periodic = _periodic(data, X0, thresholds, floor, trial)
-        bounds = None if _adequate(periodic, thresholds) else _irregular_bounds(data, thresholds)
+        bounds = [] if _adequate(periodic, thresholds) else _irregular_bounds(data, thresholds)
         work[i] = (X0, floor, periodic, bounds)
         if bounds:
             stacks.setdefault((data.n, X0.shape[1] + len(bounds)), []).append(i)
     firsts: dict[int, tuple[Fit, float] | None] = {}
     for members in stacks.values():
-        X = np.stack([_step_design(work[i][0], work[i][3] or []) for i in members])
+        X = np.stack([_step_design(work[i][0], work[i][3]) for i in members])
         firsts.update(zip(members, moderated_fit_many(X, [datas[i] for i in members], thresholds), strict=True))
     out: list[Staircase | None] = [None] * len(series)
     for i, (X0, floor, periodic, bounds) in work.items():
-        irregular = None if bounds is None else _irregular(datas[i], X0, thresholds, floor, bounds,
-                                                           firsts.get(i, _UNFITTED))
+        irregular = _irregular(datas[i], X0, thresholds, floor, bounds, firsts.get(i)) if bounds else None
         found = _choose(periodic, irregular)
         out[i] = _on_every_point(found, datas[i]) if found is not None else None
     return out
