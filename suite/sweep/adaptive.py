@@ -270,21 +270,17 @@ def probes(values: Sequence[float], measured: Mapping[int, Estimate], floor_rel:
 
 
 def refine(series: Sequence[Series], estimates: Mapping[str, Estimate], floor_rel: float | None,
-           axis: str | None = None) -> list[Point]:
+           axis: str) -> list[Point]:
     """The next batch of points over all ``series`` (:func:`probes`), widest gap first (the
     coarsest uncertainty goes first when a budget cuts the batch), then in series order.
 
     ``estimates`` maps point ids to what was measured; points without one are not measured yet.
-    ``axis`` (the adaptive axis) gives the axis values for period guesses; without it, gaps are
-    bisected.
+    ``axis`` (the adaptive axis) gives the axis values for period guesses.
     """
     picks: list[tuple[int, int, int, Point]] = []
     for si, s in enumerate(series):
         measured = {i: estimates[p.id] for i, p in enumerate(s.points) if p.id in estimates}
-        values = [float(p.params[axis]) for p in s.points] if axis else [float(i) for i in range(len(s.points))]
-        if not axis:  # indices are no axis values: no period to guess
-            picks.extend((-g.width, si, g.mid, s.points[g.mid]) for g in gaps(measured, floor_rel))
-            continue
+        values = [float(p.params[axis]) for p in s.points]
         picks.extend((-width, si, k, s.points[k]) for k, width in probes(values, measured, floor_rel))
     picks.sort(key=lambda t: t[:3])
     return [p for *_, p in picks]

@@ -16,7 +16,6 @@ error exactly as before). Both answer the same questions.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from suite.ops.catalogue import DTYPE_BYTES, Cost, OpSpec, ParamColumns
-from suite.sweep.point import Point, config_id
+from suite.sweep.point import Point, config_id, config_id_of_text, point_id_of_text
 
 #: Points per chunk of a part's product: bounds the memory of a batch (~100 bytes a point).
 CHUNK_POINTS = 1 << 16
@@ -110,9 +109,8 @@ class ColumnBatch:
 
     def ids(self) -> list[str]:
         """Each row's point id, from texts joined out of per-value fragments (no ``Point`` made)."""
-        preps, dtypes, sha = self.plan.preps, self.plan.dtypes, hashlib.sha256
-        return [sha(f"{preps[k].text(combo)}|{dtypes[j]}".encode()).hexdigest()[:16]
-                for k, j, combo in self._rows()]
+        preps, dtypes = self.plan.preps, self.plan.dtypes
+        return [point_id_of_text(preps[k].text(combo), dtypes[j]) for k, j, combo in self._rows()]
 
     def keep(self, mask: Sequence[bool]) -> ColumnBatch:
         """The rows where ``mask`` is true."""
@@ -139,12 +137,11 @@ class ColumnBatch:
         catalogue, costs the chunk checked non-negative and within 64 bits)."""
         names = ("macs", "flops", "param_count", "bytes_in", "bytes_out", "bytes_weights")
         costs = zip(*(self.costs[n].tolist() for n in names))
-        ops, preps, dtypes, sha, trusted = self.plan.ops, self.plan.preps, self.plan.dtypes, hashlib.sha256, Point.trusted
+        ops, preps, dtypes, trusted = self.plan.ops, self.plan.preps, self.plan.dtypes, Point.trusted
         for (k, j, combo), cost in zip(self._rows(), costs):
             params, text = preps[k].point(combo)
             dtype = dtypes[j]
-            yield trusted(sha(f"{text}|{dtype}".encode()).hexdigest()[:16], sha(text.encode()).hexdigest()[:16],
-                          ops[k].name, dtype, params, *cost)
+            yield trusted(point_id_of_text(text, dtype), config_id_of_text(text), ops[k].name, dtype, params, *cost)
 
     def totals(self) -> tuple[int, int, int]:
         """``(macs, flops, 0)``: every cost of a column batch is known."""

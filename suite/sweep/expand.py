@@ -578,4 +578,4 @@ class _PreparedOp:
         params = self.base.copy()
         for dim, i in zip(self._value_dicts, combo):
             params.update(dim[i])
-        return params, self.segments[0] + "".join([texts[combo[d]] + tail for d, texts, tail in self._slot_texts])
+        return params, self.text(combo)

@@ -72,13 +72,21 @@ def config_text(op: str, params: dict[str, Any]) -> str:
 
 def point_id(op: str, params: dict[str, Any], dtype: str, text: str | None = None) -> str:
     """Stable id of a configuration at a dtype: the same content gives the same id anywhere."""
-    text = text or config_text(op, params)
-    return hashlib.sha256(f"{text}|{dtype}".encode()).hexdigest()[:16]
+    return point_id_of_text(text or config_text(op, params), dtype)
 
 
 def config_id(op: str, params: dict[str, Any], text: str | None = None) -> str:
     """Id of the configuration without its dtype: joins fp32/fp16/int8 variants of one point."""
-    text = text or config_text(op, params)
+    return config_id_of_text(text or config_text(op, params))
+
+
+def point_id_of_text(text: str, dtype: str) -> str:
+    """:func:`point_id` of a configuration's :func:`config_text`."""
+    return hashlib.sha256(f"{text}|{dtype}".encode()).hexdigest()[:16]
+
+
+def config_id_of_text(text: str) -> str:
+    """:func:`config_id` of a configuration's :func:`config_text`."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -158,10 +158,6 @@ class AdaptiveSpec(_Strict):
         """The dense grid as a range generator."""
         return RangeSpec(range=[self.adaptive[0], self.adaptive[1], self.step])
 
-    def count(self) -> int:
-        """Grid values (see :meth:`RangeSpec.count`)."""
-        return self.grid().count()
-
     def values(self, max_values: int = MAX_POINTS) -> list[Any]:
         """The grid values, in order (see :meth:`RangeSpec.values`)."""
         return self.grid().values(max_values)

@@ -103,6 +103,19 @@ def test_column_path_gives_the_points_of_the_point_by_point_path(tmp_path, name)
     assert [b.point(len(b) - 1) for b in batches] == [list(b.points())[-1] for b in batches]
 
 
+def _error_on_both_paths(path) -> list[tuple[ConfigError, int]]:
+    """Stream the sweep point by point (``columns=False``), then by columns: each path's
+    ``ConfigError`` and how many points came out before it."""
+    out = []
+    for columns in (False, True):
+        seen = 0
+        with pytest.raises(ConfigError) as info:
+            for _ in iter_sweep_points(path, columns=columns):
+                seen += 1
+        out.append((info.value, seen))
+    return out
+
+
 def test_a_point_the_op_rejects_raises_the_same_located_error_after_the_same_points(tmp_path):
     path = _write(tmp_path, """
 name: e
@@ -110,14 +123,8 @@ op: conv2d
 fixed: {resolution: 8}
 axes: {cin: [4, 6], cout: [4], groups: [1, 4], kernel: [3]}
 """)
-    errors, counts = [], []
-    for columns in (False, True):
-        seen = 0
-        with pytest.raises(ConfigError) as info:
-            for _ in iter_sweep_points(path, columns=columns):
-                seen += 1
-        errors.append((str(info.value), info.value.line, info.value.field))
-        counts.append(seen)
+    runs = _error_on_both_paths(path)
+    errors, counts = [(str(e), e.line, e.field) for e, _ in runs], [n for _, n in runs]
     assert errors[0] == errors[1]
     assert "groups must divide channels" in errors[0][0]
     assert counts[0] == counts[1] == 3  # cin 4 with groups 1 and 4, cin 6 groups 1; then cin 6 groups 4
@@ -130,11 +137,7 @@ op: fc
 axes: {cin: [4, 8, 12], cout: [4]}
 where: ["cin > 4 or cout > 0", "cout // (cin - 4) >= 0"]
 """)
-    messages = []
-    for columns in (False, True):
-        with pytest.raises(ConfigError) as info:
-            list(iter_sweep_points(path, columns=columns))
-        messages.append((str(info.value), info.value.line))
+    messages = [(str(e), e.line) for e, _ in _error_on_both_paths(path)]
     assert messages[0] == messages[1] and "where filter failed" in messages[0][0]
 
 
@@ -157,14 +160,8 @@ name: h
 op: matmul
 axes: {rows: [2, 4294967296], depth: [4294967296], cols: [4294967296]}
 """)
-    messages, counts = [], []
-    for columns in (False, True):
-        seen = 0
-        with pytest.raises(ConfigError) as info:
-            for _ in iter_sweep_points(path, columns=columns):
-                seen += 1
-        messages.append(str(info.value))
-        counts.append(seen)
+    runs = _error_on_both_paths(path)
+    messages, counts = [str(e) for e, _ in runs], [n for _, n in runs]
     assert messages[0] == messages[1] and "does not fit in 64 bits" in messages[0]
     assert counts == [0, 0]  # rows 2: 2 * 2**64 MACs already does not fit
 
