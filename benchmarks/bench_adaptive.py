@@ -35,22 +35,11 @@ import pandas as pd
 
 from suite.analysis.steps import staircase_frame
 from suite.analysis.synthetic import FrameBuilder, MachineNoise, add_axis_series
-from suite.pipeline import default_min_rel
+from suite.pipeline import default_min_rel, point_estimates
 from suite.sweep import adaptive as adapt
 from suite.sweep.point import Point
 
 FIXED = {"cin": 32, "kernel": 3, "resolution": 28}
-
-
-def estimates(df: pd.DataFrame) -> dict[str, adapt.Estimate]:
-    """Point id → what the frame says about it."""
-    out = {}
-    for row in df.itertuples(index=False):
-        def num(v: object) -> float | None:
-            return float(v) if v is not None and np.isfinite(float(v)) else None  # type: ignore[arg-type]
-        out[str(row.point_id)] = adapt.Estimate(str(row.status), num(row.median_ms), num(row.ci_low_ms),
-                                                num(row.ci_high_ms))
-    return out
 
 
 def as_points(df: pd.DataFrame, axis: str) -> list[Point]:
@@ -75,7 +64,7 @@ def replay(dense: pd.DataFrame, axis: str, coarse: int) -> tuple[pd.DataFrame, i
     points = as_points(dense, axis)
     plan = adapt.AdaptivePlan(axis=axis, coarse=coarse)
     series, _ = adapt.series_of(points, axis)
-    every = estimates(dense)
+    every = point_estimates(dense)
     floor = limit_of(dense)
     chosen = {p.id for p in adapt.coarse_points(points, plan)}
     generations = 0
@@ -93,7 +82,7 @@ def located_at(df: pd.DataFrame, axis: str, grid: list[float]) -> list[int]:
     floor = limit_of(df)
     d = df.sort_values(axis)
     pos = {v: i for i, v in enumerate(grid)}
-    est = estimates(d)
+    est = point_estimates(d)
     measured = {pos[float(v)]: est[pid] for v, pid in zip(d[axis], d["point_id"])}
     return [int(grid[i]) for i, j in adapt.changes(measured, floor) if j == i + 1]
 

@@ -38,10 +38,9 @@ from __future__ import annotations
 
 import sys
 
-if "--suite-root" in sys.argv:  # a baseline side: import that tree's suite, not this editable checkout's
-    _root = sys.argv[sys.argv.index("--suite-root") + 1]
-    sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
-    sys.path.insert(0, _root)
+from revision import adopt_suite_root  # first: a baseline side imports another tree's suite
+
+adopt_suite_root(sys.argv)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def adopt_suite_root(argv: list[str]) -> None:
+    """On a baseline side (``--suite-root DIR`` in ``argv``), import that tree's ``suite``, not this
+    editable checkout's; call it before anything imports ``suite``."""
+    if "--suite-root" in argv:
+        root = argv[argv.index("--suite-root") + 1]
+        sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
+        sys.path.insert(0, root)
 
 
 def suite_at(rev: str, into: Path) -> Path:

@@ -482,7 +482,7 @@ class _SweepRun:
             tables = self.writer.tables()
             floor = tables.noise_floor.get("rel")
             limit = adapt.threshold(floor, min_rel)
-            estimates = _estimates(tables.measurements.to_pandas())
+            estimates = point_estimates(tables.measurements.to_pandas())
             planned = {j for g in state["generations"] for j in g["jobs"]}
             # a planned point always leaves a record (a failure is one); one that did not is not asked for again
             picks = [p for p in adapt.refine(series, estimates, limit, plan.axis) if self.job_id(p) not in planned]
@@ -605,7 +605,7 @@ def default_min_rel() -> float:
     return min(DEFAULT_THRESHOLDS.step_min_rel, DEFAULT_THRESHOLDS.dip_min_rel)
 
 
-def _estimates(frame: Any) -> dict[str, adapt.Estimate]:
+def point_estimates(frame: Any) -> dict[str, adapt.Estimate]:
     """What each measured point says (point id → headline and interval, or its failure status)."""
     out: dict[str, adapt.Estimate] = {}
     if frame.empty:
