@@ -128,7 +128,7 @@ def _finish(plt, fig, kind: str, key: str, title: str, alt: str, caption: str = 
                   caption=caption)
 
 
-def _legend_below(fig, handles: list, labels: list[str], key: str, ncols: int | None = None) -> None:
+def _legend_below(fig, handles: list, labels: list[str], ncols: int | None = None) -> None:
     """A legend under the axes, outside them (constrained layout makes room): it never covers
     data, tick labels or axis labels."""
     if not handles:
@@ -138,11 +138,11 @@ def _legend_below(fig, handles: list, labels: list[str], key: str, ncols: int | 
     leg.set_gid("legend")
 
 
-def _gids(ax, prefix: str = "") -> None:
-    ax.patch.set_gid(f"{prefix}axes-area")
-    ax.xaxis.label.set_gid(f"{prefix}xlabel")
-    ax.yaxis.label.set_gid(f"{prefix}ylabel")
-    ax.title.set_gid(f"{prefix}title")
+def _gids(ax) -> None:
+    ax.patch.set_gid("axes-area")
+    ax.xaxis.label.set_gid("xlabel")
+    ax.yaxis.label.set_gid("ylabel")
+    ax.title.set_gid("title")
 
 
 #: Characters per title line (13 pt text over a 10 in figure holds about 90).
@@ -224,7 +224,7 @@ def findings_heatmap(findings: pd.DataFrame, key: str = "fig-findings") -> Figur
                          hatch=UNRESOLVED_HATCH if s == "unresolved" else None)
                    for s in ("yes", "no", "unresolved", "not measured", "n/a")]
         labels = ["yes (confirmed)", "no", "unresolved at this noise level", "not measured", "n/a (no latency)"]
-        _legend_below(fig, handles, labels, key, ncols=3)
+        _legend_below(fig, handles, labels, ncols=3)
         more = sum(len(g) for g in groups[MAX_HEATMAP_DEVICES:])
         caption = ("Each cell: the finding's verdict on that device (the findings table has the numbers); "
                    "devices with the same verdicts on every finding share a row. Unresolved: the noise of the "
@@ -332,9 +332,9 @@ def _set_axis_ticks(ax, values: np.ndarray) -> None:
 
 
 def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (), *,
-                    max_figures: int = MAX_FIGURES, start: int = 1) -> list[Figure]:
+                    max_figures: int = MAX_FIGURES) -> list[Figure]:
     """Latency along the main axis for up to ``max_figures`` (device, sweep) pairs, those with
-    anomalies first; ids ``fig-NN`` from ``start``."""
+    anomalies first; ids ``fig-NN`` from 1."""
     by_place: dict[tuple[str, str], list[AxisSeries]] = {}
     for s in prepared.series:
         by_place.setdefault((str(s.key.get("device")), str(s.key.get("sweep"))), []).append(s)
@@ -360,7 +360,7 @@ def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (
             series.sort(key=lambda s: (not _marks_for(s, found), -len(s.x), s.describe()))
             series = series[:MAX_SERIES_PER_FIGURE]
             shared, own = _labels(series)
-            key = f"fig-{start + len(figures):02d}"
+            key = f"fig-{1 + len(figures):02d}"
             fig, ax = plt.subplots(figsize=(WIDTH_IN, 5.6), layout="constrained")
             ax2 = ax.twinx()
             ax2.spines["top"].set_visible(False)
@@ -424,7 +424,7 @@ def latency_figures(prepared: PreparedAnalysis, anomalies: Sequence[Anomaly] = (
             title = f"{device} · {sweep}: latency vs {axis}"
             _title(ax, f"{title}\n{shared}" if shared else title, pad=18 if stepped else 6)
             _gids(ax)
-            _legend_below(fig, handles, labels, key, ncols=2)
+            _legend_below(fig, handles, labels, ncols=2)
             caption = ("Median over rounds with its 95% between-round interval (band); vertical lines: the "
                        "staircase steps the analysis found (between the last point before and the first after "
                        "the jump), grey and dashed where unresolved at this run's noise level.")
@@ -458,10 +458,10 @@ def diverse(ranked: Sequence[str], class_of: dict[str, str], k: int) -> list[str
     return [dev for _, _, dev in sorted(order)[:k]]
 
 
-def _pick_devices(frame: pd.DataFrame, class_of: dict[str, str], verdict_col: str = "verdict") -> list[str]:
+def _pick_devices(frame: pd.DataFrame, class_of: dict[str, str]) -> list[str]:
     """Up to :data:`MAX_BAR_DEVICES` devices, one per class first: those with confirmed effects
     first, then by name."""
-    counts = frame.assign(_c=frame[verdict_col].eq(CONFIRMED)).groupby("device")["_c"].sum()
+    counts = frame.assign(_c=frame["verdict"].eq(CONFIRMED)).groupby("device")["_c"].sum()
     ranked = sorted(sorted(map(str, counts.index)), key=lambda d: -int(counts.get(d, 0)))
     return diverse(ranked, class_of, MAX_BAR_DEVICES)
 
@@ -524,11 +524,11 @@ def _bars(plt, frame: pd.DataFrame, *, value: str, low: str, high: str, category
     if UNRESOLVED in states_seen:
         handles.append(Patch(facecolor=UNRESOLVED_COLOR, hatch=UNRESOLVED_HATCH, edgecolor="#555555"))
         labels.append("grey, hatched: unresolved at this noise level")
-    _legend_below(fig, handles, labels, key, ncols=3)
+    _legend_below(fig, handles, labels, ncols=3)
     return _finish(plt, fig, kind, key, title, alt, caption)
 
 
-def overhead_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figure]:
+def overhead_figures(prepared: PreparedAnalysis) -> list[Figure]:
     """Bars of the latency added per activation (one figure per dtype, fp32 first) and per op
     or switch beyond its MACs (F2, F3), with 95 % intervals (ids ``fig-oNN``)."""
     s = prepared.overhead
@@ -544,7 +544,7 @@ def overhead_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figu
             g = (act[act["dtype"] == dtype].groupby(["level", "device"], sort=True).first().reset_index())
             fig = _bars(plt, g, value="overhead", low="overhead_low", high="overhead_high", category="level",
                         class_of=classes,
-                        key=f"fig-o{start + len(figures):02d}",
+                        key=f"fig-o{1 + len(figures):02d}",
                         title=f"Latency added by the activation vs none ({dtype})",
                         xlabel="added latency (%), 95% interval", reference=0.0, percent=True, kind="overhead",
                         alt=f"Bar chart of the latency each activation adds at {dtype}, per device",
@@ -560,7 +560,7 @@ def overhead_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figu
             g = g.groupby(["what", "device"], sort=True).first().reset_index()
             fig = _bars(plt, g, value="overhead", low="overhead_low", high="overhead_high", category="what",
                         class_of=classes,
-                        key=f"fig-o{start + len(figures):02d}",
+                        key=f"fig-o{1 + len(figures):02d}",
                         title="Latency beyond the MACs: ops and switches vs their reference",
                         xlabel="latency beyond the reference (%), 95% interval", reference=0.0, percent=True,
                         kind="overhead", alt="Bar chart of per-op and per-switch overhead, per device",
@@ -591,7 +591,7 @@ def speedup_figure(prepared: PreparedAnalysis, key: str = "fig-speedup") -> Figu
 
 # ---- the same series on several devices --------------------------------------------------------
 
-def device_overlays(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figure]:
+def device_overlays(prepared: PreparedAnalysis) -> list[Figure]:
     """Per sweep measured on several devices: the series present on most devices, one line per
     device (ids ``fig-dNN``); non-measured timing kinds dashed with open markers."""
     groups: dict[tuple, dict[str, AxisSeries]] = {}
@@ -615,7 +615,7 @@ def device_overlays(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figur
             k = best[sweep][1]
             devs = groups[k]
             names = sorted(diverse(sorted(devs), classes, MAX_SERIES_PER_FIGURE))
-            key = f"fig-d{start + len(figures):02d}"
+            key = f"fig-d{1 + len(figures):02d}"
             fig, ax = plt.subplots(figsize=(WIDTH_IN, 5.4), layout="constrained")
             handles, labels = [], []
             lat = np.concatenate([devs[d].latency_ms for d in names])
@@ -644,7 +644,7 @@ def device_overlays(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figur
             title = f"{sweep}: {_labels([example])[0]} on {len(names)} devices"
             _title(ax, title)
             _gids(ax)
-            _legend_below(fig, handles, labels, key, ncols=3)
+            _legend_below(fig, handles, labels, ncols=3)
             more = len(devs) - len(names)
             caption = ("The same configurations on each device that measured them."
                        + (f" {more} more devices measured this series." if more > 0 else ""))
@@ -673,7 +673,7 @@ def ecdf_points(samples: np.ndarray, quantiles: int = ECDF_QUANTILES) -> tuple[n
     return np.quantile(x, frac), np.maximum(frac, 1.0 / n)
 
 
-def distribution_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[Figure]:
+def distribution_figures(prepared: PreparedAnalysis) -> list[Figure]:
     """ECDFs of the raw samples (``samples_ms``, every round) of up to :data:`DISTRIBUTION_POINTS`
     points spread along each device's longest series (ids ``fig-sNN``)."""
     frame = prepared.frame
@@ -704,7 +704,7 @@ def distribution_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[
         for dev in devices:
             s = longest[dev]
             d = rows[(rows["device"] == dev) & (rows["sweep"] == str(s.key.get("sweep")))]
-            key = f"fig-s{start + len(figures):02d}"
+            key = f"fig-s{1 + len(figures):02d}"
             fig, ax = plt.subplots(figsize=(WIDTH_IN, 5.0), layout="constrained")
             handles, labels = [], []
             lo, hi = np.inf, 0.0
@@ -734,7 +734,7 @@ def distribution_figures(prepared: PreparedAnalysis, *, start: int = 1) -> list[
             title = f"{dev}: sample distributions, {_labels([s])[0]}"
             _title(ax, title)
             _gids(ax)
-            _legend_below(fig, handles, labels, key, ncols=3)
+            _legend_below(fig, handles, labels, ncols=3)
             figures.append(_finish(plt, fig, "distribution", key, title,
                                    f"Empirical distribution functions of the raw samples of {len(handles)} points "
                                    f"on {dev}",
