@@ -30,6 +30,7 @@ from suite.devices.session import DeviceLost, DeviceSession, Job
 from suite.errors import DeviceError
 from suite.models.artifact import Artifact, Builder
 from suite.models.cache import ArtifactCache
+from suite.results.aggregate import RunTables
 from suite.results.records import Measurement
 from suite.results.schema import MEASURED, SCHEMA_VERSION, TIMING_KINDS
 from suite.results.statistics import summarize
@@ -465,12 +466,8 @@ class _SweepRun:
 
         def measure(gen: dict[str, Any]) -> None:
             points = [by_job[j] for j in gen["jobs"] if j in by_job]
-            self.build(points)
             for r in gen["rounds"]:
-                shuffled = [p for _, _, p in execution_order(points, self.seed, 1, first=r)]
-                wall = self.run_round(r, round_slots(shuffled, sentinel, self.settings.sentinel_every), "plan", done)
-                state["spent_s"] = round(state["spent_s"] + wall, 3)
-                save()
+                self._extra_round(r, points, sentinel, done, state, save, "plan")
             self.next_round = max(self.next_round, max(gen["rounds"]) + 1)
 
         for gen in state["generations"]:  # a resumed run: finish the planned generations
@@ -493,7 +490,7 @@ class _SweepRun:
             estimate = 0.0
             if plan.budget_s is not None:
                 left = plan.budget_s - state["spent_s"]
-                fit, per_round = self._fit_budget(jobs, left / R, sentinel)
+                fit, per_round = self._fit_budget(jobs, left / R, sentinel, tables)
                 if not fit:
                     state["stopped"] = (f"budget: {max(0.0, left):.1f} s left, {R} round(s) of the next "
                                         f"{len(jobs)} point(s) need more")
@@ -531,20 +528,20 @@ class _SweepRun:
 
         for entry in state["plan"]:  # a resumed run: finish the planned confirmation rounds
             points = [by_job[j] for j in entry["jobs"] if j in by_job]
-            self._confirm_round(int(entry["round"]), points, sentinel, done, state, save)
+            self._extra_round(int(entry["round"]), points, sentinel, done, state, save, "confirm")
         if state.get("stopped"):  # this run's confirmation already ended (a rerun of a finished run)
             save()
             return
         while state["budget_s"] > 0 and len(state["plan"]) < MAX_CONFIRM_ROUNDS:
-            frame = self.writer.tables().measurements.to_pandas()
-            picks = [j for j in points_to_confirm(frame) if j in by_job]
+            tables = self.writer.tables()
+            picks = [j for j in points_to_confirm(tables.measurements.to_pandas()) if j in by_job]
             self.build([by_job[j] for j in picks])
             picks = [j for j in picks if self.artifacts[by_job[j].id].ok]
             if not picks:
                 state["stopped"] = "no point left to confirm"
                 break
             left = state["budget_s"] - state["spent_s"]
-            fit, estimate = self._fit_budget(picks, left, sentinel)
+            fit, estimate = self._fit_budget(picks, left, sentinel, tables)
             if not fit:
                 state["stopped"] = (f"budget: {max(0.0, state['budget_s'] - state['spent_s']):.1f} s left, a "
                                     f"round of {len(picks)} point(s) needs more")
@@ -554,29 +551,32 @@ class _SweepRun:
             save()
             self.observer("confirm", round=next_round, points=len(fit), candidates=len(picks),
                           budget_left_s=state["budget_s"] - state["spent_s"])
-            self._confirm_round(next_round, [by_job[j] for j in fit], sentinel, done, state, save)
+            self._extra_round(next_round, [by_job[j] for j in fit], sentinel, done, state, save, "confirm")
             next_round += 1
         else:
             state["stopped"] = (f"at most {MAX_CONFIRM_ROUNDS} confirmation rounds" if state["budget_s"] > 0
                                 else "no budget (confirm_s 0)")
         save()
 
-    def _confirm_round(self, r: int, points: list[Point], sentinel: Point | None,
-                       done: set[tuple[str, int, str, int]], state: dict[str, Any], save: Callable[[], None]) -> None:
+    def _extra_round(self, r: int, points: list[Point], sentinel: Point | None, done: set[tuple[str, int, str, int]],
+                     state: dict[str, Any], save: Callable[[], None], phase: str) -> None:
+        """Round ``r`` of ``points`` beyond the planned ones (an adaptive generation's or a
+        confirmation's), its time added to ``state["spent_s"]``."""
         self.build(points)
         shuffled = [p for _, _, p in execution_order(points, self.seed, 1, first=r)]
-        wall = self.run_round(r, round_slots(shuffled, sentinel, self.settings.sentinel_every), "confirm", done)
+        wall = self.run_round(r, round_slots(shuffled, sentinel, self.settings.sentinel_every), phase, done)
         state["spent_s"] = round(state["spent_s"] + wall, 3)
         save()
 
-    def _fit_budget(self, picks: list[str], left_s: float, sentinel: Point | None) -> tuple[list[str], float]:
+    def _fit_budget(self, picks: list[str], left_s: float, sentinel: Point | None,
+                    tables: RunTables) -> tuple[list[str], float]:
         """The longest prefix of ``picks`` whose estimated round (jobs, sentinels, batch overhead) fits
-        ``left_s``, and that estimate (seconds).
+        ``left_s``, and that estimate (seconds); ``tables``: the run's as they stand.
 
         A job's cost is the median host time (``wall_s``) of its earlier rounds; the overhead is the
         median of what this run's batches cost beyond their jobs.
         """
-        rounds = self.writer.tables().rounds.to_pandas()
+        rounds = tables.rounds.to_pandas()
         cost = rounds[rounds["wall_s"].notna()].groupby("job_id")["wall_s"].median().to_dict()
         typical = float(np.median(list(cost.values()))) if cost else 1.0
         overhead = float(np.median(self.batch_overheads)) if self.batch_overheads else DEFAULT_BATCH_OVERHEAD_S
